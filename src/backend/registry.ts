@@ -1,0 +1,43 @@
+// Backend registry: one place that turns a backend name into a Backend, or into a clear
+// "<name> unavailable: <reason>" error. Backends are created once per process.
+import { Backend, BackendUnavailableError } from './backend.js';
+import { CpuBackend } from './cpu.js';
+import { cudaUnavailable } from './cuda.js';
+import { UserError } from '../util/errors.js';
+
+export const BACKEND_NAMES = ['cpu', 'cuda', 'webgpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+const instances = new Map<string, Backend>();
+
+export function getBackend(name: string = 'cpu'): Backend {
+  const hit = instances.get(name);
+  if (hit) return hit;
+  let be: Backend;
+  switch (name) {
+    case 'cpu':
+      be = new CpuBackend();
+      break;
+    case 'cuda': {
+      throw cudaUnavailable() ?? new BackendUnavailableError('cuda', 'unknown');
+    }
+    case 'webgpu':
+      throw new BackendUnavailableError('webgpu', 'the WebGPU backend is not part of this build yet');
+    default:
+      throw new UserError(`unknown backend '${name}' (valid: ${BACKEND_NAMES.join(', ')})`);
+  }
+  instances.set(name, be);
+  return be;
+}
+
+/** For tests: which backends can run here, and why the others cannot. */
+export function backendAvailability(): { name: string; available: boolean; reason?: string }[] {
+  return BACKEND_NAMES.map((name) => {
+    try {
+      getBackend(name);
+      return { name, available: true };
+    } catch (e) {
+      return { name, available: false, reason: e instanceof BackendUnavailableError ? e.reason : (e as Error).message };
+    }
+  });
+}

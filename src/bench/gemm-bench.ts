@@ -1,0 +1,173 @@
+// SGEMM benchmark: our kernel (kernels/cpu/gemm.cc) beside OpenBLAS, in the same run, on square
+// NN problems (C = A B, alpha 1, beta 0), as benchmark records (record.ts).
+//
+// Protocol per (size, threads): setThreads(threads) (waits for the addon's stream to idle),
+// one untimed call to size the run, then gemmTimed(..., iters, warmup = 2) for ours, then
+// blasTimed with the same arguments, then a pause: OpenBLAS's pthread workers busy-wait after
+// each call, and would steal a core from whatever is timed next (on a 2-core machine that
+// halves our 2-thread figure). Each call is timed alone with steady_clock in C++
+// (native/gemm_bench.cc); the record holds the median and the p10/p90 spread.
+//
+// OpenBLAS is dlopen'ed by the addon at run time. When it is missing, our records say
+// "OpenBLAS: not installed (<reason>)" and no OpenBLAS figure is produced, never a guess.
+// This module prints nothing; the CLI (src/cli/bench.ts) prints formatGemmTable(records).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addonPath } from '../util/paths.js';
+import { describeHost, imagerateInfo, type HostInfo } from './host.js';
+import { appendRecord, throughput, timingFromSeconds, type BenchRecord } from './record.js';
+
+/** The benchmark exports of imagerate_cpu.node (native/gemm_bench.h), plus the two it needs from the glue. */
+export interface GemmBenchAddon {
+  gemmTimed(m: number, n: number, k: number, threads: number, iters: number, warmup: number): Float64Array;
+  blasTimed(m: number, n: number, k: number, threads: number, iters: number, warmup: number): Float64Array;
+  blasInfo(): { available: boolean; reason?: string; library?: string; config?: string };
+  cpuClockGhz?(): number;
+  setThreads(n: number): number | void;
+  info(): { isa: string; threads: number };
+}
+
+export interface GemmBenchOptions {
+  sizes?: number[];
+  threads?: number[];
+  /** Timed iterations per point; default: enough for ~1 s of calls, at least 5, at most 200. */
+  iters?: number;
+  warmup?: number;
+  /** Append the records to this JSONL file. */
+  out?: string;
+  /** Addon path; default $IMAGERATE_CPU_ADDON, else build/Release/imagerate_cpu.node. */
+  addon?: string;
+  /** Pause after each OpenBLAS run, in ms (default 300). */
+  pauseMs?: number;
+}
+
+const MIN_ITERS = 5;
+const MAX_ITERS = 200;
+const TARGET_SECONDS = 1.0;
+
+export function loadGemmBenchAddon(path?: string): GemmBenchAddon {
+  const p = path ?? process.env.IMAGERATE_CPU_ADDON ?? addonPath('imagerate_cpu');
+  if (!existsSync(p)) throw new Error(`CPU addon not built (${p} is missing; run npm run build:native)`);
+  const addon = createRequire(import.meta.url)(p) as Partial<GemmBenchAddon>;
+  if (typeof addon.gemmTimed !== 'function') throw new Error(`${p} has no gemmTimed export (built without native/gemm_bench.cc?)`);
+  return addon as GemmBenchAddon;
+}
+
+/** 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ... Cooperlake ...' -> 'openblas 0.3.21'. */
+export function openblasName(config: string | undefined): string {
+  const m = /OpenBLAS\s+([\w.]+)/i.exec(config ?? '');
+  return m ? `openblas ${m[1]}` : 'openblas';
+}
+
+function itersFor(secondsPerCall: number, fixed: number | undefined): number {
+  if (fixed !== undefined) return Math.max(1, Math.floor(fixed));
+  const n = Math.ceil(TARGET_SECONDS / Math.max(secondsPerCall, 1e-6));
+  return Math.min(MAX_ITERS, Math.max(MIN_ITERS, n));
+}
+
+export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<BenchRecord[]> {
+  const sizes = opts.sizes ?? [1024, 2048];
+  const threadList = opts.threads ?? [1, 2];
+  const warmup = opts.warmup ?? 2;
+  const addon = loadGemmBenchAddon(opts.addon);
+  const blas = addon.blasInfo();
+  const framework = blas.available ? openblasName(blas.config) : null;
+  const previousThreads = addon.info().threads;
+  const clock = addon.cpuClockGhz?.();
+  const host: HostInfo = describeHost({ measuredClockGhz: clock });
+  const isa = addon.info().isa;
+  const records: BenchRecord[] = [];
+
+  const record = (n: number, threads: number, times: Float64Array, fw: string | null, notes: string): BenchRecord => {
+    const timing = timingFromSeconds(times);
+    const perCore = host.cpuPeak.perCoreGflops;
+    const peak = perCore === null ? null : perCore * Math.min(threads, host.cores);
+    return {
+      imagerate: imagerateInfo(),
+      date: new Date().toISOString(),
+      host,
+      backend: 'cpu',
+      kind: 'kernel',
+      name: 'sgemm',
+      shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major' },
+      mode: null,
+      batch: null,
+      precision: 'fp32',
+      data: 'synthetic',
+      loading: 'compute',
+      threads,
+      warmup,
+      iters: times.length,
+      timing,
+      ...throughput(2 * n * n * n, timing, peak),
+      framework: fw,
+      notes,
+    };
+  };
+
+  try {
+    for (const n of sizes) {
+      for (const threads of threadList) {
+        addon.setThreads(threads);
+        const probe = addon.gemmTimed(n, n, n, threads, 1, 0)[0];
+        const iters = itersFor(probe, opts.iters);
+        const ours = addon.gemmTimed(n, n, n, threads, iters, warmup);
+        const blasNote = blas.available
+          ? `compared with ${blas.config ?? 'OpenBLAS'} (${blas.library ?? 'libopenblas'})`
+          : `OpenBLAS: not installed (${blas.reason ?? 'unknown reason'})`;
+        records.push(record(n, threads, ours, null, `isa ${isa}; ${blasNote}`));
+        if (blas.available) {
+          const theirs = addon.blasTimed(n, n, n, threads, iters, warmup);
+          records.push(record(n, threads, theirs, framework, `cblas_sgemm via dlopen; ${blas.library ?? ''}`.trim()));
+          await sleep(opts.pauseMs ?? 300);
+        }
+      }
+    }
+  } finally {
+    addon.setThreads(previousThreads);
+  }
+  if (opts.out) for (const r of records) appendRecord(opts.out, r);
+  return records;
+}
+
+function fmt(x: number | null | undefined, digits = 1): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+/** A plain-text table: size, threads, ours and OpenBLAS GFLOP/s (median), ratio, % of peak. */
+export function formatGemmTable(records: BenchRecord[]): string {
+  const rows: string[][] = [['size', 'threads', 'ours GFLOP/s', 'OpenBLAS GFLOP/s', 'ours/OpenBLAS', 'ours % of peak', 'OpenBLAS % of peak']];
+  const ours = records.filter((r) => r.name === 'sgemm' && r.framework === null);
+  const notes: string[] = [];
+  for (const r of ours) {
+    const n = Number(r.shape.n);
+    const theirs = records.find((b) => b.name === 'sgemm' && b.framework !== null && Number(b.shape.n) === n && b.threads === r.threads);
+    const missing = /OpenBLAS: not installed \(.*\)/.exec(r.notes);
+    const mark = (x: BenchRecord) => (x.timing.noisy ? '*' : '');
+    rows.push([
+      `${n}^3`,
+      String(r.threads),
+      fmt(r.gflops) + mark(r),
+      theirs ? fmt(theirs.gflops) + mark(theirs) : missing ? 'not installed' : '-',
+      theirs && r.gflops && theirs.gflops ? fmt(r.gflops / theirs.gflops, 2) : '-',
+      fmt(r.pctOfPeak),
+      theirs ? fmt(theirs.pctOfPeak) : '-',
+    ]);
+    if (missing && !notes.includes(missing[0])) notes.push(missing[0]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  const first = ours[0] ?? records[0];
+  if (first) {
+    const p = first.host.cpuPeak;
+    out.push('', `median of ${first.iters}+ timed calls after ${first.warmup} warm-up, NN, alpha 1, beta 0; * = noisy (p10-p90 spread > 10 % of median)`);
+    out.push(`peak = ${p.formula}${p.note ? ` (${p.note})` : ''}, scaled to the threads used`);
+    const fw = records.find((r) => r.framework !== null);
+    if (fw) out.push(`OpenBLAS: ${fw.framework}; ${first.notes.replace(/^isa [^;]*; /, '')}`);
+    out.push(`ours: ${first.notes.split(';')[0]}`);
+  }
+  out.push(...notes);
+  return out.join('\n');
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// imagerate command line. User errors (bad options, unknown names, bad files, missing
+// devices) print one line `imagerate: error: ...` and exit with status 2; anything else is a
+// bug and keeps its stack trace.
+import { Command } from 'commander';
+import { BackendUnavailableError } from './backend/backend.js';
+import { UserError } from './util/errors.js';
+import { ImagerateDataError } from './data/dataset.js';
+import { registerTrainCommand } from './cli/train.js';
+import { registerBenchCommand } from './cli/bench.js';
+import { registerInfoCommands } from './cli/info.js';
+import { VERSION } from './util/version.js';
+
+function isUserError(e: unknown): e is Error {
+  return e instanceof UserError || e instanceof ImagerateDataError || e instanceof BackendUnavailableError;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program
+    .name('imagerate')
+    .description('Measure and train convnets on your own hardware, with hand-written kernels.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)');
+  registerTrainCommand(program);
+  registerBenchCommand(program);
+  registerInfoCommands(program);
+  await program.parseAsync(argv);
+}
+
+main(process.argv).then(
+  () => {
+    process.exitCode = process.exitCode ?? 0;
+  },
+  (e: unknown) => {
+    if (isUserError(e)) {
+      process.stderr.write(`imagerate: error: ${e.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`imagerate: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

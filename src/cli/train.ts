@@ -1,0 +1,89 @@
+// `imagerate train <model>`: progress bar on stderr while training, a summary table at the
+// end, and with --json one JSON object as the last line of stdout.
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { TRAIN_DEFAULTS, TrainSummary, runTraining } from '../train/run.js';
+import { MODELS } from '../models/index.js';
+import { parseNumber } from './args.js';
+
+const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
+const secs = (v: number | null) => (v === null ? 'not reached' : `${v.toFixed(1)} s`);
+
+function summaryTable(s: TrainSummary): string {
+  const t = new Table({ head: ['epoch', 'lr', 'train loss', 'test loss', 'top-1', 'top-5', 'train img/s', 'eval img/s'] });
+  for (const e of s.history) {
+    t.push([e.epoch, e.lr.toPrecision(3), e.trainLoss.toFixed(4), e.testLoss.toFixed(4), pct(e.testTop1), pct(e.testTop5),
+      Math.round(e.trainImagesPerSec), Math.round(e.evalImagesPerSec)]);
+  }
+  const f = new Table();
+  f.push(
+    { model: s.model }, { 'train data': `${s.dataset} (${s.trainImagesCount} images)` }, { 'test data': `${s.testDataset} (${s.testImagesCount} images)` },
+    { backend: `${s.backend}: ${s.device}${s.threads ? `, ${s.threads} threads` : ''}` },
+    { recipe: `batch ${s.batch}, SGD momentum ${s.momentum}, weight decay ${s.weightDecay}, peak lr ${s.lr.toPrecision(3)} (${s.schedule}), ${s.augmentation}, seed ${s.seed}` },
+    { 'test top-1 / top-5': `${pct(s.testTop1)} / ${pct(s.testTop5)} (best top-1 ${pct(s.bestTop1)})` },
+    { 'time to target': s.target === null ? 'no --target given' : `${pct(s.target)}: ${secs(s.secondsToTarget)} of training${s.epochsToTarget ? ` (epoch ${s.epochsToTarget}, ${secs(s.wallSecondsToTarget)} wall with evaluation)` : ''}` },
+    { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, fp32, data loading and augmentation included)` },
+    { 'evaluation img/s': `${Math.round(s.evalImagesPerSec)} (forward only, batch 500, fp32)` },
+    { 'total time': `${s.totalSeconds.toFixed(1)} s (${s.trainSeconds.toFixed(1)} s training)` },
+  );
+  return `${t.toString()}\n${f.toString()}`;
+}
+
+export function registerTrainCommand(program: Command): void {
+  const d = TRAIN_DEFAULTS;
+  program
+    .command('train')
+    .description('train a model and evaluate it after every epoch')
+    .argument('<model>', `model name (${Object.keys(MODELS).join(', ')})`)
+    .option('--dataset <name|dir>', 'mnist (embedded, 8,000/2,000 split), fashion-mnist, mnist-test, or a directory of IDX files', d.dataset)
+    .option('--test-dataset <name|dir>', 'evaluate on this set instead; then all of --dataset is used for training')
+    .option('--backend <name>', 'cpu, cuda or webgpu', d.backend)
+    .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
+    .option('--epochs <n>', 'epochs to train (the LR schedule spans all of them)', parseNumber('--epochs'), d.epochs)
+    .option('--batch <n>', 'mini-batch size', parseNumber('--batch'), d.batch)
+    .option('--lr <x>', `base learning rate for batch 64 (scaled linearly with --batch)`, parseNumber('--lr'), d.lr)
+    .option('--momentum <x>', 'SGD momentum', parseNumber('--momentum'), d.momentum)
+    .option('--weight-decay <x>', 'L2 weight decay', parseNumber('--weight-decay'), d.weightDecay)
+    .option('--nesterov', 'Nesterov momentum', d.nesterov)
+    .option('--label-smoothing <x>', 'label smoothing epsilon', parseNumber('--label-smoothing'), d.labelSmoothing)
+    .option('--shift <px>', 'random-shift augmentation, in pixels (0 = off)', parseNumber('--shift'), d.shift)
+    .option('--warmup-epochs <x>', 'linear LR warm-up length', parseNumber('--warmup-epochs'), d.warmupEpochs)
+    .option('--target <acc>', 'stop once test top-1 reaches this (e.g. 0.98) and report the time to it', parseNumber('--target'))
+    .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', parseNumber('--seed'), d.seed)
+    .option('--json', 'print the summary as one JSON object on the last line of stdout')
+    .action(async (model: string, o) => {
+      const json = Boolean(o.json);
+      const log = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
+      const tty = Boolean(process.stderr.isTTY);
+      const bar = tty
+        ? new cliProgress.SingleBar({
+          format: 'epoch {epoch} |{bar}| {value}/{total} steps | loss {loss} | lr {lr}',
+          stream: process.stderr, hideCursor: true, clearOnComplete: true,
+        }, cliProgress.Presets.shades_classic)
+        : null;
+      let barEpoch = -1;
+      const summary = await runTraining({
+        model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads,
+        epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
+        nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
+        target: o.target ?? null, seed: o.seed,
+      }, {
+        onStep: ({ epoch, step, stepsPerEpoch, loss, lr }) => {
+          if (!bar) return;
+          const inEpoch = step - (epoch - 1) * stepsPerEpoch + 1;
+          if (barEpoch !== epoch) {
+            bar.start(stepsPerEpoch, inEpoch, { epoch, loss: loss.toFixed(4), lr: lr.toPrecision(3) });
+            barEpoch = epoch;
+          } else bar.update(inEpoch, { epoch, loss: loss.toFixed(4), lr: lr.toPrecision(3) });
+        },
+        onEpoch: (e) => {
+          bar?.stop();
+          barEpoch = -1;
+          process.stderr.write(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}, test top-1 ${pct(e.testTop1)}, top-5 ${pct(e.testTop5)}, ${Math.round(e.trainImagesPerSec)} train img/s, ${e.trainSeconds.toFixed(1)} s\n`);
+        },
+      });
+      log(summaryTable(summary));
+      if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+    });
+}

@@ -1,0 +1,38 @@
+// ReLU and (inverted) dropout.
+import { Tensor } from '../tensor.js';
+import { needsGrad, record } from '../autograd/tape.js';
+import { ShapeError } from '../util/errors.js';
+import { empty } from './util.js';
+
+export function relu(x: Tensor): Tensor {
+  const be = x.backend;
+  const y = empty(be, x.shape);
+  be.reluFwd(x.size, x.buf, y.buf);
+  // The gradient uses the output: dx = dy * (y > 0), so x need not be kept.
+  return record(y, 'relu', [x], (gy) => {
+    const dx = empty(be, x.shape);
+    be.reluBwd(x.size, y.buf, (gy as Tensor).buf, dx.buf);
+    return [dx];
+  });
+}
+
+/**
+ * Inverted dropout: in training, zeroes each element with probability p and scales the rest
+ * by 1/(1-p); the mask comes from a counter-based hash of `seed`, so it is reproducible.
+ */
+export function dropout(x: Tensor, p: number, seed: number): Tensor {
+  if (!(p >= 0 && p < 1)) throw new ShapeError('dropout', `probability must be in [0, 1), got ${p}`);
+  const be = x.backend;
+  const y = empty(be, x.shape);
+  const mask = empty(be, x.shape);
+  be.dropoutFwd(x.size, p, seed, x.buf, mask.buf, y.buf);
+  if (!needsGrad(x)) {
+    mask.dispose();
+    return y;
+  }
+  return record(y, 'dropout', [x], (gy) => {
+    const dx = empty(be, x.shape);
+    be.mul(x.size, (gy as Tensor).buf, mask.buf, dx.buf);
+    return [dx];
+  });
+}

@@ -1,0 +1,10 @@
+export { add, mul, scale } from './elementwise.js';
+export { linear, matmul } from './linear.js';
+export { conv2d, conv2dParams } from './conv.js';
+export type { Conv2dOptions } from './conv.js';
+export { maxPool2d, avgPool2d, pool2dParams } from './pool.js';
+export type { Pool2dOptions } from './pool.js';
+export { relu, dropout } from './activation.js';
+export { softmaxCrossEntropy } from './loss.js';
+export type { XentResult } from './loss.js';
+export { reshape, flatten } from './shape.js';

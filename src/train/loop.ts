@@ -1,0 +1,201 @@
+// The training loop: SGD over shuffled, augmented mini-batches, evaluation (top-1/top-5)
+// after every epoch, optional early stop at a target accuracy, and the figures a report
+// needs (time to target, training and evaluation images/s).
+//
+// Pipelining: the loss of step k is read back while step k+1 is being queued, so the host
+// never waits for the device in the middle of a step; at most two steps are in flight.
+import type { Backend } from '../backend/backend.js';
+import { Tensor } from '../tensor.js';
+import { keep, tidy } from '../autograd/scope.js';
+import { backward, noGrad } from '../autograd/tape.js';
+import { softmaxCrossEntropy } from '../ops/loss.js';
+import type { Module } from '../nn/module.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { BatchLoader } from '../data/loader.js';
+import { Sgd } from './sgd.js';
+import { Schedule } from './schedule.js';
+import { topKCorrect } from './metrics.js';
+import { UserError } from '../util/errors.js';
+
+export interface TrainConfig {
+  epochs: number;
+  batch: number;
+  /** Peak learning rate actually used (already scaled for the batch size). */
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  labelSmoothing: number;
+  /** Max random shift in pixels (0 = no augmentation). */
+  shift: number;
+  seed: number;
+  target: number | null;
+  evalBatch: number;
+}
+
+export interface EpochStats {
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  testLoss: number;
+  testTop1: number;
+  testTop5: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  trainImagesPerSec: number;
+  evalImagesPerSec: number;
+}
+
+export interface TrainOutcome {
+  epochs: EpochStats[];
+  testTop1: number;
+  testTop5: number;
+  bestTop1: number;
+  secondsToTarget: number | null;
+  wallSecondsToTarget: number | null;
+  epochsToTarget: number | null;
+  trainSeconds: number;
+  evalSeconds: number;
+  totalSeconds: number;
+  trainImages: number;
+  trainImagesPerSec: number;
+  evalImagesPerSec: number;
+}
+
+export interface TrainHooks {
+  onStep?(info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; lr: number }): void;
+  onEpoch?(stats: EpochStats): void;
+}
+
+export interface EvalResult {
+  loss: number;
+  top1: number;
+  top5: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+function checkInput(model: string, ds: ImageDataset, input: readonly number[]): void {
+  if (ds.c !== input[0] || ds.h !== input[1] || ds.w !== input[2]) {
+    throw new UserError(`model ${model} expects ${input.join('x')} images but dataset ${ds.name} has ${ds.c}x${ds.h}x${ds.w}`);
+  }
+}
+
+/** Top-1/top-5 accuracy and mean loss of `model` on `ds` (no gradients, eval mode). */
+export async function evaluate(be: Backend, model: Module, ds: ImageDataset, batch: number): Promise<EvalResult> {
+  model.eval();
+  const t0 = performance.now();
+  const per = ds.c * ds.h * ds.w;
+  let c1 = 0, c5 = 0, lossSum = 0;
+  const k5 = Math.min(5, Math.max(1, ds.numClasses));
+  for (let start = 0; start < ds.n; start += batch) {
+    const b = Math.min(batch, ds.n - start);
+    const labels = ds.labels.subarray(start, start + b);
+    const out = noGrad(() => tidy(() => {
+      const x = Tensor.fromArray(be, [b, ds.c, ds.h, ds.w], ds.images.subarray(start * per, (start + b) * per));
+      const y = Tensor.fromArray(be, [b], labels);
+      const r = softmaxCrossEntropy(model.forward(x), y);
+      return { probs: r.probs, perExample: r.perExample };
+    }));
+    const [probs, losses] = await Promise.all([out.probs.data(), out.perExample.data()]);
+    out.probs.dispose();
+    out.perExample.dispose();
+    const C = probs.length / b;
+    c1 += topKCorrect(probs as Float32Array, labels, b, C, 1);
+    c5 += topKCorrect(probs as Float32Array, labels, b, C, k5);
+    for (let i = 0; i < b; i++) lossSum += losses[i];
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  model.train();
+  return { loss: lossSum / ds.n, top1: c1 / ds.n, top5: c5 / ds.n, seconds, imagesPerSec: ds.n / seconds };
+}
+
+export async function trainModel(
+  be: Backend, model: Module, modelName: string, input: readonly number[],
+  trainDs: ImageDataset, testDs: ImageDataset, cfg: TrainConfig, schedule: Schedule, hooks: TrainHooks = {},
+): Promise<TrainOutcome> {
+  checkInput(modelName, trainDs, input);
+  checkInput(modelName, testDs, input);
+  if (cfg.batch > trainDs.n) {
+    throw new UserError(`--batch ${cfg.batch} is larger than the training set (${trainDs.n} images in ${trainDs.name})`);
+  }
+  const loader = new BatchLoader(trainDs, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, dropLast: true, shift: cfg.shift });
+  const stepsPerEpoch = Math.floor(trainDs.n / cfg.batch);
+  const opt = new Sgd(model.parameters(), { momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov });
+  const wall0 = performance.now();
+  const epochs: EpochStats[] = [];
+  let trainSeconds = 0, evalSeconds = 0, trainImages = 0, evalImages = 0;
+  let secondsToTarget: number | null = null, wallToTarget: number | null = null, epochsToTarget: number | null = null;
+  let best = 0;
+  let step = 0;
+  model.train();
+
+  try {
+    for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
+      const te0 = performance.now();
+      let lossSum = 0, lossCount = 0;
+      let inflight: { loss: Tensor; value: Promise<Float32Array | Int32Array>; step: number } | null = null;
+      const settle = async () => {
+        if (!inflight) return;
+        const v = (await inflight.value)[0];
+        inflight.loss.dispose();
+        if (!Number.isFinite(v)) {
+          throw new UserError(`training diverged: loss is ${v} at step ${inflight.step} (epoch ${epoch}); lower --lr (now ${cfg.lr.toPrecision(3)} after batch scaling)`);
+        }
+        lossSum += v;
+        lossCount++;
+        hooks.onStep?.({ epoch, step: inflight.step, stepsPerEpoch, loss: v, lr: schedule.lr(inflight.step) });
+        inflight = null;
+      };
+      for (const batch of loader.epoch(epoch)) {
+        const lr = schedule.lr(step);
+        const loss = tidy(() => {
+          const x = Tensor.fromArray(be, [batch.size, trainDs.c, trainDs.h, trainDs.w], batch.x);
+          const y = Tensor.fromArray(be, [batch.size], batch.y);
+          const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
+          backward(loss);
+          noGrad(() => opt.step(lr));
+          opt.zeroGrad();
+          return keep(loss);
+        });
+        const value = loss.data();
+        await settle();
+        inflight = { loss, value, step };
+        step++;
+        trainImages += batch.size;
+      }
+      await settle();
+      await be.sync();
+      const epochTrain = (performance.now() - te0) / 1000;
+      trainSeconds += epochTrain;
+
+      const ev = await evaluate(be, model, testDs, cfg.evalBatch);
+      evalSeconds += ev.seconds;
+      evalImages += testDs.n;
+      best = Math.max(best, ev.top1);
+      const stats: EpochStats = {
+        epoch, lr: schedule.lr(Math.max(0, step - 1)), trainLoss: lossSum / Math.max(1, lossCount), testLoss: ev.loss,
+        testTop1: ev.top1, testTop5: ev.top5, trainSeconds: epochTrain, evalSeconds: ev.seconds,
+        trainImagesPerSec: (stepsPerEpoch * cfg.batch) / epochTrain, evalImagesPerSec: ev.imagesPerSec,
+      };
+      epochs.push(stats);
+      hooks.onEpoch?.(stats);
+      if (cfg.target !== null && secondsToTarget === null && ev.top1 >= cfg.target) {
+        secondsToTarget = trainSeconds;
+        wallToTarget = (performance.now() - wall0) / 1000;
+        epochsToTarget = epoch;
+        break;
+      }
+    }
+  } finally {
+    opt.dispose();
+  }
+  const last = epochs[epochs.length - 1];
+  return {
+    epochs, testTop1: last?.testTop1 ?? 0, testTop5: last?.testTop5 ?? 0, bestTop1: best,
+    secondsToTarget, wallSecondsToTarget: wallToTarget, epochsToTarget,
+    trainSeconds, evalSeconds, totalSeconds: (performance.now() - wall0) / 1000,
+    trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
+    evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),
+  };
+}

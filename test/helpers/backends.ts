@@ -1,0 +1,35 @@
+// One test body, every backend (STYLE rule 2).
+//
+//   forEachBackend((be) => { it('relu matches the reference', async () => { ... be ... }); });
+//
+// For each backend in src/backend/registry.ts (cpu, cuda, webgpu) the body runs inside a
+// `describe('[<name>]')`. A backend that cannot run on this machine gets a `describe.skip`
+// whose title carries the reason, and the reason is also printed once per file as
+//   [skip] webgpu unavailable: <reason>
+// so a skipped backend is never a silent pass. The body is still collected for a skipped
+// backend (its tests are listed as skipped), with a stand-in Backend that throws the
+// unavailability reason if it is touched: bodies must use `be` only inside it/hooks.
+import { describe } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
+import { backendAvailability, getBackend } from '../../src/backend/registry.js';
+
+function unavailableBackend(name: string, reason: string): Backend {
+  return new Proxy({} as Backend, {
+    get(_t, prop) {
+      if (prop === 'name') return name;
+      if (prop === 'then') return undefined; // not a thenable
+      throw new Error(`${name} unavailable: ${reason}`);
+    },
+  });
+}
+
+export function forEachBackend(fn: (be: Backend) => void): void {
+  for (const { name, available, reason } of backendAvailability()) {
+    if (available) {
+      describe(`[${name}]`, () => fn(getBackend(name)));
+    } else {
+      console.log(`[skip] ${name} unavailable: ${reason}`);
+      describe.skip(`[${name}] unavailable: ${reason}`, () => fn(unavailableBackend(name, reason ?? 'unknown')));
+    }
+  }
+}
