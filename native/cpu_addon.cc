@@ -62,8 +62,8 @@ std::string cpu_model() {
   std::string line;
   while (std::getline(f, line)) {
     if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+      const size_t start = line.find_first_not_of(" \t", line.find(':') + 1);
+      if (line.find(':') != std::string::npos && start != std::string::npos) return line.substr(start);
     }
   }
   return "unknown";
@@ -168,7 +168,7 @@ void CpuAddon::Settle(Napi::Env env, Completion* c) {
 }
 
 void CpuAddon::enqueue_completion(Completion* c) {
-  // Download fences copy before settling; the copy is set up by the caller via c->out.
+  // A download queued its copy as a task just before this fence; here only the Promise settles.
   if (pending_++ == 0 && delivery_) delivery_->tsfn.Ref(c->deferred.Env());
   if (!delivery_) {  // inline stream: the fence runs right here on the JS thread
     Napi::Env env = c->deferred.Env();

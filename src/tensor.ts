@@ -131,6 +131,7 @@ export class Tensor {
     if (!this.storage) return;
     this.storage.release();
     this.storage = null;
+    if (this.node?.saved) for (const t of this.node.saved) t.dispose();
     this.node = null;
     if (this.grad) {
       this.grad.dispose();

@@ -80,20 +80,23 @@ void bias_add(int64_t outer, int64_t ch, int64_t inner, const float* x, const fl
 
 void bias_grad(int64_t outer, int64_t ch, int64_t inner, const float* dy, float* db) {
   // Partials: one row of ch doubles per block of `outer`, summed in block order afterwards.
-  const int64_t nblocks = reduction_blocks(outer * ch * inner, outer);
+  const int64_t total = outer * ch * inner;
+  const int64_t nblocks = reduction_blocks(total, outer);
   std::vector<double> part((size_t)(nblocks * ch), 0.0);  // allocated outside any parallel region
-  for_blocks(nblocks, [&](int64_t blk) {
-    double* acc = part.data() + blk * ch;
-    const int64_t o0 = outer * blk / nblocks, o1 = outer * (blk + 1) / nblocks;
-    for (int64_t o = o0; o < o1; ++o) {
-      const float* d = dy + o * ch * inner;
-      if (inner == 1) {
+  if (inner == 1) {  // [rows, cols]: each block walks whole rows (contiguous)
+    for_blocks(nblocks, [&](int64_t blk) {
+      double* acc = part.data() + blk * ch;
+      for (int64_t o = outer * blk / nblocks, o1 = outer * (blk + 1) / nblocks; o < o1; ++o) {
+        const float* d = dy + o * ch;
         for (int64_t c = 0; c < ch; ++c) acc[c] += d[c];
-        continue;
       }
-      for (int64_t c = 0; c < ch; ++c) {
-        const float* dc = d + c * inner;
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // 4 accumulators for instruction-level parallelism
+    });
+  } else {  // NCHW: work items are (block of outer, channel), so N = 1 still spreads over channels
+    auto item = [&](int64_t it) {
+      const int64_t blk = it / ch, c = it % ch;
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // 4 accumulators for instruction-level parallelism
+      for (int64_t o = outer * blk / nblocks, o1 = outer * (blk + 1) / nblocks; o < o1; ++o) {
+        const float* dc = dy + (o * ch + c) * inner;
         int64_t i = 0;
         for (; i + 4 <= inner; i += 4) {
           s0 += dc[i];
@@ -102,10 +105,15 @@ void bias_grad(int64_t outer, int64_t ch, int64_t inner, const float* dy, float*
           s3 += dc[i + 3];
         }
         for (; i < inner; ++i) s0 += dc[i];
-        acc[c] += (s0 + s1) + (s2 + s3);
       }
+      part[(size_t)it] = (s0 + s1) + (s2 + s3);
+    };
+    if (total < kParallelMin) {
+      for (int64_t it = 0; it < nblocks * ch; ++it) item(it);
+    } else {
+      for_blocks(nblocks * ch, item);
     }
-  });
+  }
   for (int64_t c = 0; c < ch; ++c) {
     double s = 0;
     for (int64_t k = 0; k < nblocks; ++k) s += part[(size_t)(k * ch + c)];

@@ -1,4 +1,5 @@
 // gemm.cc: single-precision GEMM, C = alpha * op(A) * op(B) + beta * C (row-major; kernels.h).
+// Dispatch, blocking, packing, threading and edges; the micro-kernels live in gemm_kernel_*.cc.
 //
 // Algorithm (GotoBLAS / BLIS): five loops around a register-blocked micro-kernel.
 //
@@ -7,48 +8,48 @@
 //       pack B panel
 //       for ic in M step MC        A block  op(A)[ic:ic+mc, pc:pc+kc] -> packed MR-row slivers (L2)
 //         pack A block
-//         for jr in nc step NR     one B sliver (kc x NR) stays in L1 ...
+//         for jr in nc step NR     one B sliver (kc x NR) is reused from L1/L2 ...
 //           for ir in mc step MR   ... while the A slivers stream from L2
 //             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= A sliver * B sliver
 //
-// Packing absorbs the transposes: both trans_a and trans_b only change how pack_a / pack_b
-// read, the micro-kernel always sees the same k-major slivers. Slivers are zero-padded past the
-// edge of the matrix, and edge tiles (fewer than MR rows or NR columns of C) are computed into
-// a scratch tile and copied out, so the micro-kernel only ever stores full tiles. alpha and
-// beta are applied at the store; the first KC block uses the caller's beta, later ones beta=1.
-// beta == 0 never reads C. K == 0 or alpha == 0 only scales C by beta (BLAS semantics: A and B
-// are not read).
+// Packing absorbs the transposes (only pack_a / pack_b read op(A), op(B) differently; the AVX2
+// kernel set brings 8x8 register-transpose packers for the two strided cases). Slivers are
+// zero-padded past the matrix edge. Edge tiles (< MR rows or < NR columns of C) go to the
+// kernel's masked edge kernel, or, for the generic kernel, through a scratch tile. alpha and
+// beta are applied at the store; the first KC block uses the caller's beta, later ones 1.
+// beta == 0 never reads C. K == 0 or alpha == 0 only scales C by beta (BLAS: A, B unread).
 //
-// Blocking (AVX2 6x16 kernel; the generic 6x8 kernel uses the same numbers): KC = 256 makes the
-// B sliver 256 x 16 x 4 B = 16 KiB, half of the 32 KiB L1d, leaving room for the A sliver
-// (6 KiB) and C. MC = 144 makes the A block 144 KiB, well inside the private L2 (512 KiB on
-// Zen 3, 1 MiB on Zen 4) so it survives the B panel streaming past. NC = 4080 makes the B panel
-// 4 MiB, a fraction of the shared L3. K and M are split into near-equal blocks (K = 300 gives
-// two blocks of 150, not 256 + 44) so no block is a sliver. Measured alternatives (1024^3, one
-// thread): see the sweep in the report of the commit that added this file; KC 192..384 and
-// MC 96..192 are all within noise of each other here, KC < 128 loses ~10 %.
+// Blocking (both kernels): MC = 96, KC = 384, NC = 4080: A block 96 x 384 x 4 B = 144 KiB in
+// the private L2 (512 KiB Zen 3, 1 MiB Zen 4), B sliver 384 x 16 x 4 B = 24 KiB of the 32 KiB
+// L1d, B panel 6 MiB in the shared L3. K and M are cut into near-equal blocks (K = 400 is
+// 2 x 200, not 384 + 16). Measured on the dev VM (Zen 4, 1 thread, 1024^3, thread CPU time):
+// KC 256 / 384 / 512 gave ~102 / 104-106 / 107-108 GFLOP/s, MC 96..192 within noise; 512 fills
+// all of L1 with the B sliver, so 384 is kept as margin for Zen 3 (1-2 %, inside the noise).
 //
-// Threading: with T threads the problem is cut into T independent sub-GEMMs along the larger
-// of M and N (in whole MR/NR slivers), one per thread via parallel_for, each with its own
-// thread-local pack buffers. Cutting M duplicates B packing (T x K x N floats), cutting N
-// duplicates A packing (T x M x K); cutting the larger dimension keeps the duplicate the smaller
-// one, and one dispatch per call (no barrier between "pack B" and "compute") is what measured
-// best on 2 cores. Problems under kThreadMinFlops run on the calling thread: waking the pool
-// costs tens of microseconds.
+// Threading (T = num_threads() > 1 and >= kThreadMinFlops; serial inside a parallel region):
+//   rows  M >= 4*T*MR: per (jc, pc) the threads pack the B panel together, then claim MC-row
+//         blocks (MC lowered to give >= 4 per thread) from an atomic counter, each packing its
+//         own A block against the shared panel. Two pool dispatches per panel.
+//   cols  smaller M: column chunks (>= 4 per thread) claimed from a counter, each a serial
+//         GEMM with its own (small) A pack and its own part of B. One dispatch.
+// Claiming beats a static split on a 2-core machine shared with the JS thread and other
+// processes: a statically halved GEMM runs at the speed of the busier core (static split:
+// same speed idle, 5-10 % lower median under load).
 //
-// Small problems: below kTinyFlops a plain triple loop (no packing at all). When op(B) is not
-// transposed and M is small (kDirectBMaxM), B is not packed: the micro-kernel reads B in place
-// with stride ldb (only a ragged last sliver is packed), because with one or two A slivers each
-// B element is used once or twice and packing it would double the memory traffic (LeNet's
-// conv layers: M = 6..16 output channels, N = thousands of pixels).
+// Small problems (LeNet: M = 6..150, K = 6..784): below kTinyFlops a plain triple loop; op(B)
+// untransposed and M <= kDirectBMaxM: B is streamed in place with stride ldb, not packed (each
+// element is used by <= 4 A slivers, so packing costs what it saves); A x B^T with a short side
+// (use_nt_dot): no packing at all, each output a dot product of two contiguous rows.
 //
-// ISA: chosen once (first call) from __builtin_cpu_supports("avx2") && ("fma");
+// ISA: chosen at the first call from __builtin_cpu_supports("avx2") && ("fma");
 // IMAGERATE_CPU_ISA=generic forces the portable kernel; gemm_force_isa() switches at run time
 // ("avx2-fma" | "generic"; "auto" re-runs detection; anything unsupported is ignored).
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <new>
 
 #include "gemm_internal.h"
@@ -62,7 +63,7 @@ using gemm_detail::GemmKernel;
 
 constexpr double kTinyFlops = 2.0 * 16 * 16 * 16;         // triple loop below this
 constexpr double kThreadMinFlops = 2.0 * 64 * 64 * 64 * 4;  // ~2 MFLOP: single thread below this
-constexpr int64_t kDirectBMaxM = 12;                       // <= 2 A slivers: stream B in place
+constexpr int64_t kDirectBMaxM = 24;                       // <= 4 A slivers: stream B in place
 constexpr int kMaxMR = 6, kMaxNR = 16;
 
 // ---------------------------------------------------------------- ISA selection
@@ -84,14 +85,11 @@ const GemmKernel* detect_kernel() {
 }
 
 std::atomic<const GemmKernel*> g_kernel{nullptr};
-GemmKernel g_tune; bool g_tune_on = false; int g_shared = 0;  // TUNING ONLY (remove)
 
 const GemmKernel& active_kernel() {
-  if (g_tune_on) return g_tune;  // TUNING ONLY (remove)
   const GemmKernel* k = g_kernel.load(std::memory_order_acquire);
   if (!k) {
-    // A racing first call computes the same answer, so a plain store is enough.
-    k = detect_kernel();
+    k = detect_kernel();  // a racing first call computes the same answer; keep whichever won
     const GemmKernel* expected = nullptr;
     if (!g_kernel.compare_exchange_strong(expected, k)) k = expected;
   }
@@ -142,24 +140,15 @@ void pack_a(const Operand& A, int64_t mc, int64_t kc, float* dst) {
   for (int64_t ir = 0; ir < mc; ir += MR) {
     const int64_t m = std::min<int64_t>(MR, mc - ir);
     float* d = dst + ir * kc;
-    if (A.trans) {  // A stored K x M: the MR values of one k are contiguous
-      const float* src = A.p + ir;
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* s = src + p * A.ld;
-        if (m == MR) {
-          for (int r = 0; r < MR; ++r) d[p * MR + r] = s[r];
-        } else {
-          for (int r = 0; r < MR; ++r) d[p * MR + r] = r < m ? s[r] : 0.0f;
-        }
-      }
-    } else {  // A stored M x K: read each row sequentially, scatter with stride MR
-      for (int r = 0; r < MR; ++r) {
-        if (r < m) {
-          const float* s = A.p + (ir + r) * A.ld;
-          for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = s[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = 0.0f;
-        }
+    for (int r = 0; r < MR; ++r) {
+      if (r >= m) {
+        for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = 0.0f;
+      } else if (A.trans) {  // A stored K x M: row r of op(A) is a column, stride ld
+        const float* s = A.p + ir + r;
+        for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = s[p * A.ld];
+      } else {  // A stored M x K: row r is contiguous
+        const float* s = A.p + (ir + r) * A.ld;
+        for (int64_t p = 0; p < kc; ++p) d[p * MR + r] = s[p];
       }
     }
   }
@@ -171,25 +160,18 @@ void pack_b(const Operand& B, int64_t kc, int64_t nc, float* dst) {
   for (int64_t jr = 0; jr < nc; jr += NR) {
     const int64_t n = std::min<int64_t>(NR, nc - jr);
     float* d = dst + jr * kc;
-    if (!B.trans) {  // B stored K x N: NR contiguous values per k
-      const float* src = B.p + jr;
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* s = src + p * B.ld;
-        if (n == NR) {
-          std::memcpy(d + p * NR, s, NR * sizeof(float));
-        } else {
-          for (int j = 0; j < NR; ++j) d[p * NR + j] = j < n ? s[j] : 0.0f;
-        }
+    if (!B.trans && n == NR) {  // B stored K x N: NR contiguous values per k
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(d + p * NR, B.p + p * B.ld + jr, NR * sizeof(float));
+      continue;
+    }
+    for (int j = 0; j < NR; ++j) {  // one column of op(B) at a time, scattered with stride NR
+      if (j >= n) {
+        for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0.0f;
+        continue;
       }
-    } else {  // B stored N x K: read each column of op(B) sequentially, scatter with stride NR
-      for (int j = 0; j < NR; ++j) {
-        if (j < n) {
-          const float* s = B.p + (jr + j) * B.ld;
-          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p];
-        } else {
-          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0.0f;
-        }
-      }
+      const float* s = B.trans ? B.p + (jr + j) * B.ld : B.p + jr + j;
+      const int64_t step = B.trans ? 1 : B.ld;
+      for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p * step];
     }
   }
 }
@@ -243,6 +225,9 @@ void macro_kernel(const GemmKernel& K, int64_t mc, int64_t nc, int64_t kc, const
       float* c = C + ir * ldc + jr;
       if (m == MR && n == NR) {
         K.ukernel(kc, a_pack + ir * kc, b, bstride, c, ldc, alpha, beta);
+      } else if (K.edge) {
+        K.edge(static_cast<int>(m), static_cast<int>(n), kc, a_pack + ir * kc, b, bstride, c, ldc,
+               alpha, beta);
       } else {
         K.ukernel(kc, a_pack + ir * kc, b, bstride, tile, NR, 1.0f, 0.0f);
         store_edge(tile, NR, m, n, alpha, beta, c, ldc);
@@ -253,6 +238,7 @@ void macro_kernel(const GemmKernel& K, int64_t mc, int64_t nc, int64_t kc, const
 
 // Split `total` into near-equal blocks of at most `cap`, each a multiple of `unit`.
 int64_t even_block(int64_t total, int64_t cap, int64_t unit) {
+  cap = std::max(unit, cap / unit * unit);
   const int64_t nblocks = (total + cap - 1) / cap;
   const int64_t b = (total + nblocks - 1) / nblocks;
   return std::min(cap, (b + unit - 1) / unit * unit);
@@ -296,17 +282,39 @@ void gemm_serial(const GemmKernel& K, const Operand& A, const Operand& B, int64_
   }
 }
 
-// Shared-B variant: per (jc, pc) panel, the threads pack the B panel together (one dispatch),
-// then claim MC-row blocks of C from an atomic counter, packing their own A blocks (second
-// dispatch). Dynamic claiming: a thread that shares its core with another process does less.
-void gemm_shared_b(const GemmKernel& K, const Operand& A, const Operand& B, int64_t M, int64_t N,
-                   int64_t Kd, float alpha, float beta, float* C, int64_t ldc, int T) {
+// Runs body(i) for every i in [0, n) on up to T pool threads, each claiming the next index
+// from a shared counter, so a thread that shares its core with another process simply does
+// fewer items. An exception (bad_alloc from a pack buffer) is carried back to the caller.
+template <typename Body>
+void parallel_dynamic(int T, int64_t n, const Body& body) {
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  parallel_for(std::min<int64_t>(T, n), [&](int64_t, int64_t, int) {
+    try {
+      for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) body(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(error_mu);
+      if (!error) error = std::current_exception();
+      next.store(n);
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
+
+// Threads over rows (M large): per (jc, pc) panel, the threads pack the B panel together, then
+// claim MC-row blocks of C, each packing its own A block against the shared packed panel. MC
+// is lowered so that there are >= 4 blocks per thread to balance. Two dispatches per panel.
+void gemm_threaded_rows(const GemmKernel& K, const Operand& A, const Operand& B, int64_t M,
+                        int64_t N, int64_t Kd, float alpha, float beta, float* C, int64_t ldc,
+                        int T) {
   const int64_t KC = even_block(Kd, K.kc, 1);
-  const int64_t MC = even_block(M, K.mc, K.mr);
+  const int64_t MC =
+      even_block(M, std::min<int64_t>(K.mc, (M + 4 * T - 1) / (4 * T)), K.mr);
   const int64_t NC = std::min<int64_t>(K.nc, (N + K.nr - 1) / K.nr * K.nr);
   float* b_pack = tl_b_buf.get(static_cast<size_t>(KC) * NC);
   const int64_t m_blocks = (M + MC - 1) / MC;
-  constexpr int64_t kPackGroup = 8;  // slivers per claim when packing B
+  constexpr int64_t kPackGroup = 8;  // B slivers per claim while packing
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc);
     const int64_t n_groups = ((nc + K.nr - 1) / K.nr + kPackGroup - 1) / kPackGroup;
@@ -314,24 +322,33 @@ void gemm_shared_b(const GemmKernel& K, const Operand& A, const Operand& B, int6
       const int64_t kc = std::min(KC, Kd - pc);
       const float beta_eff = pc == 0 ? beta : 1.0f;
       const Operand Bp = B.sub(pc, jc);
-      std::atomic<int64_t> next_group{0}, next_block{0};
-      parallel_for(T, [&](int64_t, int64_t, int) {
-        for (int64_t g; (g = next_group.fetch_add(1, std::memory_order_relaxed)) < n_groups;) {
-          const int64_t j0 = g * kPackGroup * K.nr, j1 = std::min(nc, j0 + kPackGroup * K.nr);
-          pack_b_any(K, Bp.sub(0, j0), kc, j1 - j0, b_pack + j0 * kc);
-        }
+      parallel_dynamic(T, n_groups, [&](int64_t g) {
+        const int64_t j0 = g * kPackGroup * K.nr, j1 = std::min(nc, j0 + kPackGroup * K.nr);
+        pack_b_any(K, Bp.sub(0, j0), kc, j1 - j0, b_pack + j0 * kc);
       });
       const BSource bs{b_pack, kc, K.nr, nullptr};
-      parallel_for(T, [&](int64_t, int64_t, int) {
+      parallel_dynamic(T, m_blocks, [&](int64_t blk) {
         float* a_pack = tl_a_buf.get(static_cast<size_t>(MC) * kc + gemm_detail::kPackSlack);
-        for (int64_t blk; (blk = next_block.fetch_add(1, std::memory_order_relaxed)) < m_blocks;) {
-          const int64_t ic = blk * MC, mc = std::min(MC, M - ic);
-          pack_a_any(K, A.sub(ic, pc), mc, kc, a_pack);
-          macro_kernel(K, mc, nc, kc, a_pack, bs, alpha, beta_eff, C + ic * ldc + jc, ldc);
-        }
+        const int64_t ic = blk * MC, mc = std::min(MC, M - ic);
+        pack_a_any(K, A.sub(ic, pc), mc, kc, a_pack);
+        macro_kernel(K, mc, nc, kc, a_pack, bs, alpha, beta_eff, C + ic * ldc + jc, ldc);
       });
     }
   }
+}
+
+// Threads over columns (M small): independent sub-GEMMs on column chunks (whole NR slivers,
+// >= 4 chunks per thread), claimed dynamically; each packs its own (small) A and its own part
+// of B, so there is one dispatch and no shared state.
+void gemm_threaded_cols(const GemmKernel& K, const Operand& A, const Operand& B, int64_t M,
+                        int64_t N, int64_t Kd, float alpha, float beta, float* C, int64_t ldc,
+                        int T) {
+  const int64_t n_units = (N + K.nr - 1) / K.nr;
+  const int64_t chunk = std::max<int64_t>(1, n_units / (4 * T)) * K.nr;
+  parallel_dynamic(T, (N + chunk - 1) / chunk, [&](int64_t c) {
+    const int64_t j0 = c * chunk, nc = std::min(chunk, N - j0);
+    gemm_serial(K, A, B.sub(0, j0), M, nc, Kd, alpha, beta, C + j0, ldc);
+  });
 }
 
 // Tiny problems: no packing, no dispatch; accumulate in float in k order like the kernels.
@@ -344,6 +361,14 @@ void gemm_tiny(const Operand& A, const Operand& B, int64_t M, int64_t N, int64_t
       float* c = C + i * ldc + j;
       *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
     }
+}
+
+// The unpacked NT dot-product path pays off when packing would cost about as much as the
+// multiply: one short side (<= 24) so each packed element is used only a few times, K long
+// enough (>= 64) to amortise each output's final reduction, and the long side's rows small
+// enough (<= 512 KiB) to be re-read from L2 for every 3-row tile instead of from memory.
+bool use_nt_dot(int64_t M, int64_t N, int64_t K) {
+  return std::min(M, N) <= 24 && K >= 64 && std::max(M, N) * K <= (int64_t{128} << 10);
 }
 
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
@@ -372,38 +397,34 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     return;
   }
   const GemmKernel& kern = active_kernel();
-
-  // Threads: one independent sub-GEMM per thread, cut along the larger of M and N.
-  int T = (flops < kThreadMinFlops || in_parallel_region()) ? 1 : num_threads();
-  const int64_t m_units = (M + kern.mr - 1) / kern.mr, n_units = (N + kern.nr - 1) / kern.nr;
-  const bool cut_m = M >= N ? m_units >= T : n_units < T;
-  T = static_cast<int>(std::min<int64_t>(T, cut_m ? m_units : n_units));
-  if (T <= 1) {
-    gemm_serial(kern, a, b, M, N, K, alpha, beta, C, ldc);
-    return;
-  }
-  if (g_shared && cut_m) {
-    gemm_shared_b(kern, a, b, M, N, K, alpha, beta, C, ldc, T);
-    return;
-  }
-  const int64_t units = cut_m ? m_units : n_units, unit = cut_m ? kern.mr : kern.nr;
-  const int64_t extent = cut_m ? M : N;
-  parallel_for(T, [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t lo = std::min(extent, units * t / T * unit);
-      const int64_t hi = std::min(extent, units * (t + 1) / T * unit);
-      if (lo >= hi) continue;
-      if (cut_m)
-        gemm_serial(kern, a.sub(lo, 0), b, hi - lo, N, K, alpha, beta, C + lo * ldc, ldc);
-      else
-        gemm_serial(kern, a, b.sub(0, lo), M, hi - lo, K, alpha, beta, C + lo, ldc);
+  if (!trans_a && trans_b && kern.nt_dot && use_nt_dot(M, N, K)) {
+    const int T = (flops < kThreadMinFlops || in_parallel_region()) ? 1 : num_threads();
+    // Cut the longer side into >= 4 chunks per thread of whole 3-row / 4-column dot tiles.
+    const bool rows = M >= N;
+    const int64_t unit = rows ? 3 : 4, extent = rows ? M : N;
+    const int64_t chunk = std::max<int64_t>(1, (extent + unit - 1) / unit / (4 * T)) * unit;
+    if (T <= 1 || chunk >= extent) {
+      kern.nt_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     }
-  });
-}
+    parallel_dynamic(T, (extent + chunk - 1) / chunk, [&](int64_t c) {
+      const int64_t lo = c * chunk, len = std::min(chunk, extent - lo);
+      if (rows) kern.nt_dot(len, N, K, alpha, A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc);
+      else kern.nt_dot(M, len, K, alpha, A, lda, B + lo * ldb, ldb, beta, C + lo, ldc);
+    });
+    return;
+  }
 
-void gemm_tune_set(int mc, int kc, int nc, int shared) {  // TUNING ONLY (remove)
-  g_tune = *gemm_detail::gemm_kernel_avx2(); g_tune.mc = mc; g_tune.kc = kc; g_tune.nc = nc;
-  g_tune_on = mc > 0; g_shared = shared;
+  // Threads: over rows with a shared B panel when M has >= 4 MR slivers per thread, else over
+  // column chunks; serial when the problem is too small to pay for waking the pool.
+  const int T = (flops < kThreadMinFlops || in_parallel_region()) ? 1 : num_threads();
+  const int64_t m_units = (M + kern.mr - 1) / kern.mr, n_units = (N + kern.nr - 1) / kern.nr;
+  if (T > 1 && m_units >= 4 * T)
+    gemm_threaded_rows(kern, a, b, M, N, K, alpha, beta, C, ldc, T);
+  else if (T > 1 && n_units >= 2)
+    gemm_threaded_cols(kern, a, b, M, N, K, alpha, beta, C, ldc, T);
+  else
+    gemm_serial(kern, a, b, M, N, K, alpha, beta, C, ldc);
 }
 
 const char* gemm_isa() { return active_kernel().name; }

@@ -27,6 +27,12 @@ namespace gemm_detail {
 using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t bstride, float* c,
                              int64_t ldc, float alpha, float beta);
 
+// Optional edge-tile kernel: the same computation for the first m <= MR rows and n <= NR
+// columns only, storing straight into C (never touching C outside the m x n corner; beta == 0
+// does not read C). nullptr: the driver computes a full tile into scratch and copies it out.
+using EdgeKernel = void (*)(int m, int n, int64_t kc, const float* a, const float* b,
+                            int64_t bstride, float* c, int64_t ldc, float alpha, float beta);
+
 // Optional ISA-specific packing of a transposed B panel: op(B)(p, j) = src[j*ld + p], nc columns
 // and kc rows into NR-wide k-major slivers, zero-padded (the layout pack_b in gemm.cc writes).
 using PackBTrans = void (*)(const float* src, int64_t ld, int64_t kc, int64_t nc, float* dst);
@@ -34,14 +40,20 @@ using PackBTrans = void (*)(const float* src, int64_t ld, int64_t kc, int64_t nc
 // into MR-row k-major slivers, zero-padded. May write up to kPackSlack floats past the block.
 using PackA = void (*)(const float* src, int64_t ld, int64_t mc, int64_t kc, float* dst);
 constexpr int64_t kPackSlack = 8;
+// Optional unpacked path for C = alpha * A * B^T + beta * C with A stored M x K and B stored
+// N x K (row strides lda, ldb): every output is a dot product of two contiguous rows.
+using NtDot = void (*)(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 struct GemmKernel {
   const char* name;     // "avx2-fma" | "generic"
   int mr, nr;           // register tile
   int64_t mc, kc, nc;   // cache blocks: A block mc x kc (L2), B panel kc x nc (L3), mc % mr == 0, nc % nr == 0
   MicroKernel ukernel;
+  EdgeKernel edge;          // nullptr: scratch tile + copy in gemm.cc
   PackBTrans pack_b_trans;  // nullptr: gemm.cc's portable pack_b
   PackA pack_a;             // nullptr: gemm.cc's portable pack_a
+  NtDot nt_dot;             // nullptr: NT always goes through packing
 };
 
 // Both return a static table. gemm_kernel_avx2() returns nullptr when its file was built without

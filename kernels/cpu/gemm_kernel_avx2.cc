@@ -1,20 +1,22 @@
-// gemm_kernel_avx2.cc: the AVX2 + FMA SGEMM micro-kernel, 6 x 16 (compiled with -mavx2 -mfma;
-// gemm.cc only calls it after __builtin_cpu_supports("avx2") && ("fma")).
+// gemm_kernel_avx2.cc: the AVX2 + FMA SGEMM kernel set (compiled with -mavx2 -mfma; gemm.cc
+// only calls it after __builtin_cpu_supports("avx2") && ("fma")): the 6 x 16 micro-kernel, its
+// masked edge kernels, two register-transpose packers, and the unpacked A x B^T dot kernel.
 //
-// Register tile: 6 rows x 16 columns of C = 12 ymm accumulators (row r: c[r][0..7], c[r][8..15]).
-// Per k step: two ymm loads of the B sliver (16 floats), six broadcasts of the A sliver
-// (vbroadcastss from memory), twelve FMAs. That is 12 + 2 + 1 (reused broadcast) = 15 of the
-// 16 ymm registers, and 12 FMAs for 8 loads, so the two FMA pipes are the bound, not the loads.
+// Micro-kernel register tile: 6 rows x 16 columns of C = 12 ymm accumulators (row r:
+// c[r][0..7], c[r][8..15]). Per k step: two ymm loads of the B sliver, six vbroadcastss of the
+// A sliver, twelve FMAs: 12 + 2 + 1 = 15 of the 16 ymm registers, and 12 FMAs per 8 loads, so
+// the two FMA pipes are the bound. The k loop is inline asm (4 steps per trip) with fixed
+// scratch registers; the accumulators stay C++ variables ("+x" operands).
 //
-// Variants measured on this machine (2-core Zen under KVM, 1024^3 one thread, same driver):
-//   6x16 (this one)        ~ 63-66 GFLOP/s
-//   8x8 (8 accumulators)   ~ 50 GFLOP/s: 8 FMAs for 9 loads per k, load-bound
-//   4x24 (12 accumulators) ~ 60 GFLOP/s: same FMA count, 4 broadcasts + 3 loads, but NR=24 makes
-//                            edge tiles wider and the B sliver 50 % larger in L1; no gain
-// so only 6x16 is kept. Blocking (MC/KC/NC) is chosen in gemm.cc's header comment.
+// Variants measured on the dev VM (Zen 4 EPYC, 3.7 GHz, peak 118 GFLOP/s per core):
+//   L1-resident, one tile, kc = 384:  6x16 asm 115, 6x16 intrinsics 115, 4x24 intrinsics 115,
+//                                     8x8 intrinsics 100 (8 FMAs per 9 loads: load-bound)
+//   whole SGEMM 1024^3, one thread:   6x16 asm 104-105, 6x16 intrinsics 93-95
+// GCC's allocation of the intrinsics loop adds ~20 register moves per 48 FMAs, which costs
+// ~10 % once B comes partly from L2. 4x24 has no edge over 6x16 and wider ragged edges, so
+// 6x16 in asm it is. Blocking (MC/KC/NC) is chosen in gemm.cc's header comment.
 //
-// Store: C = alpha*acc + beta*C, with beta == 0 never loading C. The driver sends edge tiles
-// through a scratch tile, so every store here is a full 6 x 16 tile.
+// Store: C = alpha*acc + beta*C, with beta == 0 never loading C.
 #include "gemm_internal.h"
 
 // Built without -mavx2 -mfma (another build system, another CPU family), this file compiles to
@@ -90,9 +92,8 @@ void ukernel_6x16_avx2(int64_t kc, const float* a, const float* b, int64_t bstri
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 15), _MM_HINT_T0);
   }
 
-  // Main loop, four k steps per trip, in inline asm with fixed scratch registers: GCC's own
-  // allocation of this loop (15 live ymm) adds ~17 register moves per 48 FMAs, which costs
-  // ~8 % at 1024^3. Accumulators stay compiler-owned ("+x"), so the stores below are C++.
+  // Main loop, four k steps per trip, in asm (see the header); the k % 4 tail and the stores
+  // are intrinsics on the same accumulator variables.
   const int64_t k4 = kc / 4;
   const int64_t bstride_bytes = bstride * static_cast<int64_t>(sizeof(float));
   const float* const a_end = a + k4 * 4 * kMR;  // loop bound (asm has a 30-operand limit)
@@ -126,6 +127,133 @@ void ukernel_6x16_avx2(int64_t kc, const float* a, const float* b, int64_t bstri
 #undef IMAGERATE_STORE_ROW
 #undef IMAGERATE_ASM_FMA
 #undef IMAGERATE_ASM_KSTEP
+
+// Edge tiles: m < 6 rows and/or n < 16 columns, written straight to C (no scratch tile). Same
+// sliver layout as the full kernel (A stride 6 per k, B stride `bstride`), only the first m
+// rows are computed and the last column vector is stored through a lane mask. Register use is
+// at most that of the full tile, so plain intrinsics are fine here.
+alignas(32) const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+template <int M, int NV>
+void edge_kernel(int64_t kc, const float* a, const float* b, int64_t bstride, float* c,
+                 int64_t ldc, float alpha, float beta, int n) {
+  __m256 acc[M][NV];
+#pragma GCC unroll 6
+  for (int r = 0; r < M; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    __m256 bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < M; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
+    }
+    a += kMR;
+    b += bstride;
+  }
+  const int tail = n - 8 * (NV - 1);  // 1..8 valid lanes in the last vector
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 8 - tail));
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+  for (int r = 0; r < M; ++r) {
+    float* cr = c + r * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      const bool last = v == NV - 1;
+      __m256 out = _mm256_mul_ps(va, acc[r][v]);
+      if (beta != 0.0f) {
+        const __m256 old = last ? _mm256_maskload_ps(cr + 8 * v, mask) : _mm256_loadu_ps(cr + 8 * v);
+        out = _mm256_fmadd_ps(vb, old, out);
+      }
+      if (last) _mm256_maskstore_ps(cr + 8 * v, mask, out);
+      else _mm256_storeu_ps(cr + 8 * v, out);
+    }
+  }
+}
+
+using EdgeFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, float, float, int);
+const EdgeFn kEdge[kMR][2] = {
+    {edge_kernel<1, 1>, edge_kernel<1, 2>}, {edge_kernel<2, 1>, edge_kernel<2, 2>},
+    {edge_kernel<3, 1>, edge_kernel<3, 2>}, {edge_kernel<4, 1>, edge_kernel<4, 2>},
+    {edge_kernel<5, 1>, edge_kernel<5, 2>}, {edge_kernel<6, 1>, edge_kernel<6, 2>},
+};
+
+void ukernel_edge_avx2(int m, int n, int64_t kc, const float* a, const float* b, int64_t bstride,
+                       float* c, int64_t ldc, float alpha, float beta) {
+  kEdge[m - 1][n > 8 ? 1 : 0](kc, a, b, bstride, c, ldc, alpha, beta, n);
+}
+
+// NT without packing: C[i, j] = alpha * dot(A row i, B row j) + beta * C[i, j], A stored M x K,
+// B stored N x K, both rows contiguous in k. A tile of MI (<= 3) A rows x NJ (<= 4) B rows
+// keeps MI*NJ <= 12 eight-lane partial sums; per 8 k: MI + NJ loads, MI*NJ FMAs. The last
+// k % 8 values come in through a lane mask (maskload reads nothing past the row). At the end
+// each row's NJ sums are reduced with three hadds and a 128-bit fold. The driver uses this when
+// packing would cost more than it saves (small M or N, K long enough to amortise the reduction).
+template <int MI, int NJ>
+void dot_tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+              int64_t ldc, float alpha, float beta) {
+  __m256 acc[MI][NJ];
+#pragma GCC unroll 3
+  for (int i = 0; i < MI; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm256_setzero_ps();
+  auto step = [&](int64_t p, __m256i mask, bool masked) {
+    __m256 av[MI];
+#pragma GCC unroll 3
+    for (int i = 0; i < MI; ++i)
+      av[i] = masked ? _mm256_maskload_ps(A + i * lda + p, mask) : _mm256_loadu_ps(A + i * lda + p);
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; ++j) {
+      const __m256 bj = masked ? _mm256_maskload_ps(B + j * ldb + p, mask) : _mm256_loadu_ps(B + j * ldb + p);
+#pragma GCC unroll 3
+      for (int i = 0; i < MI; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bj, acc[i][j]);
+    }
+  };
+  const __m256i all = _mm256_set1_epi32(-1);
+  int64_t p = 0;
+  for (; p + 8 <= K; p += 8) step(p, all, false);
+  if (p < K) step(p, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + 8 - (K - p))), true);
+  const __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
+#pragma GCC unroll 3
+  for (int i = 0; i < MI; ++i) {
+    __m256 h[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) h[j] = j < NJ ? acc[i][j] : _mm256_setzero_ps();
+    const __m256 h4 = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+    __m128 sum = _mm_mul_ps(va, _mm_add_ps(_mm256_castps256_ps128(h4), _mm256_extractf128_ps(h4, 1)));
+    float out[4];
+    float* c = C + i * ldc;
+    if (NJ == 4) {
+      if (beta != 0.0f) sum = _mm_fmadd_ps(vb, _mm_loadu_ps(c), sum);
+      _mm_storeu_ps(c, sum);
+    } else {
+      _mm_storeu_ps(out, sum);
+      for (int j = 0; j < NJ; ++j) c[j] = beta == 0.0f ? out[j] : out[j] + beta * c[j];
+    }
+  }
+}
+
+using DotFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, float, float);
+const DotFn kDot[3][4] = {
+    {dot_tile<1, 1>, dot_tile<1, 2>, dot_tile<1, 3>, dot_tile<1, 4>},
+    {dot_tile<2, 1>, dot_tile<2, 2>, dot_tile<2, 3>, dot_tile<2, 4>},
+    {dot_tile<3, 1>, dot_tile<3, 2>, dot_tile<3, 3>, dot_tile<3, 4>},
+};
+
+void gemm_nt_dot_avx2(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i += 3) {
+    const int64_t mi = M - i < 3 ? M - i : 3;
+    for (int64_t j = 0; j < N; j += 4) {
+      const int64_t nj = N - j < 4 ? N - j : 4;
+      kDot[mi - 1][nj - 1](K, A + i * lda, lda, B + j * ldb, ldb, C + i * ldc + j, ldc, alpha, beta);
+    }
+  }
+}
 
 // Packs op(B) = B^T (B stored N x K): `src` points at op(B)(0, 0), column j of op(B) is the
 // contiguous row src + j*ld. Writes nc columns as NR-wide k-major slivers (kernel layout),
@@ -194,9 +322,10 @@ void pack_a_avx2(const float* src, int64_t ld, int64_t mc, int64_t kc, float* ds
   }
 }
 
-// MC x KC (A block, 144 x 256 x 4 B = 144 KiB) lives in L2; KC x NR (B sliver, 16 KiB) in L1;
-// KC x NC (B panel, 4 MiB) in L3. See gemm.cc for how these were chosen.
-const GemmKernel kAvx2 = {"avx2-fma", kMR, kNR, 144, 256, 4080, ukernel_6x16_avx2, pack_b_trans_avx2, pack_a_avx2};
+// MC x KC (A block, 96 x 384 x 4 B = 144 KiB) lives in L2; KC x NR (B sliver, 24 KiB) in L1;
+// KC x NC (B panel, 6 MiB) in L3. See gemm.cc for how these were chosen.
+const GemmKernel kAvx2 = {"avx2-fma", kMR, kNR, 96, 384, 4080, ukernel_6x16_avx2, ukernel_edge_avx2,
+                           pack_b_trans_avx2, pack_a_avx2, gemm_nt_dot_avx2};
 
 }  // namespace
 

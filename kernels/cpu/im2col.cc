@@ -29,8 +29,25 @@ inline void valid_range(int64_t off, int64_t stride, int64_t size, int64_t n, in
 #define IR_NO_LIBCALL
 #endif
 
+// 16-byte block copies; a ragged tail is one more block ending exactly at n (overlapping the
+// previous one; harmless for a copy), so short rows need no scalar remainder loop.
 IR_NO_LIBCALL inline void copy_row(float* __restrict d, const float* __restrict s, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+  if (n < 4) {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) std::memcpy(d + i, s + i, 16);
+  if (i < n) std::memcpy(d + n - 4, s + n - 4, 16);
+}
+
+// d[i] += s[i]: whole 4-float blocks (one SSE add each) and a scalar tail; restrict spares the
+// per-row alias check that an auto-vectorised loop would carry.
+inline void add_row(float* __restrict d, const float* __restrict s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) d[i + j] += s[i + j];
+  for (; i < n; ++i) d[i] += s[i];
 }
 
 IR_NO_LIBCALL inline void fill_zero(float* d, int64_t n) {
@@ -96,7 +113,7 @@ IR_NO_LIBCALL void col2im_add(const Conv2dParams& cp, const float* col, int64_t 
           const float* src = srcrow + (p - p0) * Q;
           float* d = dc + (p * sh + hoff) * W + (qa * sw + woff);
           if (sw == 1) {
-            for (int64_t q = qa; q < qb; ++q) d[q - qa] += src[q];
+            add_row(d, src + qa, qb - qa);
           } else {
             for (int64_t q = qa; q < qb; ++q) d[(q - qa) * sw] += src[q];
           }

@@ -79,4 +79,29 @@ void softmax_xent_bwd(int64_t N, int64_t C, float eps, float scale, const float*
 void sgd_momentum_update(int64_t n, float lr, float momentum, float weight_decay, bool nesterov,
                          float* w, const float* g, float* v);
 
+// ---------------------------------------------------------------- normalisation (batchnorm.cc, lrn.cc)
+// Batch norm over NCHW with per-channel statistics (outer = N, ch = C, inner = H*W).
+// Training: mean/var over (N, H, W) (biased var for normalising), writes save_mean and
+// save_invstd = 1/sqrt(var + eps) for backward, and updates running stats in place:
+// running = (1 - momentum) * running + momentum * batch (running_var uses the unbiased var).
+void batchnorm2d_fwd_train(int64_t outer, int64_t ch, int64_t inner, float eps, float momentum,
+                           const float* x, const float* gamma, const float* beta, float* y,
+                           float* save_mean, float* save_invstd, float* running_mean, float* running_var);
+// Evaluation: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
+void batchnorm2d_fwd_eval(int64_t outer, int64_t ch, int64_t inner, float eps, const float* x,
+                          const float* gamma, const float* beta, const float* running_mean,
+                          const float* running_var, float* y);
+// Backward of the training forward: overwrites dx, dgamma, dbeta (dx may be null).
+void batchnorm2d_bwd(int64_t outer, int64_t ch, int64_t inner, const float* x, const float* dy,
+                     const float* gamma, const float* save_mean, const float* save_invstd,
+                     float* dx, float* dgamma, float* dbeta);
+// Local response normalisation across channels, TensorFlow's definition (tf.nn.lrn):
+// sqr_sum[n,c,h,w] = sum_{c' = c-radius}^{c+radius} x[n,c',h,w]^2 (clipped to [0, C)),
+// y = x / (bias + alpha * sqr_sum)^beta. `scale` receives bias + alpha * sqr_sum for backward.
+// (PyTorch's LocalResponseNorm(size, alpha, beta, k) is radius = (size-1)/2, alpha/size, beta, k.)
+void lrn_fwd(int64_t n, int64_t c, int64_t hw, int64_t radius, float bias, float alpha, float beta,
+             const float* x, float* y, float* scale);
+void lrn_bwd(int64_t n, int64_t c, int64_t hw, int64_t radius, float bias, float alpha, float beta,
+             const float* x, const float* y, const float* scale, const float* dy, float* dx);
+
 }  // namespace imagerate

@@ -30,9 +30,8 @@ class Pool {
   }
   int size() const { return n_; }
 
-  // Serialised: two streams (e.g. two Node environments) may call in at once.
+  // Callers hold g_run_mu (see parallel_for), so one job runs at a time.
   void run(int chunks, const std::function<void(int)>& job) {
-    std::lock_guard<std::mutex> run_lk(run_mu_);
     {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = &job;
@@ -74,7 +73,7 @@ class Pool {
 
   int n_;
   std::vector<std::thread> workers_;
-  std::mutex mu_, run_mu_;
+  std::mutex mu_;
   std::condition_variable cv_job_, cv_done_;
   const std::function<void(int)>* job_ = nullptr;
   int chunks_ = 0;
@@ -84,6 +83,9 @@ class Pool {
 };
 
 std::mutex g_pool_mu;
+// Held for the whole of a parallel job and while the pool is replaced: two streams (e.g. two
+// Node environments in worker threads) may call in at once, and one may resize the pool.
+std::mutex g_run_mu;
 Pool* g_pool = nullptr;
 int g_threads = 0;
 
@@ -103,6 +105,7 @@ Pool& pool() {
 int num_threads() { return pool().size(); }
 
 void set_num_threads(int n) {
+  std::lock_guard<std::mutex> run_lk(g_run_mu);
   std::lock_guard<std::mutex> lk(g_pool_mu);
   int want = n > 0 ? n : hw_threads();
   if (g_pool && g_pool->size() == want) return;
@@ -119,6 +122,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& f
     fn(0, n, 0);
     return;
   }
+  std::lock_guard<std::mutex> run_lk(g_run_mu);
   Pool& p = pool();
   int chunks = (int)std::min<int64_t>(p.size(), n);
   if (chunks <= 1) {

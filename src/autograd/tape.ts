@@ -8,8 +8,12 @@ import { Tensor } from '../tensor.js';
 export interface GradNode {
   op: string;
   inputs: (Tensor | null)[];
-  /** gy is the output gradient; a number only for the scalar root of backward(). */
+  /** gy is the output gradient; a number only for the root of backward() when scalarSeed is set. */
   backward(gy: Tensor | number): (Tensor | null)[];
+  /** True for losses whose backward takes the seed as a plain number. */
+  scalarSeed?: boolean;
+  /** Tensors the node owns for backward (argmax, masks, views of probabilities); freed with the output. */
+  saved?: Tensor[];
 }
 
 let gradEnabled = true;
@@ -37,10 +41,16 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
 }
 
 /** Attaches a node to `out` if any input needs a gradient. Returns `out`. */
-export function record(out: Tensor, op: string, inputs: (Tensor | null)[], backward: GradNode['backward']): Tensor {
-  if (!needsGrad(...inputs)) return out;
+export function record(
+  out: Tensor, op: string, inputs: (Tensor | null)[], backward: GradNode['backward'],
+  extra: { saved?: Tensor[]; scalarSeed?: boolean } = {},
+): Tensor {
+  if (!needsGrad(...inputs)) {
+    for (const t of extra.saved ?? []) t.dispose();
+    return out;
+  }
   out.requiresGrad = true;
-  out.node = { op, inputs, backward };
+  out.node = { op, inputs, backward, ...extra };
   return out;
 }
 
@@ -80,7 +90,8 @@ export function backward(root: Tensor, seed = 1): void {
     }
   }
   const grads = new Map<number, Tensor | number>();
-  grads.set(root.id, seed);
+  // Losses take the seed as a number; any other root gets a tensor of seeds (d sum(root) * seed).
+  grads.set(root.id, root.node?.scalarSeed ? seed : Tensor.filled(root.backend, root.shape, seed));
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k];
     const g = grads.get(t.id);

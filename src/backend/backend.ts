@@ -51,6 +51,7 @@ export const OP_NAMES = [
   'add', 'mul', 'axpby', 'scale', 'fill', 'copy',
   'dropoutFwd', 'sumsqCheck',
   'softmaxXentFwd', 'softmaxXentBwd', 'sgdUpdate',
+  'batchnorm2dFwdTrain', 'batchnorm2dFwdEval', 'batchnorm2dBwd', 'lrnFwd', 'lrnBwd',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -94,6 +95,17 @@ export interface Backend {
   softmaxXentFwd(n: number, c: number, eps: number, logits: BufferHandle, labels: BufferHandle, probs: BufferHandle, loss: BufferHandle): void;
   softmaxXentBwd(n: number, c: number, eps: number, scale: number, probs: BufferHandle, labels: BufferHandle, dlogits: BufferHandle): void;
   sgdUpdate(n: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void;
+  /** Batch norm, NCHW as (outer = N, ch = C, inner = H*W); see kernels/cpu/kernels.h for the exact formulas. */
+  batchnorm2dFwdTrain(outer: number, ch: number, inner: number, eps: number, momentum: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
+    y: BufferHandle, saveMean: BufferHandle, saveInvstd: BufferHandle, runningMean: BufferHandle, runningVar: BufferHandle): void;
+  batchnorm2dFwdEval(outer: number, ch: number, inner: number, eps: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
+    runningMean: BufferHandle, runningVar: BufferHandle, y: BufferHandle): void;
+  batchnorm2dBwd(outer: number, ch: number, inner: number, x: BufferHandle, dy: BufferHandle, gamma: BufferHandle, saveMean: BufferHandle,
+    saveInvstd: BufferHandle, dx: BufferHandle | null, dgamma: BufferHandle, dbeta: BufferHandle): void;
+  /** Cross-channel LRN, TensorFlow's definition (depth radius, bias, alpha, beta). */
+  lrnFwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle, scale: BufferHandle): void;
+  lrnBwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle,
+    scale: BufferHandle, dy: BufferHandle, dx: BufferHandle): void;
 }
 
 /** Raised when a backend cannot be used on this machine; `reason` is printed by CLI and tests. */

@@ -145,4 +145,23 @@ export class CpuBackend implements Backend {
   sgdUpdate(n: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void {
     this.op('sgdUpdate')(n, lr, momentum, weightDecay, nesterov, w.id, g.id, v.id);
   }
+  batchnorm2dFwdTrain(outer: number, ch: number, inner: number, eps: number, momentum: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
+    y: BufferHandle, saveMean: BufferHandle, saveInvstd: BufferHandle, runningMean: BufferHandle, runningVar: BufferHandle): void {
+    this.op('batchnorm2dFwdTrain')(outer, ch, inner, eps, momentum, x.id, gamma.id, beta.id, y.id, saveMean.id, saveInvstd.id, runningMean.id, runningVar.id);
+  }
+  batchnorm2dFwdEval(outer: number, ch: number, inner: number, eps: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
+    runningMean: BufferHandle, runningVar: BufferHandle, y: BufferHandle): void {
+    this.op('batchnorm2dFwdEval')(outer, ch, inner, eps, x.id, gamma.id, beta.id, runningMean.id, runningVar.id, y.id);
+  }
+  batchnorm2dBwd(outer: number, ch: number, inner: number, x: BufferHandle, dy: BufferHandle, gamma: BufferHandle, saveMean: BufferHandle,
+    saveInvstd: BufferHandle, dx: BufferHandle | null, dgamma: BufferHandle, dbeta: BufferHandle): void {
+    this.op('batchnorm2dBwd')(outer, ch, inner, x.id, dy.id, gamma.id, saveMean.id, saveInvstd.id, id(dx), dgamma.id, dbeta.id);
+  }
+  lrnFwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle, scale: BufferHandle): void {
+    this.op('lrnFwd')(n, c, hw, radius, bias, alpha, beta, x.id, y.id, scale.id);
+  }
+  lrnBwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle,
+    scale: BufferHandle, dy: BufferHandle, dx: BufferHandle): void {
+    this.op('lrnBwd')(n, c, hw, radius, bias, alpha, beta, x.id, y.id, scale.id, dy.id, dx.id);
+  }
 }

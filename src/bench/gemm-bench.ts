@@ -161,11 +161,13 @@ export function formatGemmTable(records: BenchRecord[]): string {
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   const first = ours[0] ?? records[0];
   if (first) {
+    const iters = records.map((r) => r.iters);
     const p = first.host.cpuPeak;
-    out.push('', `median of ${first.iters}+ timed calls after ${first.warmup} warm-up, NN, alpha 1, beta 0; * = noisy (p10-p90 spread > 10 % of median)`);
-    out.push(`peak = ${p.formula}${p.note ? ` (${p.note})` : ''}, scaled to the threads used`);
-    const fw = records.find((r) => r.framework !== null);
-    if (fw) out.push(`OpenBLAS: ${fw.framework}; ${first.notes.replace(/^isa [^;]*; /, '')}`);
+    out.push('', `timing: median of ${Math.min(...iters)}-${Math.max(...iters)} timed calls per point after ${first.warmup} warm-up; ` +
+      'NN, alpha 1, beta 0; * = noisy (p10-p90 spread > 10 % of median)');
+    out.push(`peak: ${p.formula}, scaled to the threads used${p.note ? `; ${p.note}` : ''}`);
+    const theirs = records.find((r) => r.framework !== null);
+    if (theirs) out.push(`OpenBLAS: ${theirs.framework} (${first.notes.replace(/^isa [^;]*; compared with /, '')})`);
     out.push(`ours: ${first.notes.split(';')[0]}`);
   }
   out.push(...notes);

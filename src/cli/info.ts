@@ -25,7 +25,7 @@ export function registerInfoCommands(program: Command): void {
         process.stdout.write(JSON.stringify(info) + '\n');
         return;
       }
-      const t = new Table({ head: ['backend', 'status'] });
+      const t = new Table({ head: ['backend', 'status'], style: { head: [], border: [] } });
       for (const b of avail) t.push([b.name, b.available ? 'available' : `unavailable: ${b.reason}`]);
       process.stdout.write(`imagerate ${VERSION}${info.commit ? ` (${info.commit})` : ''}, node ${process.version}\n`);
       if (cpu) process.stdout.write(`cpu: ${cpu.cpuModel}, ${cpu.hwThreads} hardware threads, GEMM ISA ${cpu.isa}, addon built by ${cpu.addon}\n`);
@@ -36,7 +36,7 @@ export function registerInfoCommands(program: Command): void {
     .command('models')
     .description('list the models')
     .action(() => {
-      const t = new Table({ head: ['model', 'input', 'classes', 'description'] });
+      const t = new Table({ head: ['model', 'input', 'classes', 'description'], style: { head: [], border: [] } });
       for (const m of Object.values(MODELS)) t.push([m.name, m.input.join('x'), m.numClasses, m.description]);
       process.stdout.write(t.toString() + '\n');
     });

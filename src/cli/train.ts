@@ -10,13 +10,16 @@ import { parseNumber } from './args.js';
 const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
 const secs = (v: number | null) => (v === null ? 'not reached' : `${v.toFixed(1)} s`);
 
+// No colours: the tables often end up in logs and CI output.
+const plain = { style: { head: [] as string[], border: [] as string[] } };
+
 function summaryTable(s: TrainSummary): string {
-  const t = new Table({ head: ['epoch', 'lr', 'train loss', 'test loss', 'top-1', 'top-5', 'train img/s', 'eval img/s'] });
+  const t = new Table({ ...plain, head: ['epoch', 'lr', 'train loss', 'test loss', 'top-1', 'top-5', 'train img/s', 'eval img/s'] });
   for (const e of s.history) {
     t.push([e.epoch, e.lr.toPrecision(3), e.trainLoss.toFixed(4), e.testLoss.toFixed(4), pct(e.testTop1), pct(e.testTop5),
       Math.round(e.trainImagesPerSec), Math.round(e.evalImagesPerSec)]);
   }
-  const f = new Table();
+  const f = new Table({ ...plain, colWidths: [20, 80], wordWrap: true });
   f.push(
     { model: s.model }, { 'train data': `${s.dataset} (${s.trainImagesCount} images)` }, { 'test data': `${s.testDataset} (${s.testImagesCount} images)` },
     { backend: `${s.backend}: ${s.device}${s.threads ? `, ${s.threads} threads` : ''}` },
@@ -51,6 +54,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--warmup-epochs <x>', 'linear LR warm-up length', parseNumber('--warmup-epochs'), d.warmupEpochs)
     .option('--target <acc>', 'stop once test top-1 reaches this (e.g. 0.98) and report the time to it', parseNumber('--target'))
     .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', parseNumber('--seed'), d.seed)
+    .option('--validation <fraction>', 'evaluate on this held-out fraction of the training set instead of the test set (for tuning)', parseNumber('--validation'))
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .action(async (model: string, o) => {
       const json = Boolean(o.json);
@@ -67,7 +71,7 @@ export function registerTrainCommand(program: Command): void {
         model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads,
         epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
         nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
-        target: o.target ?? null, seed: o.seed,
+        target: o.target ?? null, seed: o.seed, validation: o.validation,
       }, {
         onStep: ({ epoch, step, stepsPerEpoch, loss, lr }) => {
           if (!bar) return;

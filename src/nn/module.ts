@@ -10,6 +10,8 @@ export abstract class Module {
   training = true;
   protected readonly children: [string, Module][] = [];
   protected readonly own: [string, Tensor][] = [];
+  /** Non-trainable state saved in checkpoints (batch-norm running statistics). */
+  protected readonly ownBuffers: [string, Tensor][] = [];
 
   abstract forward(x: Tensor): Tensor;
 
@@ -27,6 +29,21 @@ export abstract class Module {
     t.name = name;
     this.own.push([name, t]);
     return t;
+  }
+
+  protected addBuffer(name: string, be: Backend, shape: Shape, values: Float32Array): Tensor {
+    const t = keep(Tensor.fromArray(be, shape, values));
+    t.name = name;
+    this.ownBuffers.push([name, t]);
+    return t;
+  }
+
+  /** All buffers (non-trainable state) with dotted names, in a stable order. */
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [n, t] of this.ownBuffers) out.push([prefix + n, t]);
+    for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
+    return out;
   }
 
   /** All parameters with dotted names ("features.0.weight"), in a stable order. */
@@ -53,6 +70,7 @@ export abstract class Module {
 
   dispose(): void {
     for (const [, t] of this.own) t.dispose();
+    for (const [, t] of this.ownBuffers) t.dispose();
     for (const [, c] of this.children) c.dispose();
   }
 }

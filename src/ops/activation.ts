@@ -1,6 +1,6 @@
 // ReLU and (inverted) dropout.
 import { Tensor } from '../tensor.js';
-import { needsGrad, record } from '../autograd/tape.js';
+import { record } from '../autograd/tape.js';
 import { ShapeError } from '../util/errors.js';
 import { empty } from './util.js';
 
@@ -26,13 +26,9 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
   const y = empty(be, x.shape);
   const mask = empty(be, x.shape);
   be.dropoutFwd(x.size, p, seed, x.buf, mask.buf, y.buf);
-  if (!needsGrad(x)) {
-    mask.dispose();
-    return y;
-  }
   return record(y, 'dropout', [x], (gy) => {
     const dx = empty(be, x.shape);
     be.mul(x.size, (gy as Tensor).buf, mask.buf, dx.buf);
     return [dx];
-  });
+  }, { saved: [mask] });
 }

@@ -32,11 +32,14 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, labelSmoothi
   const loss = empty(be, [1]);
   be.gemm({ transA: false, transB: false, m: 1, n: 1, k: N, alpha: 1 / N, beta: 0, lda: N, ldb: 1, ldc: 1 }, ones.buf, perExample.buf, loss.buf);
   ones.dispose();
+  // The node keeps its own views of probs and labels, so the caller may dispose its handles.
+  const savedProbs = probs.reshape(probs.shape);
+  const savedLabels = labels.reshape(labels.shape);
   record(loss, 'softmaxCrossEntropy', [logits], (gy) => {
-    if (typeof gy !== 'number') throw new Error('softmaxCrossEntropy: backward must start at the loss (pass a numeric seed to backward())');
+    if (typeof gy !== 'number') throw new Error('softmaxCrossEntropy: the loss must be the root of backward() (its gradient is a number)');
     const dl = empty(be, [N, C]);
-    be.softmaxXentBwd(N, C, labelSmoothing, gy / N, probs.buf, labels.buf, dl.buf);
+    be.softmaxXentBwd(N, C, labelSmoothing, gy / N, savedProbs.buf, savedLabels.buf, dl.buf);
     return [dl];
-  });
+  }, { saved: [savedProbs, savedLabels], scalarSeed: true });
   return { loss, perExample, probs };
 }

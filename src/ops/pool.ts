@@ -1,7 +1,7 @@
 // Max and average pooling over NCHW. Max pooling keeps the argmax indices for backward.
 import { Tensor } from '../tensor.js';
 import type { Pool2dParams } from '../backend/backend.js';
-import { needsGrad, record } from '../autograd/tape.js';
+import { record } from '../autograd/tape.js';
 import { ShapeError } from '../util/errors.js';
 import { Pair, empty, expectRank, outSize, pair } from './util.js';
 
@@ -31,15 +31,11 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const y = empty(be, [pp.n, pp.c, pp.p, pp.q]);
   const argmax = Tensor.empty(be, y.shape, 'int32');
   be.maxpool2dFwd(pp, x.buf, y.buf, argmax.buf);
-  if (!needsGrad(x)) {
-    argmax.dispose();
-    return y;
-  }
   return record(y, 'maxPool2d', [x], (gy) => {
     const dx = empty(be, x.shape);
     be.maxpool2dBwd(pp, (gy as Tensor).buf, argmax.buf, dx.buf);
     return [dx];
-  });
+  }, { saved: [argmax] });
 }
 
 export function avgPool2d(x: Tensor, opts: Pool2dOptions): Tensor {

@@ -10,8 +10,7 @@ import { keep, tidy } from '../autograd/scope.js';
 import { backward, noGrad } from '../autograd/tape.js';
 import { softmaxCrossEntropy } from '../ops/loss.js';
 import type { Module } from '../nn/module.js';
-import type { ImageDataset } from '../data/dataset.js';
-import { BatchLoader } from '../data/loader.js';
+import type { BatchSource } from '../data/source.js';
 import { Sgd } from './sgd.js';
 import { Schedule } from './schedule.js';
 import { topKCorrect } from './metrics.js';
@@ -26,8 +25,6 @@ export interface TrainConfig {
   weightDecay: number;
   nesterov: boolean;
   labelSmoothing: number;
-  /** Max random shift in pixels (0 = no augmentation). */
-  shift: number;
   seed: number;
   target: number | null;
   evalBatch: number;
@@ -75,24 +72,25 @@ export interface EvalResult {
   imagesPerSec: number;
 }
 
-function checkInput(model: string, ds: ImageDataset, input: readonly number[]): void {
-  if (ds.c !== input[0] || ds.h !== input[1] || ds.w !== input[2]) {
-    throw new UserError(`model ${model} expects ${input.join('x')} images but dataset ${ds.name} has ${ds.c}x${ds.h}x${ds.w}`);
+function checkInput(model: string, src: BatchSource, input: readonly number[]): void {
+  const [c, h, w] = src.shape;
+  if (c !== input[0] || h !== input[1] || w !== input[2]) {
+    throw new UserError(`model ${model} expects ${input.join('x')} images but dataset ${src.name} gives ${c}x${h}x${w}`);
   }
 }
 
-/** Top-1/top-5 accuracy and mean loss of `model` on `ds` (no gradients, eval mode). */
-export async function evaluate(be: Backend, model: Module, ds: ImageDataset, batch: number): Promise<EvalResult> {
+/** Top-1/top-5 accuracy and mean loss of `model` on `src` (no gradients, eval mode). */
+export async function evaluate(be: Backend, model: Module, src: BatchSource, batch: number): Promise<EvalResult> {
   model.eval();
   const t0 = performance.now();
-  const per = ds.c * ds.h * ds.w;
-  let c1 = 0, c5 = 0, lossSum = 0;
-  const k5 = Math.min(5, Math.max(1, ds.numClasses));
-  for (let start = 0; start < ds.n; start += batch) {
-    const b = Math.min(batch, ds.n - start);
-    const labels = ds.labels.subarray(start, start + b);
+  const [C, H, W] = src.shape;
+  let c1 = 0, c5 = 0, lossSum = 0, seen = 0;
+  const k5 = Math.min(5, Math.max(1, src.numClasses));
+  for await (const bt of src.batches(0, batch, { dropLast: false })) {
+    const b = bt.size;
+    const labels = Int32Array.from(bt.y.subarray(0, b));
     const out = noGrad(() => tidy(() => {
-      const x = Tensor.fromArray(be, [b, ds.c, ds.h, ds.w], ds.images.subarray(start * per, (start + b) * per));
+      const x = Tensor.fromArray(be, [b, C, H, W], bt.x.subarray(0, b * C * H * W));
       const y = Tensor.fromArray(be, [b], labels);
       const r = softmaxCrossEntropy(model.forward(x), y);
       return { probs: r.probs, perExample: r.perExample };
@@ -100,27 +98,29 @@ export async function evaluate(be: Backend, model: Module, ds: ImageDataset, bat
     const [probs, losses] = await Promise.all([out.probs.data(), out.perExample.data()]);
     out.probs.dispose();
     out.perExample.dispose();
-    const C = probs.length / b;
-    c1 += topKCorrect(probs as Float32Array, labels, b, C, 1);
-    c5 += topKCorrect(probs as Float32Array, labels, b, C, k5);
+    const nc = probs.length / b;
+    c1 += topKCorrect(probs as Float32Array, labels, b, nc, 1);
+    c5 += topKCorrect(probs as Float32Array, labels, b, nc, k5);
     for (let i = 0; i < b; i++) lossSum += losses[i];
+    seen += b;
   }
   const seconds = (performance.now() - t0) / 1000;
   model.train();
-  return { loss: lossSum / ds.n, top1: c1 / ds.n, top5: c5 / ds.n, seconds, imagesPerSec: ds.n / seconds };
+  const n = Math.max(1, seen);
+  return { loss: lossSum / n, top1: c1 / n, top5: c5 / n, seconds, imagesPerSec: seen / seconds };
 }
 
 export async function trainModel(
   be: Backend, model: Module, modelName: string, input: readonly number[],
-  trainDs: ImageDataset, testDs: ImageDataset, cfg: TrainConfig, schedule: Schedule, hooks: TrainHooks = {},
+  train: BatchSource, test: BatchSource, cfg: TrainConfig, schedule: Schedule, hooks: TrainHooks = {},
 ): Promise<TrainOutcome> {
-  checkInput(modelName, trainDs, input);
-  checkInput(modelName, testDs, input);
-  if (cfg.batch > trainDs.n) {
-    throw new UserError(`--batch ${cfg.batch} is larger than the training set (${trainDs.n} images in ${trainDs.name})`);
+  checkInput(modelName, train, input);
+  checkInput(modelName, test, input);
+  if (cfg.batch > train.n) {
+    throw new UserError(`--batch ${cfg.batch} is larger than the training set (${train.n} images in ${train.name})`);
   }
-  const loader = new BatchLoader(trainDs, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, dropLast: true, shift: cfg.shift });
-  const stepsPerEpoch = Math.floor(trainDs.n / cfg.batch);
+  const [C, H, W] = train.shape;
+  const stepsPerEpoch = Math.floor(train.n / cfg.batch);
   const opt = new Sgd(model.parameters(), { momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov });
   const wall0 = performance.now();
   const epochs: EpochStats[] = [];
@@ -147,10 +147,10 @@ export async function trainModel(
         hooks.onStep?.({ epoch, step: inflight.step, stepsPerEpoch, loss: v, lr: schedule.lr(inflight.step) });
         inflight = null;
       };
-      for (const batch of loader.epoch(epoch)) {
+      for await (const batch of train.batches(epoch, cfg.batch, { dropLast: true })) {
         const lr = schedule.lr(step);
         const loss = tidy(() => {
-          const x = Tensor.fromArray(be, [batch.size, trainDs.c, trainDs.h, trainDs.w], batch.x);
+          const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
           const y = Tensor.fromArray(be, [batch.size], batch.y);
           const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
           backward(loss);
@@ -169,9 +169,9 @@ export async function trainModel(
       const epochTrain = (performance.now() - te0) / 1000;
       trainSeconds += epochTrain;
 
-      const ev = await evaluate(be, model, testDs, cfg.evalBatch);
+      const ev = await evaluate(be, model, test, cfg.evalBatch);
       evalSeconds += ev.seconds;
-      evalImages += testDs.n;
+      evalImages += test.n;
       best = Math.max(best, ev.top1);
       const stats: EpochStats = {
         epoch, lr: schedule.lr(Math.max(0, step - 1)), trainLoss: lossSum / Math.max(1, lossCount), testLoss: ev.loss,

@@ -3,7 +3,8 @@
 import { getBackend } from '../backend/registry.js';
 import { getModelSpec } from '../models/index.js';
 import { resolveDataset } from '../data/resolve.js';
-import type { ImageDataset } from '../data/dataset.js';
+import { subset, type ImageDataset } from '../data/dataset.js';
+import { datasetSource } from '../data/source.js';
 import { UserError } from '../util/errors.js';
 import { TrainHooks, TrainOutcome, trainModel } from './loop.js';
 import { LR_REFERENCE_BATCH, scaledLr, warmupCosine } from './schedule.js';
@@ -25,6 +26,8 @@ export interface TrainCliOptions {
   warmupEpochs: number;
   target: number | null;
   seed: number;
+  /** Hold out this fraction of the training set and evaluate on it instead of the test set (for tuning). */
+  validation?: number;
 }
 
 /** Defaults: the recipe `npm start` and `imagerate train <model>` use when no option is given. */
@@ -35,7 +38,7 @@ export const TRAIN_DEFAULTS = {
   batch: 64,
   lr: 0.05, // base learning rate for a batch of 64; scaled linearly with --batch
   momentum: 0.9,
-  weightDecay: 5e-4,
+  weightDecay: 1e-3,
   nesterov: false,
   labelSmoothing: 0,
   shift: 2,
@@ -90,6 +93,7 @@ export function validateTrainOptions(o: TrainCliOptions): void {
   if (!Number.isInteger(o.shift) || o.shift < 0 || o.shift > 8) throw new UserError(`--shift must be an integer in [0, 8], got ${o.shift}`);
   if (!(o.warmupEpochs >= 0)) throw new UserError(`--warmup-epochs must be >= 0, got ${o.warmupEpochs}`);
   if (o.target !== null && !(o.target > 0 && o.target <= 1)) throw new UserError(`--target must be an accuracy in (0, 1] (e.g. 0.98), got ${o.target}`);
+  if (o.validation !== undefined && !(o.validation >= 0 && o.validation < 1)) throw new UserError(`--validation must be a fraction in [0, 1), got ${o.validation}`);
   if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
 }
 
@@ -100,6 +104,18 @@ export interface PreparedRun {
 
 /** Loads the data for a run. With --test-dataset, the whole of --dataset is used for training. */
 export function prepareData(o: TrainCliOptions): PreparedRun {
+  if (o.validation !== undefined && o.validation > 0) {
+    if (o.testDataset) throw new UserError('--validation and --test-dataset exclude each other');
+    // The last `fraction` of the training set (whose order is fixed and class-interleaved for
+    // the embedded set) becomes the evaluation set; the test set is not touched.
+    const full = resolveDataset(o.dataset, 'train');
+    const nVal = Math.round(full.n * o.validation);
+    const idx = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+    return {
+      trainDs: subset(full, idx(0, full.n - nVal), `${full.name} (train minus validation)`),
+      testDs: subset(full, idx(full.n - nVal, full.n), `${full.name} (validation: last ${nVal} training images)`),
+    };
+  }
   if (o.testDataset) {
     return { trainDs: resolveDataset(o.dataset, 'all'), testDs: resolveDataset(o.testDataset, 'test') };
   }
@@ -117,9 +133,11 @@ export async function runTraining(o: TrainCliOptions, hooks: TrainHooks = {}): P
   const schedule = warmupCosine(lr, o.epochs * stepsPerEpoch, Math.round(o.warmupEpochs * stepsPerEpoch));
   const model = spec.build(be, o.seed);
   try {
-    const out = await trainModel(be, model, spec.name, spec.input, trainDs, testDs, {
+    const train = datasetSource(trainDs, { shuffle: true, seed: o.seed, augment: o.shift > 0 ? { translate: o.shift } : null });
+    const test = datasetSource(testDs, { shuffle: false, seed: o.seed });
+    const out = await trainModel(be, model, spec.name, spec.input, train, test, {
       epochs: o.epochs, batch: o.batch, lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov,
-      labelSmoothing: o.labelSmoothing, shift: o.shift, seed: o.seed, target: o.target, evalBatch: 500,
+      labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500,
     }, schedule, hooks);
     return {
       model: spec.name, dataset: trainDs.name, testDataset: testDs.name,
@@ -127,7 +145,7 @@ export async function runTraining(o: TrainCliOptions, hooks: TrainHooks = {}): P
       backend: be.name, device: be.device, threads: be.threads?.() ?? null,
       epochs: out.epochs.length, batch: o.batch, lr, baseLr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
       schedule: `${schedule.kind}; lr = ${o.lr} x batch/${LR_REFERENCE_BATCH}`,
-      augmentation: o.shift > 0 ? `random shift up to ${o.shift} px` : 'none', seed: o.seed, target: o.target,
+      augmentation: train.transform, seed: o.seed, target: o.target,
       testTop1: out.testTop1, testTop5: out.testTop5, bestTop1: out.bestTop1,
       secondsToTarget: out.secondsToTarget, wallSecondsToTarget: out.wallSecondsToTarget, epochsToTarget: out.epochsToTarget,
       totalSeconds: out.totalSeconds, trainSeconds: out.trainSeconds,

@@ -90,15 +90,69 @@ forEachBackend((be) => {
       expect(g2.disposed).toBe(true);
     });
 
+    it('the numeric seed scales every gradient: backward(loss, 2) = 2 x backward(loss, 1)', async () => {
+      const z = leaf(be, [4, 5], randn(20, 6, 2));
+      const labels = Tensor.fromArray(be, [4], randLabels(4, 5, 7));
+      const gradFor = async (seed: number) => {
+        const g = tidy(() => {
+          backward(ops.softmaxCrossEntropy(z, labels).loss, seed);
+          return z.grad!;
+        });
+        z.grad = null;
+        const v = Float32Array.from(await g.data());
+        g.dispose();
+        return v;
+      };
+      const g1 = await gradFor(1), g2 = await gradFor(2);
+      expectClose(g2, Array.from(g1, (v) => 2 * v), TOL, 'seed 2');
+      z.dispose();
+      labels.dispose();
+    });
+
     it('backward() from a tensor that does not require a gradient throws', () => {
       const x = Tensor.fromArray(be, [2], [1, 2]);
       expect(() => backward(x)).toThrow(/does not require a gradient/);
       x.dispose();
     });
 
-    // Today backward(relu(x)) fails inside relu's backward with "Cannot read properties of
-    // undefined (reading 'id')", and backward(reshape(x)) with "gy.reshape is not a function".
-    it.todo('backward() from a root other than softmaxCrossEntropy loss raises a clear error');
+    it('backward() from a non-loss root seeds every output element (d sum(root))', async () => {
+      const x = leaf(be, [2, 3], Float32Array.from([1, -2, 3, -4, 5, 6]));
+      const y = ops.relu(ops.reshape(x, [3, 2]));
+      backward(y, 2);
+      expect(Array.from(await x.grad!.data())).toEqual([2, 0, 2, 0, 2, 2]);
+      y.dispose();
+      x.dispose();
+    });
+  });
+
+  describe('saved tensors', () => {
+    it('disposing probs, perExample or labels before backward() keeps the loss differentiable', async () => {
+      const z = leaf(be, [3, 4], randn(12, 5));
+      const labels = Tensor.fromArray(be, [3], Int32Array.from([0, 3, 1]));
+      const r = ops.softmaxCrossEntropy(z, labels);
+      const probs = Float32Array.from(await r.probs.data());
+      r.probs.dispose();
+      r.perExample.dispose();
+      labels.dispose();
+      backward(r.loss);
+      const g = await z.grad!.data();
+      const want = Array.from(probs, (p, i) => (p - (i % 4 === [0, 3, 1][Math.floor(i / 4)] ? 1 : 0)) / 3);
+      expectClose(g, want, TOL, 'dlogits');
+      r.loss.dispose();
+      z.dispose();
+    });
+
+    it('disposing a maxPool2d/dropout output frees what it saved for backward', () => {
+      const x = leaf(be, [1, 2, 4, 4], randn(32, 6));
+      const before = live(be);
+      const y = ops.maxPool2d(x, { kernel: 2 });
+      const d = ops.dropout(x, 0.5, 7);
+      expect(live(be)).toBeGreaterThan(before + 2); // outputs plus argmax and mask
+      y.dispose();
+      d.dispose();
+      expect(live(be)).toBe(before);
+      x.dispose();
+    });
   });
 
   describe('noGrad', () => {

@@ -2,10 +2,11 @@
 // every transpose combination, alpha/beta other than 1/0, leading dimensions larger than the
 // minimum, 1 and 2 threads, and both micro-kernels (forceIsa 'generic' and 'avx2-fma').
 //
-// The shapes reach every path of the driver: the triple loop for tiny problems (1x1x1, 3x7x17),
-// B streamed in place for M <= 12 (6x1000x25, 7x2000x150 which is also threaded by columns),
-// packed edge tiles in both dimensions (17x33x65, 129x257x63), multiple K and M cache blocks
-// and threading by rows (301x299x300), and LeNet/Linear-sized layers.
+// The shapes reach every path of the driver: the triple loop for tiny problems (1x1x1, 3x7x17);
+// B streamed in place for M <= 24 (6x1000x25; 7x2000x150 and 20x600x200, also threaded by
+// column chunks); the unpacked NT dot-product path when transB (6x25x784, 64x10x84, 16x200x150,
+// and 20x600x200 threaded); edge tiles in both dimensions (17x33x65, 129x257x63); several K and M
+// cache blocks with threading by rows over a shared B panel (301x299x300); LeNet/Linear layers.
 //
 // Sentinels: the padding of A and B (the columns between the logical width and lda/ldb) is NaN,
 // so a kernel that reads past a row poisons its result; the padding of C holds 777 and must come
@@ -68,7 +69,8 @@ const THREADS = [1, 2];
 // [M, N, K]
 const SHAPES: Array<[number, number, number]> = [
   [1, 1, 1], [3, 7, 17], [17, 33, 65], [1, 1000, 1], [100, 1, 100], [129, 257, 63], [301, 299, 300],
-  [6, 1000, 25], [7, 2000, 150], [16, 200, 150], [64, 120, 400], [64, 10, 84],
+  [6, 1000, 25], [7, 2000, 150], [16, 200, 150], [64, 120, 400], [64, 10, 84], [6, 25, 784],
+  [20, 600, 200],
 ];
 // [alpha, beta]; beta == 0 runs with a NaN-filled C.
 const SCALARS: Array<[number, number]> = [[1, 0], [0.5, -1.5], [-2, 1]];

@@ -164,6 +164,20 @@ describe.skipIf(!addon)('max pool kernels (cpu) vs float64 reference', () => {
     expect(Array.from(gotY)).toEqual(new Array(9).fill(-5));
     expect(Array.from(gotArg)).toEqual([0, 0, 1, 0, 0, 1, 3, 3, 4]);
   });
+
+  it('propagates NaN (the window containing it yields NaN and points at it)', async () => {
+    const a = addon!;
+    const p = pool2dParams({ n: 1, c: 1, h: 4, w: 4, kh: 2, kw: 2 });
+    const x = new Float32Array(16).map((_, i) => i);
+    x[5] = NaN;  // window (0, 0)
+    const b = new Bufs(a);
+    const y = b.up(new Float32Array(4)), arg = b.up(new Int32Array(4));
+    a.maxpool2dFwd(paramArray(p), b.up(x), y, arg);
+    const gotY = await b.f32(y, 4), gotArg = await b.i32(arg, 4);
+    b.free();
+    expect(Array.from(gotY)).toEqual([NaN, 7, 13, 15]);
+    expect(Array.from(gotArg)).toEqual([5, 7, 13, 15]);
+  });
 });
 
 describe.skipIf(!addon)('avg pool kernels (cpu) vs float64 reference', () => {

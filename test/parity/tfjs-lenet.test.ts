@@ -55,7 +55,8 @@ const BATCH = 8;
  * checks this construction against tf.grads of plain tf.conv2d.
  */
 function conv2dS1(tf: Tf, x: TF.Tensor4D, w: TF.Tensor4D, pad: number): TF.Tensor4D {
-  const op = tf.customGrad(((xi: TF.Tensor4D, wi: TF.Tensor4D, save: TF.GradSaveFunc) => {
+  const op = tf.customGrad((...args: (TF.Tensor | TF.GradSaveFunc)[]) => {
+    const [xi, wi, save] = args as [TF.Tensor4D, TF.Tensor4D, TF.GradSaveFunc];
     save([xi, wi]);
     return {
       value: tf.conv2d(xi, wi, 1, pad),
@@ -67,7 +68,7 @@ function conv2dS1(tf: Tf, x: TF.Tensor4D, w: TF.Tensor4D, pad: number): TF.Tenso
         return [dx, dw];
       },
     };
-  }) as unknown as TF.CustomGradientFunc<TF.Tensor4D>);
+  });
   return op(x, w) as TF.Tensor4D;
 }
 
@@ -165,8 +166,8 @@ describe('the tfjs side', () => {
       const x = tf.tensor4d(randn(3 * 9 * 9 * 4, 41), [3, 9, 9, 4]);
       const w = tf.tensor4d(randn(5 * 5 * 4 * 6, 42, 0.1), [5, 5, 4, 6]);
       const r = tf.tensor4d(randn(3 * (5 + 2 * pad) ** 2 * 6, 43), [3, 5 + 2 * pad, 5 + 2 * pad, 6]);
-      const native = tf.grads((a: TF.Tensor4D, b: TF.Tensor4D) => tf.sum(tf.mul(tf.conv2d(a, b, 1, pad), r)))([x, w]);
-      const fast = tf.grads((a: TF.Tensor4D, b: TF.Tensor4D) => tf.sum(tf.mul(conv2dS1(tf, a, b, pad), r)))([x, w]);
+      const native = tf.grads((a: TF.Tensor, b: TF.Tensor) => tf.sum(tf.mul(tf.conv2d(a as TF.Tensor4D, b as TF.Tensor4D, 1, pad), r)))([x, w]);
+      const fast = tf.grads((a: TF.Tensor, b: TF.Tensor) => tf.sum(tf.mul(conv2dS1(tf, a as TF.Tensor4D, b as TF.Tensor4D, pad), r)))([x, w]);
       for (let i = 0; i < 2; i++) {
         // Same float32 products, summed in a different order.
         expectNormClose(await fast[i].data(), await native[i].data(), 1e-6, `pad ${pad} ${i ? 'dW' : 'dX'}`);
