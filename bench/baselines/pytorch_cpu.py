@@ -83,14 +83,16 @@ def record(name, batch, threads, times, extra):
         'host': host(), 'backend': 'cpu', 'framework': f'pytorch {torch.__version__}', 'kind': 'model', 'name': name,
         'mode': 'training', 'batch': batch, 'precision': 'fp32', 'data': 'synthetic', 'loading': 'compute',
         'threads': threads, 'timing': {'medianMs': med * 1e3, 'p10Ms': q(0.1) * 1e3, 'p90Ms': q(0.9) * 1e3,
-                                       'method': 'wall-clock'},
-        'iters': len(times), 'imagesPerSec': batch / med,
+                                       'minMs': times[0] * 1e3, 'maxMs': times[-1] * 1e3,
+                                       'noisy': (q(0.9) - q(0.1)) / med > 0.1, 'method': 'wall-clock'},
+        'iters': len(times), 'imagesPerSec': batch / med, 'peakGflops': None, 'pctOfPeak': None,
+        'notes': 'PyTorch eager, same layer sizes, synthetic data created once',
     }
     r.update(extra)
     return r
 
 
-def bench_training(name, batch, threads, iters, warmup):
+def bench(name, batch, threads, iters, warmup, mode):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = MODELS[name]()
@@ -98,15 +100,21 @@ def bench_training(name, batch, threads, iters, warmup):
     x = torch.randn(batch, 1, 28, 28)
     y = torch.randint(0, 10, (batch,))
     times = []
+    if mode == 'inference':
+        model.eval()
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+        if mode == 'training':
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.inference_mode():
+                model(x)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return record(name, batch, threads, times, {'warmup': warmup})
+    return record(name, batch, threads, times, {'warmup': warmup, 'mode': mode})
 
 
 def load_embedded(root):
@@ -160,6 +168,7 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--iters', type=int, default=200)
     ap.add_argument('--warmup', type=int, default=20)
+    ap.add_argument('--mode', default='training', choices=['training', 'inference'])
     ap.add_argument('--train-embedded', action='store_true')
     ap.add_argument('--epochs', type=int, default=15)
     ap.add_argument('--lr', type=float, default=0.01)
@@ -169,7 +178,7 @@ def main():
     if a.train_embedded:
         rec = train_embedded(a.model, a.batch, a.threads, a.epochs, a.lr, a.target)
     else:
-        rec = bench_training(a.model, a.batch, a.threads, a.iters, a.warmup)
+        rec = bench(a.model, a.batch, a.threads, a.iters, a.warmup, a.mode)
     line = json.dumps(rec)
     if a.out:
         with open(a.out, 'a') as f:

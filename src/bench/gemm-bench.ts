@@ -2,10 +2,11 @@
 // NN problems (C = A B, alpha 1, beta 0), as benchmark records (record.ts).
 //
 // Protocol per (size, threads): setThreads(threads) (waits for the addon's stream to idle),
-// one untimed call to size the run, then gemmTimed(..., iters, warmup = 2) for ours, then
-// blasTimed with the same arguments, then a pause: OpenBLAS's pthread workers busy-wait after
-// each call, and would steal a core from whatever is timed next (on a 2-core machine that
-// halves our 2-thread figure). Each call is timed alone with steady_clock in C++
+// one untimed call to size the run (iters: ~1 s of calls, 5..200), then `rounds` (default 3)
+// alternating blocks: gemmTimed(..., warmup = 2) for ours, blasTimed with the same arguments,
+// a pause. Alternating makes both meet the same background load on a shared machine; the
+// pause is there because OpenBLAS's pthread workers busy-wait after each call and would steal
+// a core from whatever is timed next (on a 2-core machine that halves our 2-thread figure). Each call is timed alone with steady_clock in C++
 // (native/gemm_bench.cc); the record holds the median and the p10/p90 spread.
 //
 // OpenBLAS is dlopen'ed by the addon at run time. When it is missing, our records say
@@ -38,8 +39,10 @@ export interface GemmBenchOptions {
   out?: string;
   /** Addon path; default $IMAGERATE_CPU_ADDON, else build/Release/imagerate_cpu.node. */
   addon?: string;
-  /** Pause after each OpenBLAS run, in ms (default 300). */
+  /** Pause after each OpenBLAS block, in ms (default 300). */
   pauseMs?: number;
+  /** Alternating blocks of ours / OpenBLAS per point (default 3), iters split between them. */
+  rounds?: number;
 }
 
 const MIN_ITERS = 5;
@@ -112,15 +115,24 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<BenchRe
         addon.setThreads(threads);
         const probe = addon.gemmTimed(n, n, n, threads, 1, 0)[0];
         const iters = itersFor(probe, opts.iters);
-        const ours = addon.gemmTimed(n, n, n, threads, iters, warmup);
+        // Alternate blocks of ours and OpenBLAS, so that both meet the same background load.
+        const rounds = Math.max(1, Math.min(opts.rounds ?? 3, iters));
+        const ours: number[] = [], theirs: number[] = [];
+        for (let r = 0; r < rounds; r++) {
+          const block = Math.floor(iters * (r + 1) / rounds) - Math.floor(iters * r / rounds);
+          ours.push(...addon.gemmTimed(n, n, n, threads, block, warmup));
+          if (!blas.available) continue;
+          theirs.push(...addon.blasTimed(n, n, n, threads, block, warmup));
+          await sleep(opts.pauseMs ?? 300);
+        }
         const blasNote = blas.available
           ? `compared with ${blas.config ?? 'OpenBLAS'} (${blas.library ?? 'libopenblas'})`
           : `OpenBLAS: not installed (${blas.reason ?? 'unknown reason'})`;
-        records.push(record(n, threads, ours, null, `isa ${isa}; ${blasNote}`));
+        const protocol = `${rounds} alternating blocks, ${warmup} warm-up calls each`;
+        records.push(record(n, threads, Float64Array.from(ours), null, `isa ${isa}; ${blasNote}; ${protocol}`));
         if (blas.available) {
-          const theirs = addon.blasTimed(n, n, n, threads, iters, warmup);
-          records.push(record(n, threads, theirs, framework, `cblas_sgemm via dlopen; ${blas.library ?? ''}`.trim()));
-          await sleep(opts.pauseMs ?? 300);
+          records.push(record(n, threads, Float64Array.from(theirs), framework,
+            `cblas_sgemm via dlopen (${blas.library ?? 'libopenblas'}); ${protocol}`));
         }
       }
     }
@@ -163,11 +175,12 @@ export function formatGemmTable(records: BenchRecord[]): string {
   if (first) {
     const iters = records.map((r) => r.iters);
     const p = first.host.cpuPeak;
-    out.push('', `timing: median of ${Math.min(...iters)}-${Math.max(...iters)} timed calls per point after ${first.warmup} warm-up; ` +
+    const protocol = first.notes.split('; ').find((x) => x.includes('alternating')) ?? `${first.warmup} warm-up calls`;
+    out.push('', `timing: median of ${Math.min(...iters)}-${Math.max(...iters)} timed calls per point (${protocol}); ` +
       'NN, alpha 1, beta 0; * = noisy (p10-p90 spread > 10 % of median)');
     out.push(`peak: ${p.formula}, scaled to the threads used${p.note ? `; ${p.note}` : ''}`);
     const theirs = records.find((r) => r.framework !== null);
-    if (theirs) out.push(`OpenBLAS: ${theirs.framework} (${first.notes.replace(/^isa [^;]*; compared with /, '')})`);
+    if (theirs) out.push(`OpenBLAS: ${theirs.framework}: ${first.notes.split('; ')[1].replace(/^compared with /, '')}`);
     out.push(`ours: ${first.notes.split(';')[0]}`);
   }
   out.push(...notes);
