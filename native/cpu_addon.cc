@@ -28,6 +28,10 @@
 
 namespace imagerate {
 
+// The normalisation exports (native/cpu_ops_norm.cc): plain functions over this instance's
+// allocator and stream, defined on `exports` next to the table below.
+void RegisterNormOps(Napi::Env env, Napi::Object exports, const CpuAllocator& alloc, CpuStream& stream);
+
 struct Completion {
   explicit Completion(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
@@ -143,6 +147,7 @@ CpuAddon::CpuAddon(Napi::Env env, Napi::Object exports) {
     Method("softmaxXentBwd", &CpuAddon::SoftmaxXentBwd),
     Method("sgdUpdate", &CpuAddon::SgdUpdate),
   });
+  RegisterNormOps(env, exports, alloc_, *stream_);  // batchnorm2d*, lrn*
 #ifdef IMAGERATE_HAVE_GEMM_BENCH
   RegisterGemmBench(env, exports);
 #endif

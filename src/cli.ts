@@ -9,6 +9,8 @@ import { ImagerateDataError } from './data/dataset.js';
 import { registerTrainCommand } from './cli/train.js';
 import { registerBenchCommand } from './cli/bench.js';
 import { registerInfoCommands } from './cli/info.js';
+import { registerPredictCommand } from './cli/predict.js';
+import { registerPackCommand } from './cli/pack.js';
 import { VERSION } from './util/version.js';
 
 function isUserError(e: unknown): e is Error {
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<void> {
   registerTrainCommand(program);
   registerBenchCommand(program);
   registerInfoCommands(program);
+  registerPredictCommand(program);
+  registerPackCommand(program);
   await program.parseAsync(argv);
 }
 

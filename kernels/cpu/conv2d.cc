@@ -308,14 +308,16 @@ void bwd_filter_tiles(const Conv2dParams& cp, const Geo& g, int nt, const float*
     }
     used[tid] = 1;
   });
-  if (nt > 1) {
-    parallel_for(dwsize, [&](int64_t i0, int64_t i1, int) {
-      for (int t = 1; t < nt; ++t) {
-        if (!used[t]) continue;
-        const float* src = partial + (t - 1) * dwsize;
-        for (int64_t i = i0; i < i1; ++i) dw[i] += src[i];
-      }
-    });
+  // dw += partials, in chunk order; split over elements only when worth waking the pool.
+  auto reduce = [&](int64_t i0, int64_t i1, int) {
+    for (int t = 1; t < nt; ++t)
+      if (used[t])
+        for (int64_t i = i0; i < i1; ++i) dw[i] += partial[(t - 1) * dwsize + i];
+  };
+  if (nt > 1 && (nt - 1) * dwsize >= (1 << 16)) {
+    parallel_for(dwsize, reduce);
+  } else if (nt > 1) {
+    reduce(0, dwsize, 0);
   }
   if (db != nullptr) {
     for (int64_t k = 0; k < g.K; ++k) {

@@ -200,7 +200,7 @@ void store_edge(const float* tile, int nr, int64_t m, int64_t n, float alpha, fl
     }
 }
 
-// One A block (packed) against nc columns of B (packed slivers, or in place with stride bld).
+// One A block (packed) against nc columns of B (packed slivers, or in place with stride ldb).
 struct BSource {
   const float* base;  // sliver jr starts at base + jr * step
   int64_t step;       // kc (packed) or 1 (in place)

@@ -7,12 +7,15 @@
 //   for r < MR, j < NR, with C[r, j] at c[r*ldc + j].
 //
 // - `a` is an MR-row sliver packed k-major (MR consecutive floats per k step), zero-padded
-//   past the matrix edge, 64-byte aligned.
+//   past the matrix edge (the packed block is 64-byte aligned; a sliver need not be).
 // - `b` is NR consecutive floats per k step, `bstride` floats apart: bstride == NR for a packed
 //   sliver, bstride == ldb when the driver streams an untransposed B in place (small M).
 //   It need not be aligned.
-// - beta == 0 must not read C (NaN in C must not leak through); the tile is always full, the
-//   driver routes edge tiles through a scratch tile.
+// - beta == 0 must not read C (NaN in C must not leak through); the tile is always full (the
+//   driver sends edge tiles to the kernel set's `edge` kernel, or through a scratch tile).
+//
+// A kernel set (GemmKernel) is that micro-kernel, its blocking, and optional ISA-specific
+// helpers; every helper left nullptr falls back to gemm.cc's portable code.
 //
 // This header holds declarations and plain data only, never inline functions: it is included
 // by gemm_kernel_avx2.cc, which is compiled with -mavx2 -mfma, and an inline function emitted
@@ -41,7 +44,8 @@ using PackBTrans = void (*)(const float* src, int64_t ld, int64_t kc, int64_t nc
 using PackA = void (*)(const float* src, int64_t ld, int64_t mc, int64_t kc, float* dst);
 constexpr int64_t kPackSlack = 8;
 // Optional unpacked path for C = alpha * A * B^T + beta * C with A stored M x K and B stored
-// N x K (row strides lda, ldb): every output is a dot product of two contiguous rows.
+// N x K (row strides lda, ldb): every output is a dot product of two contiguous rows. beta == 0
+// does not read C.
 using NtDot = void (*)(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                        const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -4,8 +4,8 @@
 // Register tile: 6 rows x 8 columns of C = 12 four-float accumulators (GCC/Clang vector
 // extension `vector_size(16)`, i.e. one xmm each), plus 2 for the B sliver and 1 for the
 // broadcast A value: 15 of the 16 xmm registers. SSE2 has no FMA, so each k step is 12 mul +
-// 12 add. Measured (dev VM, 1024^3, one thread): ~35 GFLOP/s, against ~105 for AVX2 and ~28
-// for a plain -O3 triple loop.
+// 12 add. Measured (dev VM, 1024^3, one thread, thread CPU time): ~36 GFLOP/s, against
+// ~105 for the AVX2 kernel set.
 //
 // Store: C = alpha*acc + beta*C, with beta == 0 never reading C. Full tiles only (the driver
 // routes edge tiles through a scratch tile).

@@ -1,6 +1,7 @@
 // im2col.cc: see im2col.h. Row by row: for one (c, r, s) the valid output columns q form one
-// contiguous range [q0, q1) (computed once per row), and the valid output rows p another, so
-// the inner loops carry no bounds checks: a memcpy when stride_w == 1, a strided copy otherwise.
+// contiguous range [qa, qb) (computed once per row), and the valid output rows p another, so
+// the inner loops carry no bounds checks: 16-byte block copies (col2im: block adds) when
+// stride_w == 1, a strided loop otherwise. Padding becomes explicit zeros.
 #include "im2col.h"
 
 #include <algorithm>
@@ -56,8 +57,8 @@ IR_NO_LIBCALL inline void fill_zero(float* d, int64_t n) {
 
 }  // namespace
 
-IR_NO_LIBCALL void im2col(const Conv2dParams& cp, const float* x_n, int64_t c0, int64_t c1, int64_t p0,
-            int64_t p1, float* col) {
+IR_NO_LIBCALL void im2col(const Conv2dParams& cp, const float* x_n, int64_t c0, int64_t c1,
+                          int64_t p0, int64_t p1, float* col) {
   const int64_t H = cp.h, W = cp.w, Q = cp.q, sh = cp.stride_h, sw = cp.stride_w;
   const int64_t np = p1 - p0, cols = np * Q;
   float* dst = col;
@@ -92,8 +93,8 @@ IR_NO_LIBCALL void im2col(const Conv2dParams& cp, const float* x_n, int64_t c0, 
   }
 }
 
-IR_NO_LIBCALL void col2im_add(const Conv2dParams& cp, const float* col, int64_t c0, int64_t c1, int64_t p0,
-                int64_t p1, float* dx_n) {
+IR_NO_LIBCALL void col2im_add(const Conv2dParams& cp, const float* col, int64_t c0,
+                              int64_t c1, int64_t p0, int64_t p1, float* dx_n) {
   const int64_t H = cp.h, W = cp.w, Q = cp.q, sh = cp.stride_h, sw = cp.stride_w;
   const int64_t cols = (p1 - p0) * Q;
   const float* srcrow = col;

@@ -129,8 +129,8 @@ void maxpool_plane(const Pool2dParams& pp, const float* xp, float* yp, int32_t* 
 }
 
 inline int64_t avg_divisor(const Pool2dParams& pp, const Span& sh, const Span& sw) {
-  return pp.count_include_pad ? sh.padded * sw.padded
-                              : std::max<int64_t>(0, sh.hi - sh.lo) * std::max<int64_t>(0, sw.hi - sw.lo);
+  if (pp.count_include_pad) return sh.padded * sw.padded;
+  return std::max<int64_t>(0, sh.hi - sh.lo) * std::max<int64_t>(0, sw.hi - sw.lo);
 }
 
 template <int KH, int KW>

@@ -6,8 +6,9 @@
 // alternating blocks: gemmTimed(..., warmup = 2) for ours, blasTimed with the same arguments,
 // a pause. Alternating makes both meet the same background load on a shared machine; the
 // pause is there because OpenBLAS's pthread workers busy-wait after each call and would steal
-// a core from whatever is timed next (on a 2-core machine that halves our 2-thread figure). Each call is timed alone with steady_clock in C++
-// (native/gemm_bench.cc); the record holds the median and the p10/p90 spread.
+// a core from whatever is timed next (on a 2-core machine that halves our 2-thread figure).
+// Each call is timed alone with steady_clock in C++ (native/gemm_bench.cc); the record holds
+// the median and the p10/p90 spread.
 //
 // OpenBLAS is dlopen'ed by the addon at run time. When it is missing, our records say
 // "OpenBLAS: not installed (<reason>)" and no OpenBLAS figure is produced, never a guess.

@@ -26,10 +26,13 @@ function summaryTable(s: TrainSummary): string {
     { recipe: `batch ${s.batch}, SGD momentum ${s.momentum}, weight decay ${s.weightDecay}, peak lr ${s.lr.toPrecision(3)} (${s.schedule}), ${s.augmentation}, seed ${s.seed}` },
     { 'test top-1 / top-5': `${pct(s.testTop1)} / ${pct(s.testTop5)} (best top-1 ${pct(s.bestTop1)})` },
     { 'time to target': s.target === null ? 'no --target given' : `${pct(s.target)}: ${secs(s.secondsToTarget)} of training${s.epochsToTarget ? ` (epoch ${s.epochsToTarget}, ${secs(s.wallSecondsToTarget)} wall with evaluation)` : ''}` },
+    { 'time to accuracy': s.milestones.length === 0 ? 'no milestone reached' : s.milestones.map((m) => `${pct(m.top1)}: ${m.trainSeconds.toFixed(1)} s (epoch ${m.epoch})`).join('; ') + ' (training seconds, evaluated after each epoch)' },
     { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, fp32, data loading and augmentation included)` },
     { 'evaluation img/s': `${Math.round(s.evalImagesPerSec)} (forward only, batch 500, fp32)` },
     { 'total time': `${s.totalSeconds.toFixed(1)} s (${s.trainSeconds.toFixed(1)} s training)` },
   );
+  if (s.resumedFrom) f.push({ 'resumed from': `${s.resumedFrom.file} (epoch ${s.resumedFrom.epoch}, step ${s.resumedFrom.step})` });
+  if (s.checkpoint) f.push({ checkpoint: s.checkpoint });
   return `${t.toString()}\n${f.toString()}`;
 }
 
@@ -55,8 +58,11 @@ export function registerTrainCommand(program: Command): void {
     .option('--target <acc>', 'stop once test top-1 reaches this (e.g. 0.98) and report the time to it', parseNumber('--target'))
     .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', parseNumber('--seed'), d.seed)
     .option('--validation <fraction>', 'evaluate on this held-out fraction of the training set instead of the test set (for tuning)', parseNumber('--validation'))
+    .option('--save <file>', 'save a checkpoint (safetensors) here after every epoch, atomically')
+    .option('--save-every <steps>', 'with --save, also save every this many optimiser steps', parseNumber('--save-every'))
+    .option('--resume <file>', 'continue from this checkpoint; recipe options not given again are taken from it')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
-    .action(async (model: string, o) => {
+    .action(async (model: string, o, cmd: Command) => {
       const json = Boolean(o.json);
       const log = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
       const tty = Boolean(process.stderr.isTTY);
@@ -72,6 +78,8 @@ export function registerTrainCommand(program: Command): void {
         epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
         nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
         target: o.target ?? null, seed: o.seed, validation: o.validation,
+        save: o.save, saveEvery: o.saveEvery, resume: o.resume,
+        explicit: new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli')),
       }, {
         onStep: ({ epoch, step, stepsPerEpoch, loss, lr }) => {
           if (!bar) return;

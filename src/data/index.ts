@@ -10,3 +10,13 @@ export {
 export * from './resolve.js';
 export * from './augment.js';
 export * from './loader.js';
+export * from './cifar-binary.js';
+export * from './imagefolder.js';
+export {
+  decodeImage, loadSharp, DecodePool, defaultWorkerCount,
+  type DecodedImage, type DecodePoolOptions, type RenderItem, type RenderResult,
+} from './decode.js';
+export * from './records.js';
+export * from './transforms.js';
+export * from './image.js';
+export * from './sources.js';

@@ -8,3 +8,5 @@ export { relu, dropout } from './activation.js';
 export { softmaxCrossEntropy } from './loss.js';
 export type { XentResult } from './loss.js';
 export { reshape, flatten } from './shape.js';
+export { batchNorm2d, lrn, globalAvgPool2d } from './norm.js';
+export type { BatchNorm2dOptions, LrnOptions } from './norm.js';

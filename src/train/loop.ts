@@ -51,6 +51,8 @@ export interface TrainOutcome {
   secondsToTarget: number | null;
   wallSecondsToTarget: number | null;
   epochsToTarget: number | null;
+  /** Time to accuracy: the first epoch at which test top-1 reached each level, and the training seconds by then. */
+  milestones: Milestone[];
   trainSeconds: number;
   evalSeconds: number;
   totalSeconds: number;
@@ -59,9 +61,45 @@ export interface TrainOutcome {
   evalImagesPerSec: number;
 }
 
+export interface Milestone {
+  top1: number;
+  epoch: number;
+  trainSeconds: number;
+}
+
+/** Accuracy levels reported as "time to accuracy" in every run's summary. */
+export const MILESTONES = [0.5, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995];
+
 export interface TrainHooks {
   onStep?(info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; lr: number }): void;
   onEpoch?(stats: EpochStats): void;
+}
+
+/** Where training stands at a save point, or where a resumed run picks up. */
+export interface LoopPosition {
+  /** Epochs completed. */
+  epoch: number;
+  /** Optimiser steps taken in all (the LR schedule's position). */
+  step: number;
+  /** Steps already taken in epoch `epoch + 1` (0 at an epoch boundary). */
+  stepInEpoch: number;
+  bestTop1: number | null;
+  /** Training-loss sum and count of the unfinished epoch (mid-epoch positions only). */
+  epochLoss: { sum: number; count: number } | null;
+}
+
+/**
+ * Checkpoint hooks (the file format lives in checkpoint.ts, not here). `save` runs after every
+ * epoch's evaluation (before hooks.onEpoch) and, with `every`, after every `every`-th optimiser
+ * step inside an epoch; its time is not counted as training time.
+ * `resume` continues from a saved position: the optimiser state is restored, the first
+ * `stepInEpoch` batches of the epoch are drawn and skipped (so shuffling and augmentation stay
+ * as in the uninterrupted run), and the LR schedule continues from `step`.
+ */
+export interface LoopCheckpoint {
+  save?(at: LoopPosition & { optimiser: Sgd; reason: 'epoch' | 'steps' }): Promise<void>;
+  every?: number;
+  resume?: LoopPosition & { restoreOptimiser(opt: Sgd): void };
 }
 
 export interface EvalResult {
@@ -113,6 +151,7 @@ export async function evaluate(be: Backend, model: Module, src: BatchSource, bat
 export async function trainModel(
   be: Backend, model: Module, modelName: string, input: readonly number[],
   train: BatchSource, test: BatchSource, cfg: TrainConfig, schedule: Schedule, hooks: TrainHooks = {},
+  checkpoint: LoopCheckpoint = {},
 ): Promise<TrainOutcome> {
   checkInput(modelName, train, input);
   checkInput(modelName, test, input);
@@ -125,15 +164,23 @@ export async function trainModel(
   const wall0 = performance.now();
   const epochs: EpochStats[] = [];
   let trainSeconds = 0, evalSeconds = 0, trainImages = 0, evalImages = 0;
+  const milestones: Milestone[] = [];
   let secondsToTarget: number | null = null, wallToTarget: number | null = null, epochsToTarget: number | null = null;
-  let best = 0;
-  let step = 0;
+  const resume = checkpoint.resume;
+  if (resume && resume.step !== resume.epoch * stepsPerEpoch + resume.stepInEpoch) {
+    throw new UserError(`cannot resume at epoch ${resume.epoch} + ${resume.stepInEpoch} steps (step ${resume.step}): this run has ${stepsPerEpoch} steps per epoch; resume with the batch size and data it was saved with`);
+  }
+  let best = resume?.bestTop1 ?? 0;
+  let step = resume?.step ?? 0;
   model.train();
 
   try {
-    for (let epoch = 1; epoch <= cfg.epochs; epoch++) {
+    resume?.restoreOptimiser(opt);
+    for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= cfg.epochs; epoch++) {
       const te0 = performance.now();
-      let lossSum = 0, lossCount = 0;
+      const resumed = resume && epoch === resume.epoch + 1 ? resume : null;
+      let skip = resumed?.stepInEpoch ?? 0, inEpoch = skip, epochImages = 0, saveSeconds = 0;
+      let lossSum = resumed?.epochLoss?.sum ?? 0, lossCount = resumed?.epochLoss?.count ?? 0;
       let inflight: { loss: Tensor; value: Promise<Float32Array | Int32Array>; step: number } | null = null;
       const settle = async () => {
         if (!inflight) return;
@@ -148,6 +195,10 @@ export async function trainModel(
         inflight = null;
       };
       for await (const batch of train.batches(epoch, cfg.batch, { dropLast: true })) {
+        if (skip > 0) { // resumed mid-epoch: these batches were trained on before the save
+          skip--;
+          continue;
+        }
         const lr = schedule.lr(step);
         const loss = tidy(() => {
           const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
@@ -162,23 +213,36 @@ export async function trainModel(
         await settle();
         inflight = { loss, value, step };
         step++;
+        inEpoch++;
         trainImages += batch.size;
+        epochImages += batch.size;
+        if (checkpoint.save && checkpoint.every && step % checkpoint.every === 0 && inEpoch < stepsPerEpoch) {
+          await settle();
+          const ts = performance.now();
+          await checkpoint.save({ epoch: epoch - 1, step, stepInEpoch: inEpoch, bestTop1: epochs.length || resume?.bestTop1 != null ? best : null,
+            epochLoss: { sum: lossSum, count: lossCount }, optimiser: opt, reason: 'steps' });
+          saveSeconds += (performance.now() - ts) / 1000;
+        }
       }
       await settle();
       await be.sync();
-      const epochTrain = (performance.now() - te0) / 1000;
+      const epochTrain = (performance.now() - te0) / 1000 - saveSeconds;
       trainSeconds += epochTrain;
 
       const ev = await evaluate(be, model, test, cfg.evalBatch);
       evalSeconds += ev.seconds;
       evalImages += test.n;
       best = Math.max(best, ev.top1);
+      for (const level of MILESTONES) {
+        if (ev.top1 >= level && !milestones.some((m) => m.top1 === level)) milestones.push({ top1: level, epoch, trainSeconds });
+      }
       const stats: EpochStats = {
         epoch, lr: schedule.lr(Math.max(0, step - 1)), trainLoss: lossSum / Math.max(1, lossCount), testLoss: ev.loss,
         testTop1: ev.top1, testTop5: ev.top5, trainSeconds: epochTrain, evalSeconds: ev.seconds,
-        trainImagesPerSec: (stepsPerEpoch * cfg.batch) / epochTrain, evalImagesPerSec: ev.imagesPerSec,
+        trainImagesPerSec: epochImages / epochTrain, evalImagesPerSec: ev.imagesPerSec,
       };
       epochs.push(stats);
+      await checkpoint.save?.({ epoch, step, stepInEpoch: 0, bestTop1: best, epochLoss: null, optimiser: opt, reason: 'epoch' });
       hooks.onEpoch?.(stats);
       if (cfg.target !== null && secondsToTarget === null && ev.top1 >= cfg.target) {
         secondsToTarget = trainSeconds;
@@ -193,7 +257,7 @@ export async function trainModel(
   const last = epochs[epochs.length - 1];
   return {
     epochs, testTop1: last?.testTop1 ?? 0, testTop5: last?.testTop5 ?? 0, bestTop1: best,
-    secondsToTarget, wallSecondsToTarget: wallToTarget, epochsToTarget,
+    secondsToTarget, wallSecondsToTarget: wallToTarget, epochsToTarget, milestones,
     trainSeconds, evalSeconds, totalSeconds: (performance.now() - wall0) / 1000,
     trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
     evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),

@@ -6,7 +6,12 @@ import { resolveDataset } from '../data/resolve.js';
 import { subset, type ImageDataset } from '../data/dataset.js';
 import { datasetSource } from '../data/source.js';
 import { UserError } from '../util/errors.js';
-import { TrainHooks, TrainOutcome, trainModel } from './loop.js';
+import { LoopCheckpoint, TrainHooks, TrainOutcome, trainModel } from './loop.js';
+import {
+  type Checkpoint, RESUMED_OPTIONS, checkModelName, evalTransformName, loadCheckpoint, restoreModel, restoreOptimiser, resumedOptions, saveCheckpoint,
+} from './checkpoint.js';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { LR_REFERENCE_BATCH, scaledLr, warmupCosine } from './schedule.js';
 
 export interface TrainCliOptions {
@@ -28,6 +33,16 @@ export interface TrainCliOptions {
   seed: number;
   /** Hold out this fraction of the training set and evaluate on it instead of the test set (for tuning). */
   validation?: number;
+  /** Save a checkpoint here after every epoch (and every `saveEvery` steps). */
+  save?: string;
+  saveEvery?: number;
+  /** Continue from this checkpoint (weights, buffers, optimiser state, epoch/step counters). */
+  resume?: string;
+  /**
+   * The options the user gave explicitly (CLI). With `resume`, every other option in
+   * RESUMED_OPTIONS is taken from the checkpoint's recipe. Absent: all options are explicit.
+   */
+  explicit?: ReadonlySet<string>;
 }
 
 /** Defaults: the recipe `npm start` and `imagerate train <model>` use when no option is given. */
@@ -71,11 +86,17 @@ export interface TrainSummary {
   secondsToTarget: number | null;
   wallSecondsToTarget: number | null;
   epochsToTarget: number | null;
+  /** Time to accuracy (training seconds when test top-1 first reached each level; per-epoch resolution). */
+  milestones: TrainOutcome['milestones'];
   totalSeconds: number;
   trainSeconds: number;
   trainImagesPerSec: number;
   evalImagesPerSec: number;
   history: TrainOutcome['epochs'];
+  /** Where the checkpoint was saved (--save), or null. */
+  checkpoint: string | null;
+  /** The checkpoint this run continued from (--resume), or null. */
+  resumedFrom: { file: string; epoch: number; step: number } | null;
 }
 
 function positiveInt(name: string, v: number): void {
@@ -95,6 +116,18 @@ export function validateTrainOptions(o: TrainCliOptions): void {
   if (o.target !== null && !(o.target > 0 && o.target <= 1)) throw new UserError(`--target must be an accuracy in (0, 1] (e.g. 0.98), got ${o.target}`);
   if (o.validation !== undefined && !(o.validation >= 0 && o.validation < 1)) throw new UserError(`--validation must be a fraction in [0, 1), got ${o.validation}`);
   if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
+  if (o.saveEvery !== undefined) {
+    positiveInt('--save-every', o.saveEvery);
+    if (!o.save) throw new UserError('--save-every needs --save <file>');
+  }
+  if (o.save) {
+    const dir = dirname(resolvePath(o.save));
+    try {
+      accessSync(dir, fsConstants.W_OK);
+    } catch {
+      throw new UserError(`--save ${o.save}: directory ${dir} does not exist or is not writable`);
+    }
+  }
 }
 
 export interface PreparedRun {
@@ -122,23 +155,51 @@ export function prepareData(o: TrainCliOptions): PreparedRun {
   return { trainDs: resolveDataset(o.dataset, 'train'), testDs: resolveDataset(o.dataset, 'test') };
 }
 
-export async function runTraining(o: TrainCliOptions, hooks: TrainHooks = {}): Promise<TrainSummary> {
-  validateTrainOptions(o);
+export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {}): Promise<TrainSummary> {
+  let o = opts;
   const spec = getModelSpec(o.model);
+  let ckpt: Checkpoint | null = null;
+  if (o.resume) {
+    ckpt = await loadCheckpoint(o.resume);
+    checkModelName(ckpt, spec.name);
+    o = resumedOptions(o, ckpt);
+  }
+  validateTrainOptions(o);
   const be = getBackend(o.backend);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { trainDs, testDs } = prepareData(o);
   const lr = scaledLr(o.lr, o.batch);
   const stepsPerEpoch = Math.floor(trainDs.n / Math.min(o.batch, trainDs.n));
   const schedule = warmupCosine(lr, o.epochs * stepsPerEpoch, Math.round(o.warmupEpochs * stepsPerEpoch));
-  const model = spec.build(be, o.seed);
+  const buildOpts = { numClasses: spec.numClasses, inputSize: spec.input[1] };
+  const model = spec.build(be, o.seed, buildOpts);
   try {
     const train = datasetSource(trainDs, { shuffle: true, seed: o.seed, augment: o.shift > 0 ? { translate: o.shift } : null });
     const test = datasetSource(testDs, { shuffle: false, seed: o.seed });
+    const checkpoint: LoopCheckpoint = {};
+    if (ckpt) {
+      const c = ckpt;
+      restoreModel(model, c, spec.name);
+      const { epoch, step, stepInEpoch, bestTop1, epochLoss } = c.meta;
+      checkpoint.resume = { epoch, step, stepInEpoch, bestTop1, epochLoss, restoreOptimiser: (opt) => restoreOptimiser(opt, model, c) };
+    }
+    if (o.save) {
+      const file = o.save;
+      const options = Object.fromEntries(RESUMED_OPTIONS.map((k) => [k, o[k] ?? null]));
+      const training = { options, lr, stepsPerEpoch, schedule: schedule.kind, trainDataset: trainDs.name, trainImages: trainDs.n,
+        testDataset: testDs.name, augmentation: train.transform };
+      checkpoint.every = o.saveEvery;
+      checkpoint.save = (at) => saveCheckpoint(file, {
+        modelName: spec.name, module: model, buildOpts, inputShape: spec.input,
+        classNames: test.classNames, normalisation: test.normalisation, transform: evalTransformName(test),
+        epoch: at.epoch, step: at.step, stepInEpoch: at.stepInEpoch, epochLoss: at.epochLoss, bestTop1: at.bestTop1,
+        stepsPerEpoch, seed: o.seed, training, optimiser: at.optimiser,
+      }).then(() => undefined);
+    }
     const out = await trainModel(be, model, spec.name, spec.input, train, test, {
       epochs: o.epochs, batch: o.batch, lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov,
       labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500,
-    }, schedule, hooks);
+    }, schedule, hooks, checkpoint);
     return {
       model: spec.name, dataset: trainDs.name, testDataset: testDs.name,
       trainImagesCount: trainDs.n, testImagesCount: testDs.n,
@@ -147,9 +208,11 @@ export async function runTraining(o: TrainCliOptions, hooks: TrainHooks = {}): P
       schedule: `${schedule.kind}; lr = ${o.lr} x batch/${LR_REFERENCE_BATCH}`,
       augmentation: train.transform, seed: o.seed, target: o.target,
       testTop1: out.testTop1, testTop5: out.testTop5, bestTop1: out.bestTop1,
-      secondsToTarget: out.secondsToTarget, wallSecondsToTarget: out.wallSecondsToTarget, epochsToTarget: out.epochsToTarget,
+      secondsToTarget: out.secondsToTarget, wallSecondsToTarget: out.wallSecondsToTarget, epochsToTarget: out.epochsToTarget, milestones: out.milestones,
       totalSeconds: out.totalSeconds, trainSeconds: out.trainSeconds,
       trainImagesPerSec: out.trainImagesPerSec, evalImagesPerSec: out.evalImagesPerSec, history: out.epochs,
+      checkpoint: o.save ? resolvePath(o.save) : null,
+      resumedFrom: ckpt ? { file: resolvePath(ckpt.file), epoch: ckpt.meta.epoch, step: ckpt.meta.step } : null,
     };
   } finally {
     model.dispose();

@@ -41,6 +41,14 @@ export class Sgd {
     return this.velocity;
   }
 
+  /** Sets the momentum buffer of parameter `p` (restoring a checkpoint). */
+  setState(p: Tensor, values: Float32Array): void {
+    if (!this.params.includes(p)) throw new Error(`Sgd.setState: ${p} is not one of this optimiser's parameters`);
+    if (values.length !== p.size) throw new Error(`Sgd.setState: ${p} has ${p.size} values, momentum given ${values.length}`);
+    this.velocity.get(p)?.dispose();
+    this.velocity.set(p, keep(Tensor.fromArray(p.backend, p.shape, values)));
+  }
+
   dispose(): void {
     for (const v of this.velocity.values()) v.dispose();
     this.velocity.clear();

@@ -245,6 +245,11 @@ describe.skipIf(!addon || !addon.gemmTimed)('gemm benchmark exports (run, never 
     const table = formatGemmTable(recs);
     expect(table).toContain('48^3');
     if (!info.available) expect(table).toContain('OpenBLAS: not installed (');
+    // Without OpenBLAS the table names the reason and shows no OpenBLAS figure.
+    const alone = [{ ...recs[0], notes: 'isa avx2-fma; OpenBLAS: not installed (dlopen failed: test); 3 alternating blocks' }];
+    const missing = formatGemmTable(alone);
+    expect(missing).toContain('not installed');
+    expect(missing).toContain('OpenBLAS: not installed (dlopen failed: test)');
   });
 
   it('summarise gives interpolated percentiles and flags a wide spread as noisy', () => {
