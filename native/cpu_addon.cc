@@ -278,9 +278,15 @@ Napi::Value CpuAddon::Upload(const Napi::CallbackInfo& info) {
   const uint8_t* src = nullptr;
   size_t n = 0;
   if (v.IsTypedArray()) {
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    src = static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-    n = t.ByteLength();
+    // Ask Node-API for the data pointer directly: TypedArray::ArrayBuffer().Data() fails for
+    // arrays over a SharedArrayBuffer (which the decode workers fill).
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    napi_value ab = nullptr;
+    NAPI_THROW_IF_FAILED(info.Env(), napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &offset), info.Env().Undefined());
+    src = static_cast<const uint8_t*>(data);
+    n = v.As<Napi::TypedArray>().ByteLength();
   } else if (v.IsArrayBuffer()) {
     Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
     src = static_cast<const uint8_t*>(ab.Data());

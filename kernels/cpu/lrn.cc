@@ -12,7 +12,7 @@
 // Numerics: squares are summed in double (a float squared is exact in double) directly over
 // each window, not with a running add/subtract, so a large value leaving the window leaves no
 // residue behind; s^-beta is evaluated in double (sqrt-only forms for beta = 0.5, 0.75, 1,
-// std::pow otherwise) and results are rounded to float once. The backward recomputes
+// packed with SSE2; std::pow otherwise) and results are rounded to float once. The backward recomputes
 // s^-beta from the float `scale` the forward wrote.
 //
 // Threading: work items are (image, run of kChunk positions of hw); parallel_for over items.
@@ -24,6 +24,10 @@
 
 #include "kernels.h"
 #include "parallel.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace imagerate {
 namespace {
@@ -49,6 +53,31 @@ inline double pow_neg(double s, double beta) {
     return 1.0 / (r * std::sqrt(r));
   } else if constexpr (K == PowKind::kOne) return 1.0 / s;
   else return std::pow(s, -beta);
+}
+
+// v[j] = v[j]^-beta over a run, in place. Without -fno-math-errno a scalar std::sqrt keeps an
+// errno branch that stops the compiler from vectorising, so the sqrt-only kinds use SSE2's
+// packed sqrt/div where available. IEEE sqrt and div are correctly rounded in both forms, so
+// the packed and scalar paths give the same bits (run length never changes a result).
+template <PowKind K>
+void pow_neg_run(double* v, int64_t len, double beta) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  if constexpr (K != PowKind::kGeneral) {
+    const __m128d one = _mm_set1_pd(1.0);
+    for (; j + 2 <= len; j += 2) {
+      const __m128d s = _mm_loadu_pd(v + j);
+      __m128d d = s;
+      if constexpr (K == PowKind::kHalf) d = _mm_sqrt_pd(s);
+      else if constexpr (K == PowKind::kThreeQuarters) {
+        const __m128d r = _mm_sqrt_pd(s);
+        d = _mm_mul_pd(r, _mm_sqrt_pd(r));
+      }
+      _mm_storeu_pd(v + j, _mm_div_pd(one, d));
+    }
+  }
+#endif
+  for (; j < len; ++j) v[j] = pow_neg<K>(v[j], beta);
 }
 
 // Calls fn(image, j0, j1) for every work item, in parallel when the tensor is large enough.
@@ -83,10 +112,11 @@ void lrn_fwd_impl(int64_t n, int64_t c, int64_t hw, int64_t radius, float bias, 
       const float* xr = x + base + k * hw;
       float *yr = y + base + k * hw, *sr = scale + base + k * hw;
       for (int64_t j = 0; j < len; ++j) {
-        const double s = b + a * acc[j];
-        sr[j] = (float)s;
-        yr[j] = (float)(xr[j] * pow_neg<K>(s, be));
+        acc[j] = b + a * acc[j];
+        sr[j] = (float)acc[j];
       }
+      pow_neg_run<K>(acc, len, be);  // acc = s^-beta
+      for (int64_t j = 0; j < len; ++j) yr[j] = (float)(xr[j] * acc[j]);
     }
   });
 }
@@ -98,7 +128,7 @@ void lrn_bwd_impl(int64_t n, int64_t c, int64_t hw, int64_t radius, float alpha,
   const int64_t chunks = (hw + kChunk - 1) / kChunk;
   auto run = [&](int64_t b, int64_t e) {
     std::vector<double> t((size_t)(c * kChunk));  // dy * y / s for every channel of one item
-    double acc[kChunk];
+    double acc[kChunk], pw[kChunk];
     for (int64_t it = b; it < e; ++it) {
       const int64_t img = it / chunks, j0 = (it % chunks) * kChunk;
       const int64_t len = std::min(hw, j0 + kChunk) - j0;
@@ -117,8 +147,9 @@ void lrn_bwd_impl(int64_t n, int64_t c, int64_t hw, int64_t radius, float alpha,
         }
         const float *xr = x + base + k * hw, *dyr = dy + base + k * hw, *sr = scale + base + k * hw;
         float* dxr = dx + base + k * hw;
-        for (int64_t j = 0; j < len; ++j)
-          dxr[j] = (float)(dyr[j] * pow_neg<K>(sr[j], be) - coef * xr[j] * acc[j]);
+        for (int64_t j = 0; j < len; ++j) pw[j] = sr[j];
+        pow_neg_run<K>(pw, len, be);  // s^-beta
+        for (int64_t j = 0; j < len; ++j) dxr[j] = (float)(dyr[j] * pw[j] - coef * xr[j] * acc[j]);
       }
     }
   };

@@ -42,7 +42,7 @@ export function registerTrainCommand(program: Command): void {
     .command('train')
     .description('train a model and evaluate it after every epoch')
     .argument('<model>', `model name (${Object.keys(MODELS).join(', ')})`)
-    .option('--dataset <name|dir>', 'mnist (embedded, 8,000/2,000 split), fashion-mnist, mnist-test, or a directory of IDX files', d.dataset)
+    .option('--dataset <name|dir>', 'mnist (embedded, 8,000/2,000 split), fashion-mnist, mnist-test, a directory of IDX files, cifar10:<dir> (CIFAR-10 binary) or imagefolder:<dir|train.pack> (packed or JPEG/PNG ImageFolder)', d.dataset)
     .option('--test-dataset <name|dir>', 'evaluate on this set instead; then all of --dataset is used for training')
     .option('--backend <name>', 'cpu, cuda or webgpu', d.backend)
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
@@ -61,6 +61,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--save <file>', 'save a checkpoint (safetensors) here after every epoch, atomically')
     .option('--save-every <steps>', 'with --save, also save every this many optimiser steps', parseNumber('--save-every'))
     .option('--resume <file>', 'continue from this checkpoint; recipe options not given again are taken from it')
+    .option('--workers <n>', 'decode/augmentation worker threads for packed and ImageFolder data (default: all cores)', parseNumber('--workers'))
+    .option('--on-bad-image <mode>', 'an image that cannot be decoded: skip (with a warning) or fail', 'skip')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .action(async (model: string, o, cmd: Command) => {
       const json = Boolean(o.json);
@@ -73,16 +75,26 @@ export function registerTrainCommand(program: Command): void {
         }, cliProgress.Presets.shades_classic)
         : null;
       let barEpoch = -1;
+      let lastLog = performance.now();
       const summary = await runTraining({
         model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads,
         epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
         nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
-        target: o.target ?? null, seed: o.seed, validation: o.validation,
+        target: o.target ?? null, seed: o.seed, validation: o.validation, workers: o.workers, onBadImage: o.onBadImage,
         save: o.save, saveEvery: o.saveEvery, resume: o.resume,
         explicit: new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli')),
       }, {
         onStep: ({ epoch, step, stepsPerEpoch, loss, lr }) => {
-          if (!bar) return;
+          if (!bar) {
+            // Not a terminal (a log file, CI): one progress line every 30 s instead of a bar.
+            const now = performance.now();
+            if (now - lastLog > 30_000) {
+              lastLog = now;
+              const inEpoch = step - (epoch - 1) * stepsPerEpoch + 1;
+              process.stderr.write(`epoch ${epoch}: step ${inEpoch}/${stepsPerEpoch}, loss ${loss.toFixed(4)}, lr ${lr.toPrecision(3)}, ${new Date().toISOString()}\n`);
+            }
+            return;
+          }
           const inEpoch = step - (epoch - 1) * stepsPerEpoch + 1;
           if (barEpoch !== epoch) {
             bar.start(stepsPerEpoch, inEpoch, { epoch, loss: loss.toFixed(4), lr: lr.toPrecision(3) });

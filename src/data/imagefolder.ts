@@ -136,10 +136,15 @@ export async function extractCifarJpeg(tarGz: string, destDir: string): Promise<
   }
   mkdirSync(destDir, { recursive: true });
   const tar = await import('tar');
+  // (strict: true made node-tar 7 hang on this archive here; warnings are collected instead.)
+  const warnings: string[] = [];
   try {
-    await tar.x({ file: tarGz, cwd: destDir, strict: true });
+    await tar.x({ file: tarGz, cwd: destDir, onwarn: (code: string, message: string) => { warnings.push(`${code}: ${message}`); } });
   } catch (e) {
     throw new ImagerateDataError(tarGz, `cannot extract into ${destDir}: ${(e as Error).message}`);
+  }
+  if (warnings.length > 0) {
+    throw new ImagerateDataError(tarGz, `extraction into ${destDir} reported ${warnings.length} problem(s), e.g. ${warnings[0]}`);
   }
   if (!existsSync(join(root, 'train')) || !existsSync(join(root, 'test'))) {
     throw new ImagerateDataError(tarGz, 'does not hold cifar10/train and cifar10/test');

@@ -38,7 +38,7 @@
 // The reader checks the magic, version, sizes, the trailer and every index entry on open,
 // and each record's header against its index entry when read; every problem is an
 // ImagerateDataError naming the file.
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ImagerateDataError } from './dataset.js';
 import { DecodePool, loadSharp, type DecodedImage } from './decode.js';
@@ -131,6 +131,7 @@ export class PackWriter {
     this.metaBytes = json.length + META_SPARE;
     this.dataStart = PACK_HEADER_BYTES + this.metaBytes;
     try {
+      mkdirSync(dirname(this.path), { recursive: true });
       this.fd = openSync(this.tmpPath, 'wx');
     } catch (e) {
       throw new ImagerateDataError(this.path, `cannot write: ${(e as Error).message}`);
@@ -456,7 +457,7 @@ export async function packImageFolder(root: string, out: string, opts: PackOptio
             const file = index.files[nextWrite];
             if (r instanceof Error) {
               if (onError === 'fail' || !(r instanceof ImagerateDataError)) {
-                throw r instanceof ImagerateDataError ? r : new ImagerateDataError(file, r.message);
+                throw new ImagerateDataError(file, r instanceof ImagerateDataError ? r.problem : r.message, displayName(file, index.root));
               }
               skippedFiles.push(displayName(file, index.root));
               warn(`${file}: ${r.problem}; skipped`);

@@ -34,7 +34,7 @@ import type { Batch, BatchSource } from './source.js';
 import { ImagerateDataError, type Normalisation } from './dataset.js';
 import { CIFAR_IMAGE_BYTES, loadCifar10Binary, type CifarBinaryData } from './cifar-binary.js';
 import { DecodePool, runTask, type RenderItem } from './decode.js';
-import { scanImageFolder, type ImageFolderIndex } from './imagefolder.js';
+import { displayName, scanImageFolder, type ImageFolderIndex } from './imagefolder.js';
 import { PackReader } from './records.js';
 import { renderImage, resolveTransform, type ResolvedTransform, type TransformConfig, type TransformName } from './transforms.js';
 
@@ -334,7 +334,7 @@ class ImageFolderSource extends PooledSource {
       const i = keep[e.index];
       const file = this.index.files[i];
       const problem = e.message;
-      if (this.onError === 'fail') throw new ImagerateDataError(file, problem);
+      if (this.onError === 'fail') throw new ImagerateDataError(file, problem, displayName(file, this.index.root));
       if (!this.bad.has(i)) this.warn(`${file}: ${problem}; skipped`);
       this.bad.add(i);
       failed.add(e.index);

@@ -342,6 +342,13 @@ function toChannels(src: SourceImage, c: number): SourceImage {
   return { data: out, h: src.h, w: src.w, c, layout: c === 1 ? 'chw' : 'hwc' };
 }
 
+// Per-thread scratch buffers for resampling (grown as needed, never shrunk).
+const scratchBufs: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
+function scratch(k: number, n: number): Float32Array {
+  if (scratchBufs[k].length < n) scratchBufs[k] = new Float32Array(Math.max(n, scratchBufs[k].length * 2));
+  return scratchBufs[k].subarray(0, n);
+}
+
 interface Taps { start: Int32Array; count: Int32Array; weights: Float32Array; maxTaps: number }
 
 /** PIL's precompute_coeffs for the bilinear (triangle) filter over [in0, in0 + inLen) -> outLen, clamped to [0, size). */
@@ -408,10 +415,28 @@ function renderBox(
           continue;
         }
         const rbase = cbase + syy * sy;
-        for (let x = 0; x < ow; x++) {
-          const sxx = p.x + (p.flip ? ow - 1 - x : x);
-          const v = sxx < 0 || sxx >= w ? 0 : data[rbase + sxx * sx];
-          dst[o + x] = l ? l[v] : v;
+        // Output columns whose source column p.x + x (or p.x + ow-1-x when flipped) is inside.
+        let xa = Math.max(0, -p.x);
+        let xb = Math.min(ow, w - p.x);
+        if (p.flip) {
+          const a = ow - xb;
+          xb = ow - xa;
+          xa = a;
+        }
+        if (xb <= xa) {
+          dst.fill(zero, o, o + ow);
+          continue;
+        }
+        if (xa > 0) dst.fill(zero, o, o + xa);
+        if (xb < ow) dst.fill(zero, o + xb, o + ow);
+        if (!p.flip) {
+          let si = rbase + (p.x + xa) * sx;
+          if (l) for (let x = xa; x < xb; x++, si += sx) dst[o + x] = l[data[si]];
+          else for (let x = xa; x < xb; x++, si += sx) dst[o + x] = data[si];
+        } else {
+          let si = rbase + (p.x + ow - 1 - xa) * sx;
+          if (l) for (let x = xa; x < xb; x++, si -= sx) dst[o + x] = l[data[si]];
+          else for (let x = xa; x < xb; x++, si -= sx) dst[o + x] = data[si];
         }
       }
     }
@@ -428,34 +453,68 @@ function renderBox(
     if (ty.start[o] + ty.count[o] > y1) y1 = ty.start[o] + ty.count[o];
   }
   const rows = y1 - y0;
-  const tmp = new Float32Array(rows * ow * c);
-  for (let r = 0; r < rows; r++) {
-    const rbase = (y0 + r) * sy;
-    for (let ox = 0; ox < ow; ox++) {
-      const s0 = tx.start[ox];
-      const n = tx.count[ox];
-      const wb = ox * tx.maxTaps;
-      for (let ch = 0; ch < c; ch++) {
-        let acc = 0;
-        let idx = rbase + s0 * sx + ch * sc;
-        for (let k = 0; k < n; k++, idx += sx) acc += tx.weights[wb + k] * data[idx];
-        tmp[(r * ow + ox) * c + ch] = acc;
+  const tmp = scratch(0, rows * ow * c);
+  const txw = tx.weights;
+  const txm = tx.maxTaps;
+  if (c === 3 && hwc) {
+    // The common case (decoded RGB), channels fused: one weight load per tap for all three.
+    for (let r = 0; r < rows; r++) {
+      const rbase = (y0 + r) * sy;
+      let t = r * ow * 3;
+      for (let ox = 0; ox < ow; ox++, t += 3) {
+        const n = tx.count[ox];
+        const wb = ox * txm;
+        let idx = rbase + tx.start[ox] * 3;
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        for (let k = 0; k < n; k++, idx += 3) {
+          const wt = txw[wb + k];
+          a0 += wt * data[idx];
+          a1 += wt * data[idx + 1];
+          a2 += wt * data[idx + 2];
+        }
+        tmp[t] = a0;
+        tmp[t + 1] = a1;
+        tmp[t + 2] = a2;
+      }
+    }
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const rbase = (y0 + r) * sy;
+      for (let ox = 0; ox < ow; ox++) {
+        const s0 = tx.start[ox];
+        const n = tx.count[ox];
+        const wb = ox * txm;
+        for (let ch = 0; ch < c; ch++) {
+          let acc = 0;
+          let idx = rbase + s0 * sx + ch * sc;
+          for (let k = 0; k < n; k++, idx += sx) acc += txw[wb + k] * data[idx];
+          tmp[(r * ow + ox) * c + ch] = acc;
+        }
       }
     }
   }
-  for (let ch = 0; ch < c; ch++) {
-    const obase = off + ch * plane;
-    for (let oy = 0; oy < oh; oy++) {
-      const s0 = ty.start[oy] - y0;
-      const n = ty.count[oy];
-      const wb = oy * ty.maxTaps;
-      const orow = obase + oy * ow;
-      for (let ox = 0; ox < ow; ox++) {
-        let acc = 0;
-        let idx = (s0 * ow + ox) * c + ch;
-        for (let k = 0; k < n; k++, idx += ow * c) acc += ty.weights[wb + k] * tmp[idx];
-        dst[orow + (p.flip ? ow - 1 - ox : ox)] = acc;
-      }
+  // Vertical pass: output row oy is a weighted sum of tmp rows; accumulate whole rows
+  // (ow * c contiguous floats) so the inner loop is a plain axpy.
+  const rowLen = ow * c;
+  const acc = scratch(1, rowLen);
+  const tyw = ty.weights;
+  for (let oy = 0; oy < oh; oy++) {
+    const s0 = ty.start[oy] - y0;
+    const n = ty.count[oy];
+    const wb = oy * ty.maxTaps;
+    acc.fill(0);
+    for (let k = 0; k < n; k++) {
+      const wt = tyw[wb + k];
+      const base = (s0 + k) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i] += wt * tmp[base + i];
+    }
+    // Scatter the HWC row into the CHW planes (mirrored when flipping).
+    for (let ch = 0; ch < c; ch++) {
+      const orow = off + ch * plane + oy * ow;
+      if (!p.flip) for (let ox = 0, i = ch; ox < ow; ox++, i += c) dst[orow + ox] = acc[i];
+      else for (let ox = 0, i = ch; ox < ow; ox++, i += c) dst[orow + ow - 1 - ox] = acc[i];
     }
   }
 }

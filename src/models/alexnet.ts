@@ -25,6 +25,7 @@ import { Rng } from '../util/rng.js';
 import { Module } from '../nn/module.js';
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { LocalResponseNorm } from '../nn/norm.js';
+import { UserError } from '../util/errors.js';
 
 export interface AlexNetOptions {
   numClasses?: number;
@@ -49,7 +50,7 @@ export function alexnet(be: Backend, seed: number, opts: AlexNetOptions = {}): S
   const rng = new Rng(seed, 'init');
   const numClasses = opts.numClasses ?? 1000;
   const side = alexnetFeatureSide(opts.inputSize ?? 224);
-  if (side < 1) throw new Error(`alexnet: input ${opts.inputSize} is too small (the features need at least 63x63)`);
+  if (!(side >= 1)) throw new UserError(`alexnet: input ${opts.inputSize} is too small (the features need at least 63x63)`);
   const pool = () => new MaxPool2d({ kernel: 3, stride: 2 });
   const lrn = (): Module[] => (opts.lrn ? [new LocalResponseNorm(ALEXNET_LRN)] : []);
   return new Sequential([

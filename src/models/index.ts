@@ -11,7 +11,11 @@ import { alexnet } from './alexnet.js';
 export interface BuildOptions {
   /** Size of the classifier's output (the spec's numClasses by default). */
   numClasses?: number;
-  /** Side of the square input image (the spec's input H = W by default). */
+  /**
+   * Side of the square input image (the spec's input H = W by default). It sizes the first fc
+   * layer of cifar10-tf and alexnet; the ResNets pool globally and take any size, so for them
+   * it only changes inputShape().
+   */
   inputSize?: number;
   /** Residual nets: zero the last BN gamma of every block, so each block starts as the identity. */
   zeroInitResidual?: boolean;

@@ -4,7 +4,9 @@ import { getBackend } from '../backend/registry.js';
 import { getModelSpec } from '../models/index.js';
 import { resolveDataset } from '../data/resolve.js';
 import { subset, type ImageDataset } from '../data/dataset.js';
-import { datasetSource } from '../data/source.js';
+import { datasetSource, type BatchSource } from '../data/source.js';
+import { resolveSources } from '../data/sources.js';
+import type { ModelSpec } from '../models/index.js';
 import { UserError } from '../util/errors.js';
 import { LoopCheckpoint, TrainHooks, TrainOutcome, trainModel } from './loop.js';
 import {
@@ -43,6 +45,21 @@ export interface TrainCliOptions {
    * RESUMED_OPTIONS is taken from the checkpoint's recipe. Absent: all options are explicit.
    */
   explicit?: ReadonlySet<string>;
+  /** Decode/transform worker threads for packed and ImageFolder data (default: all cores). */
+  workers?: number;
+  /** An image that cannot be decoded: skip it with a warning (default) or fail. */
+  onBadImage?: 'skip' | 'fail';
+}
+
+/** Recipe options a model's defaults fill in when the user did not give them. */
+const RECIPE_KEYS = ['epochs', 'batch', 'lr', 'momentum', 'weightDecay', 'warmupEpochs', 'labelSmoothing'] as const;
+
+/** Options not given explicitly take the model's recipe (ModelSpec.defaults). */
+export function applyModelDefaults(o: TrainCliOptions, spec: ModelSpec): TrainCliOptions {
+  if (!o.explicit) return o;
+  const out: TrainCliOptions = { ...o };
+  for (const k of RECIPE_KEYS) if (!o.explicit.has(k)) out[k] = spec.defaults[k];
+  return out;
 }
 
 /** Defaults: the recipe `npm start` and `imagerate train <model>` use when no option is given. */
@@ -114,6 +131,8 @@ export function validateTrainOptions(o: TrainCliOptions): void {
   if (!Number.isInteger(o.shift) || o.shift < 0 || o.shift > 8) throw new UserError(`--shift must be an integer in [0, 8], got ${o.shift}`);
   if (!(o.warmupEpochs >= 0)) throw new UserError(`--warmup-epochs must be >= 0, got ${o.warmupEpochs}`);
   if (o.target !== null && !(o.target > 0 && o.target <= 1)) throw new UserError(`--target must be an accuracy in (0, 1] (e.g. 0.98), got ${o.target}`);
+  if (o.workers !== undefined && !(Number.isInteger(o.workers) && o.workers >= 0)) throw new UserError(`--workers must be an integer >= 0, got ${o.workers}`);
+  if (o.onBadImage !== undefined && o.onBadImage !== 'skip' && o.onBadImage !== 'fail') throw new UserError(`--on-bad-image must be skip or fail, got '${o.onBadImage}'`);
   if (o.validation !== undefined && !(o.validation >= 0 && o.validation < 1)) throw new UserError(`--validation must be a fraction in [0, 1), got ${o.validation}`);
   if (!Number.isInteger(o.seed)) throw new UserError(`--seed must be an integer, got ${o.seed}`);
   if (o.saveEvery !== undefined) {
@@ -133,6 +152,26 @@ export function validateTrainOptions(o: TrainCliOptions): void {
 export interface PreparedRun {
   trainDs: ImageDataset;
   testDs: ImageDataset;
+}
+
+/** True for dataset specs served by src/data/sources.ts (cifar10:<dir>, imagefolder:<path>). */
+function isSourceSpec(spec: string): boolean {
+  return /^(cifar10|imagefolder):/.test(spec);
+}
+
+/** The training and evaluation sources of a run, for every kind of dataset spec. */
+export async function prepareSources(o: TrainCliOptions, spec: ModelSpec): Promise<{ train: BatchSource; test: BatchSource }> {
+  const aug = spec.defaults.augmentation;
+  if (isSourceSpec(o.dataset)) {
+    if (o.validation || o.testDataset) throw new UserError(`--validation and --test-dataset are not supported with --dataset ${o.dataset} (it has its own test split)`);
+    if (aug === 'mnist-shift') throw new UserError(`model ${spec.name} trains on 1x28x28 digits; --dataset ${o.dataset} holds colour images`);
+    return resolveSources(o.dataset, { transform: aug, seed: o.seed, workers: o.workers, onError: o.onBadImage, inputSize: spec.input[1] });
+  }
+  const { trainDs, testDs } = prepareData(o);
+  return {
+    train: datasetSource(trainDs, { shuffle: true, seed: o.seed, augment: o.shift > 0 ? { translate: o.shift } : null }),
+    test: datasetSource(testDs, { shuffle: false, seed: o.seed }),
+  };
 }
 
 /** Loads the data for a run. With --test-dataset, the whole of --dataset is used for training. */
@@ -156,8 +195,8 @@ export function prepareData(o: TrainCliOptions): PreparedRun {
 }
 
 export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {}): Promise<TrainSummary> {
-  let o = opts;
-  const spec = getModelSpec(o.model);
+  const spec = getModelSpec(opts.model);
+  let o = applyModelDefaults(opts, spec);
   let ckpt: Checkpoint | null = null;
   if (o.resume) {
     ckpt = await loadCheckpoint(o.resume);
@@ -167,15 +206,13 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
   validateTrainOptions(o);
   const be = getBackend(o.backend);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
-  const { trainDs, testDs } = prepareData(o);
+  const { train, test } = await prepareSources(o, spec);
   const lr = scaledLr(o.lr, o.batch);
-  const stepsPerEpoch = Math.floor(trainDs.n / Math.min(o.batch, trainDs.n));
+  const stepsPerEpoch = Math.floor(train.n / Math.min(o.batch, train.n));
   const schedule = warmupCosine(lr, o.epochs * stepsPerEpoch, Math.round(o.warmupEpochs * stepsPerEpoch));
   const buildOpts = { numClasses: spec.numClasses, inputSize: spec.input[1] };
   const model = spec.build(be, o.seed, buildOpts);
   try {
-    const train = datasetSource(trainDs, { shuffle: true, seed: o.seed, augment: o.shift > 0 ? { translate: o.shift } : null });
-    const test = datasetSource(testDs, { shuffle: false, seed: o.seed });
     const checkpoint: LoopCheckpoint = {};
     if (ckpt) {
       const c = ckpt;
@@ -186,8 +223,8 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
     if (o.save) {
       const file = o.save;
       const options = Object.fromEntries(RESUMED_OPTIONS.map((k) => [k, o[k] ?? null]));
-      const training = { options, lr, stepsPerEpoch, schedule: schedule.kind, trainDataset: trainDs.name, trainImages: trainDs.n,
-        testDataset: testDs.name, augmentation: train.transform };
+      const training = { options, lr, stepsPerEpoch, schedule: schedule.kind, trainDataset: train.name, trainImages: train.n,
+        testDataset: test.name, augmentation: train.transform };
       checkpoint.every = o.saveEvery;
       checkpoint.save = (at) => saveCheckpoint(file, {
         modelName: spec.name, module: model, buildOpts, inputShape: spec.input,
@@ -201,8 +238,8 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
       labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500,
     }, schedule, hooks, checkpoint);
     return {
-      model: spec.name, dataset: trainDs.name, testDataset: testDs.name,
-      trainImagesCount: trainDs.n, testImagesCount: testDs.n,
+      model: spec.name, dataset: train.name, testDataset: test.name,
+      trainImagesCount: train.n, testImagesCount: test.n,
       backend: be.name, device: be.device, threads: be.threads?.() ?? null,
       epochs: out.epochs.length, batch: o.batch, lr, baseLr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
       schedule: `${schedule.kind}; lr = ${o.lr} x batch/${LR_REFERENCE_BATCH}`,
@@ -216,5 +253,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
     };
   } finally {
     model.dispose();
+    await train.close?.();
+    await test.close?.();
   }
 }

@@ -124,6 +124,7 @@ forEachBackend((be) => {
       expect(() => getModelSpec('lenet5').build(be, 1, { inputSize: 32 })).toThrow(/does not support option inputSize/);
       expect(() => getModelSpec('cifar10-tf').build(be, 1, { zeroInitResidual: true })).toThrow(/zeroInitResidual/);
       expect(() => getModelSpec('resnet20').build(be, 1, { numClasses: 0 })).toThrow(/positive integer/);
+      expect(() => getModelSpec('alexnet').build(be, 1, { inputSize: 62 })).toThrow(/too small/);
       getModelSpec('lenet5').build(be, 1, { numClasses: 10, inputSize: 28 }).dispose();
       expect(inputShape(MODELS.resnet50)).toEqual([3, 224, 224]);
       expect(inputShape(MODELS.resnet50, { inputSize: 64 })).toEqual([3, 64, 64]);
@@ -239,10 +240,22 @@ forEachBackend((be) => {
       const afterEval = await bufs();
       expect(afterEval).toEqual(before);
       m.train();
-      tidy(() => noGrad(() => m.forward(x))); // running stats update even without gradients, as in PyTorch
+      // Running stats update even without gradients, as in PyTorch.
+      const conv1 = tidy(() => noGrad(() => { m.forward(x); return m.conv1.forward(x); }));
       const afterTrain = await bufs();
       m.namedBuffers().forEach(([n], i) => expect(afterTrain[i], `${n} changed`).not.toEqual(before[i]));
-      // running = 0.9 running + 0.1 batch: the stem's running mean is 0.1 x the batch mean.
+      // running = 0.9 running + 0.1 batch (unbiased variance): check the stem's BN, whose input
+      // is conv1's output over 2*32*32 values per channel.
+      const c1 = await conv1.data();
+      const [runMean, runVar] = [afterTrain[0], afterTrain[1]]; // bn1.running_mean, bn1.running_var
+      expect(m.namedBuffers().slice(0, 2).map(([n]) => n)).toEqual(['bn1.running_mean', 'bn1.running_var']);
+      for (let ch = 0; ch < 16; ch++) {
+        const v = Array.from({ length: 2 * 1024 }, (_, i) => c1[(Math.floor(i / 1024) * 16 + ch) * 1024 + (i % 1024)]);
+        const mu = mean(v), unbiased = (std(v) ** 2 * v.length) / (v.length - 1);
+        expect(runMean[ch]).toBeCloseTo(0.1 * mu, 6);
+        expect(runVar[ch]).toBeCloseTo(0.9 + 0.1 * unbiased, 5);
+      }
+      conv1.dispose();
       // Evaluation now uses the new statistics.
       m.eval();
       const yEval2 = tidy(() => noGrad(() => m.forward(x)));

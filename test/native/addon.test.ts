@@ -68,6 +68,15 @@ describe('cpu addon: buffers', () => {
     cpu.free(id);
   });
 
+  it('uploads typed arrays over a SharedArrayBuffer (decode workers fill those), including offset views', async () => {
+    const sab = new Float32Array(new SharedArrayBuffer(6 * 4));
+    sab.set([9, 1, 2, 3, 4, 9]);
+    const id = cpu.alloc(16);
+    cpu.upload(id, sab.subarray(1, 5));
+    expect(await f32(id)).toEqual(new Float32Array([1, 2, 3, 4]));
+    cpu.free(id);
+  });
+
   it('reuses freed blocks: live buffers stay flat and emptyCache releases the pool', () => {
     const before = cpu.stats();
     for (let i = 0; i < 100; i++) {

@@ -7,9 +7,11 @@
 //    sides; compares the logits, the loss, every tapped intermediate output and every
 //    parameter gradient. In a deep net this measures the network's float32 conditioning as
 //    much as our kernels: rounding differences (~1e-7 at the first conv) grow through the
-//    layers, and once they reach ~1e-4 a few ReLU inputs that sit that close to zero switch
-//    sides, which moves the gradients of every layer below by ~1 %. The tolerances of the
-//    tests say what they observed, and `noiseFloor` measures the same spread for tfjs alone.
+//    layers, and a ReLU input that sits within that distance of 0 can land on different
+//    sides in the two frameworks, which moves the gradients of every layer under it by ~1 %.
+//    Such flips are counted exactly from the taps around every ReLU, and the gradients get
+//    a looser limit (tol.flipGrads) only when one happened. `noiseFloor` measures the same
+//    spread for tfjs against itself.
 // 2. Unit by unit ("teacher forcing"): each unit (the stem, each residual block, the head) is
 //    run on both sides from the *same* input, our end-to-end value of that unit's input, with
 //    the scalar head softplus(-<y, r>) of test/helpers/scalar_head.ts; compares its output and
@@ -24,10 +26,11 @@
 // tf.moments (biased variance, as ours normalises with), so its gradient flows through the
 // statistics exactly as our fused backward does.
 //
-// Convolution: tfjs-cpu's Conv2DBackpropFilter kernel is ~10x slower than its forward conv,
-// which would put ResNet-50's backward far past a minute. conv2dFast computes the same filter
-// gradient with a forward conv instead (see there), and is checked against tf.grads of plain
-// tf.conv2d, at strides 1 and 2, by the 'tfjs side' tests of tfjs-resnet50.test.ts.
+// Convolution: tfjs-cpu's Conv2DBackpropFilter kernel is ~20x slower than its forward conv,
+// which would put ResNet-50's backward at minutes. conv2dFast computes the same filter
+// gradient with tfjs's forward conv or matMul instead (see there), and is checked against
+// tf.grads of plain tf.conv2d, at strides 1 and 2, by the 'tfjs side' test of
+// tfjs-resnet50.test.ts.
 import { expect } from 'vitest';
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../../src/backend/backend.js';
@@ -50,11 +53,15 @@ type T4 = TF.Tensor4D;
 const VERBOSE = !!process.env.IMAGERATE_TEST_VERBOSE;
 
 /**
- * conv2d (NHWC, HWIO, symmetric padding, any stride) whose filter gradient is a forward conv:
- *   dW[r, s, c, k] = sum_{n,p,q} xpad[n, p*st + r, q*st + s, c] * dy[n, p, q, k]
- * is a stride-1 convolution of x^T [C, H, W, N] (batch c, channels n) with dy^T [P, Q, N, K]
- * as the filter, dilated by the stride, giving [C, H', W', K] with H' >= R; its first R x S
- * positions are dW^T. The input gradient is tfjs's own conv2dTranspose (Conv2DBackpropInput).
+ * conv2d (NHWC, HWIO, symmetric padding, any stride) with a faster filter gradient than
+ * tfjs-cpu's Conv2DBackpropFilter, from the definition
+ *   dW[r, s, c, k] = sum_{n,p,q} xpad[n, p*st + r, q*st + s, c] * dy[n, p, q, k].
+ * Stride 1: that is itself a convolution, of x^T [C, H, W, N] (batch c, channels n) with
+ * dy^T [P, Q, N, K] as the filter, giving [C, R, S, K] = dW^T; tfjs's forward conv does it
+ * at its usual speed. Stride > 1: the same with the filter dilated by the stride runs ~50x
+ * slower in tfjs-cpu, so instead each tap (r, s) is one product xpad[:, r::st, s::st, :]^T · dy
+ * over the N*P*Q positions (R*S tf.matMul calls, the same number of multiply-adds).
+ * The input gradient is tfjs's own conv2dTranspose (Conv2DBackpropInput).
  */
 export function conv2dFast(tf: Tf, x: T4, w: T4, stride: number, pad: number): T4 {
   const op = tf.customGrad((...args: (TF.Tensor | TF.GradSaveFunc)[]) => {
@@ -64,10 +71,24 @@ export function conv2dFast(tf: Tf, x: T4, w: T4, stride: number, pad: number): T
       value: tf.conv2d(xi, wi, stride, pad),
       gradFunc: (dy: T4, [xs, ws]: TF.Tensor[]) => {
         const [R, S, C, K] = ws.shape;
-        const xT = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [C, H, W, N]
-        const dyT = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [P, Q, N, K]
-        const full = tf.conv2d(xT, dyT, 1, pad, 'NHWC', stride); // [C, H', W', K]
-        const dw = tf.transpose(tf.slice(full, [0, 0, 0, 0], [C, R, S, K]), [1, 2, 0, 3]); // [R, S, C, K]
+        const [N, P, Q] = dy.shape;
+        let dw: TF.Tensor;
+        if (stride === 1) {
+          const xT = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [C, H, W, N]
+          const dyT = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [P, Q, N, K]
+          dw = tf.transpose(tf.conv2d(xT, dyT, 1, pad), [1, 2, 0, 3]); // [C, R, S, K] -> [R, S, C, K]
+        } else {
+          const xp = tf.pad(xs, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+          const dy2 = tf.reshape(dy, [N * P * Q, K]);
+          const taps: TF.Tensor[] = [];
+          for (let r = 0; r < R; r++) {
+            for (let s = 0; s < S; s++) {
+              const xs2 = tf.stridedSlice(xp, [0, r, s, 0], [N, r + stride * (P - 1) + 1, s + stride * (Q - 1) + 1, C], [1, stride, stride, 1]);
+              taps.push(tf.matMul(tf.reshape(xs2, [N * P * Q, C]), dy2, true, false)); // [C, K]
+            }
+          }
+          dw = tf.reshape(tf.stack(taps), [R, S, C, K]);
+        }
         const dx = tf.conv2dTranspose(dy, ws as T4, xs.shape as [number, number, number, number], stride, pad);
         return [dx, dw];
       },
@@ -94,7 +115,7 @@ export class TfGraph {
   /** Training-mode batch norm with the batch's statistics (biased variance). */
   bn(x: T4, name: string): T4 {
     const { mean, variance } = this.tf.moments(x, [0, 1, 2]);
-    return this.tap(name, this.tf.batchNorm(x, mean, variance, this.p[`${name}.bias`] as TF.Tensor1D, this.p[`${name}.weight`] as TF.Tensor1D, this.bnEps));
+    return this.tap(name, this.tf.batchNorm(x, mean, variance, this.p[`${name}.bias`] as TF.Tensor1D, this.p[`${name}.weight`] as TF.Tensor1D, this.bnEps) as T4);
   }
   /** ReLU, tapped when it is a module of ours (Sequential nets); inside residual blocks it is an op. */
   relu<X extends TF.Tensor>(x: X, name?: string): X {
@@ -111,8 +132,8 @@ export class TfGraph {
     return this.tap(name, this.tf.mean(x, [1, 2]) as TF.Tensor2D);
   }
   fc(x: TF.Tensor2D, name: string): TF.Tensor2D {
-    let y = this.tf.matMul(x, this.p[`${name}.weight`] as TF.Tensor2D, false, true); // W is [out, in]
-    if (this.p[`${name}.bias`]) y = this.tf.add(y, this.p[`${name}.bias`]);
+    let y: TF.Tensor2D = this.tf.matMul(x, this.p[`${name}.weight`] as TF.Tensor2D, false, true); // W is [out, in]
+    if (this.p[`${name}.bias`]) y = this.tf.add(y, this.p[`${name}.bias`]) as TF.Tensor2D;
     return this.tap(name, y);
   }
   /** NHWC -> NCHW, then [N, C*H*W], matching our Flatten. */
@@ -123,6 +144,7 @@ export class TfGraph {
 
 /** A part of the model compared on its own, from the same input on both sides. */
 export interface Unit {
+  /** Our tap (module name) whose value is the unit's output, e.g. 'layer2.0', or 'maxpool' for a stem. */
   name: string;
   /** Our tap whose value is the unit's input ('input' for the model's input). */
   input: string;
@@ -132,6 +154,12 @@ export interface Unit {
   tf(g: TfGraph, x: T4): TF.Tensor;
   /** Full names of the unit's parameters. */
   params: string[];
+  /**
+   * Taps that are the input or the output of a ReLU inside the unit (e.g. 'layer1.0.bn1',
+   * 'layer1.0'), where a value within rounding distance of 0 can land on different sides in
+   * the two frameworks (see compareWithTfjs).
+   */
+  reluTaps: string[];
 }
 
 export interface ParityCase {
@@ -143,10 +171,15 @@ export interface ParityCase {
   numClasses: number;
   /** The network in tfjs, from NHWC input to logits. */
   tfNet(g: TfGraph, x: T4): TF.Tensor2D;
-  /** Limits on ||ours - tfjs|| / ||tfjs|| per kind of tensor (loss: relative error). */
-  tol: { logits: number; loss: number; taps: number; grads: number; unitOut?: number; unitGrads?: number };
+  /**
+   * Limits on ||ours - tfjs|| / ||tfjs|| per kind of tensor (loss: relative error).
+   * flipGrads replaces grads (end to end) or unitGrads (a unit) where a ReLU flipped.
+   */
+  tol: { logits: number; loss: number; taps: number; grads: number; flipGrads: number; unitOut?: number; unitGrads?: number };
   seed: number;
   units?: Unit[];
+  /** Taps on either side of a ReLU that no unit lists (e.g. the ReLU modules of a Sequential). */
+  reluTaps?: string[];
   /** Also run tfjs with jittered inputs and weights and print its spread next to ours (verbose). */
   noiseFloor?: boolean;
 }
@@ -158,6 +191,10 @@ export interface ParityResult {
   counts: Record<Kind, number>;
   /** The largest normalised error seen per kind, and where. */
   worst: Record<Kind, [string, number]>;
+  /** Units whose ReLUs flipped between the frameworks, with the number of flips. */
+  unitFlips: [string, number][];
+  /** ReLU inputs on different sides of 0 in the end-to-end run (units' reluTaps). */
+  endToEndFlips: number;
 }
 
 /**
@@ -226,7 +263,7 @@ async function runTfjs(c: ParityCase, weights: Float32Array[], xv: Float32Array,
   const jit = (a: Float32Array) => (jitter ? a.map((v) => v * (1 + (2 * rng.uniform() - 1) * jitter)) : a);
   const shapes = named.map(([, p]) => p.shape);
   const pTf = named.map((_, i) => tf.tensor(toTf(jit(weights[i]), shapes[i]), tfShape(shapes[i])));
-  const xTf = tf.tensor(actToTf(jit(xv), c.xShape), actTfShape(c.xShape)) as T4;
+  const xTf = tf.tensor4d(actToTf(jit(xv), c.xShape), actTfShape(c.xShape) as [number, number, number, number]);
   const onehot = tf.tensor2d(oneHot(labels, c.numClasses), [c.xShape[0], c.numClasses]);
   let graph: TfGraph | null = null;
   const lossFn = (...ps: TF.Tensor[]) => {
@@ -247,45 +284,58 @@ interface UnitResult {
   out: Float32Array;
   /** d/d input, then d/d each parameter, in our layouts. */
   grads: Float32Array[];
+  /** Values of the unit's reluTaps, in our layouts. */
+  relu: Map<string, Float32Array>;
 }
 
 /** A unit on our side from input values xv, with the projection head; d/d input and parameters. */
-async function unitOurs(be: Backend, u: Unit, params: Tensor[], xShape: number[], xv: Float32Array, r: Float32Array): Promise<UnitResult> {
-  const x = Tensor.fromArray(be, xShape, xv);
+async function unitOurs(c: ParityCase, u: Unit, params: Tensor[], xShape: number[], xv: Float32Array, r: Float32Array): Promise<UnitResult> {
+  const x = Tensor.fromArray(c.be, xShape, xv);
   x.requiresGrad = true;
+  const taps = new Map<string, Tensor>();
   const out = tidy(() => {
-    const y = u.ours(x);
-    backward(projectionLoss(be, y, r), 1);
-    return { y, grads: [x.grad!, ...params.map((p) => p.grad!)] };
+    const y = traceForward(c.model, (name, _m, _x, t) => { if (u.reluTaps.includes(name)) taps.set(name, t); }, () => u.ours(x));
+    backward(projectionLoss(c.be, y, r), 1);
+    return { y, grads: [x.grad!, ...params.map((p) => p.grad!)], taps: [...taps.values()] };
   });
-  const res: UnitResult = { out: (await out.y.data()) as Float32Array, grads: [] };
+  const res: UnitResult = { out: (await out.y.data()) as Float32Array, grads: [], relu: new Map() };
   for (const g of out.grads) res.grads.push((await g.data()) as Float32Array);
-  for (const t of [x, out.y, ...out.grads]) t.dispose();
+  for (const [n, t] of taps) res.relu.set(n, (await t.data()) as Float32Array);
+  for (const t of [x, out.y, ...out.grads, ...out.taps]) t.dispose();
   for (const p of params) p.grad = null; // disposed above
   return res;
 }
 
 /** The same unit in tfjs: softplus(-<y, r>) with r in tfjs's layout. */
-async function unitTfjs(u: Unit, weights: Map<string, { v: Float32Array; shape: readonly number[] }>, xShape: number[], xv: Float32Array,
-                        yShape: number[], r: Float32Array): Promise<UnitResult> {
+async function unitTfjs(u: Unit, weights: Map<string, { v: Float32Array; shape: readonly number[] }>, shapes: Map<string, number[]>,
+                        xv: Float32Array, r: Float32Array): Promise<UnitResult> {
   const tf = await tfCpu();
+  const xShape = shapes.get(u.input)!, yShape = shapes.get(u.name)!;
   const xTf = tf.tensor(actToTf(xv, xShape), actTfShape(xShape));
   const pTf = u.params.map((n) => tf.tensor(toTf(weights.get(n)!.v, weights.get(n)!.shape), tfShape(weights.get(n)!.shape)));
   const rTf = tf.tensor(actToTf(r, yShape), actTfShape(yShape));
   let y: TF.Tensor | null = null;
+  let graph: TfGraph | null = null;
   const f = (...args: TF.Tensor[]) => {
-    const g = new TfGraph(tf, Object.fromEntries(u.params.map((n, i) => [n, args[i + 1]])));
-    y = tf.keep(u.tf(g, args[0] as T4));
-    for (const t of g.taps.values()) if (t !== y) t.dispose();
+    graph = new TfGraph(tf, Object.fromEntries(u.params.map((n, i) => [n, args[i + 1]])));
+    y = tf.keep(u.tf(graph, args[0] as T4));
     return tf.softplus(tf.neg(tf.sum(tf.mul(y, rTf)))) as TF.Scalar;
   };
   const { value, grads } = tf.valueAndGrads(f)([xTf, ...pTf]);
-  const yy = y as unknown as TF.Tensor;
-  const res: UnitResult = { out: actFromTf((await yy.data()) as Float32Array, yShape), grads: [] };
+  const yy = y as unknown as TF.Tensor, g = graph as unknown as TfGraph;
+  const res: UnitResult = { out: actFromTf((await yy.data()) as Float32Array, yShape), grads: [], relu: new Map() };
   res.grads.push(actFromTf((await grads[0].data()) as Float32Array, xShape));
   for (let i = 0; i < u.params.length; i++) res.grads.push(fromTf((await grads[i + 1].data()) as Float32Array, weights.get(u.params[i])!.shape));
-  tf.dispose([xTf, ...pTf, rTf, yy, value, ...grads]);
+  for (const n of u.reluTaps) res.relu.set(n, actFromTf((await g.taps.get(n)!.data()) as Float32Array, shapes.get(n)!));
+  tf.dispose([xTf, ...pTf, rTf, yy, value, ...grads, ...[...g.taps.values()].filter((t) => t !== yy)]);
   return res;
+}
+
+/** Positions where a and b fall on different sides of a ReLU's kink: (a > 0) != (b > 0). */
+function reluFlips(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if ((a[i] > 0) !== (b[i] > 0)) n++;
+  return n;
 }
 
 /** Runs ours and tfjs on identical weights and inputs, and compares everything. */
@@ -295,8 +345,11 @@ export async function compareWithTfjs(c: ParityCase): Promise<ParityResult> {
   const labels = randLabels(N, c.numClasses, c.seed + 1);
   const named = c.model.namedParameters();
   const weights = await Promise.all(named.map(async ([, p]) => (await p.data()) as Float32Array));
+  const t0 = performance.now();
   const ours = await runOurs(c.model, c.be, c.xShape, xv, labels);
+  const t1 = performance.now();
   const theirs = await runTfjs(c, weights, xv, labels, ours.shapes);
+  if (VERBOSE) console.log(`  ${c.what} end to end: ours ${(t1 - t0).toFixed(0)} ms, tfjs ${(performance.now() - t1).toFixed(0)} ms`);
   const floor = c.noiseFloor ? await runTfjs(c, weights, xv, labels, ours.shapes, 2 ** -23) : null;
 
   // Every comparison is made before any assertion, so a failure lists all tensors over their limit.
@@ -304,7 +357,7 @@ export async function compareWithTfjs(c: ParityCase): Promise<ParityResult> {
   const counts = Object.fromEntries(kinds.map((k) => [k, 0])) as ParityResult['counts'];
   const worst = Object.fromEntries(kinds.map((k) => [k, ['', 0]])) as ParityResult['worst'];
   const failures: string[] = [];
-  const check = (kind: Kind, what: string, a: ArrayLike<number>, b: ArrayLike<number>, f?: ArrayLike<number>) => {
+  const check = (kind: Kind, what: string, a: ArrayLike<number>, b: ArrayLike<number>, f?: ArrayLike<number>, limit = c.tol[kind] ?? 0) => {
     expect(a.length, `${c.what} ${what}: size`).toBe(b.length);
     const d = diff(a, b);
     if (VERBOSE) {
@@ -314,9 +367,8 @@ export async function compareWithTfjs(c: ParityCase): Promise<ParityResult> {
     }
     counts[kind]++;
     if (d.normErr >= worst[kind][1]) worst[kind] = [what, d.normErr];
-    const tol = c.tol[kind] ?? 0;
-    if (!(d.normErr <= tol)) {
-      failures.push(`${kind} ${what}: ||ours - tfjs|| / ||tfjs|| = ${d.normErr.toExponential(2)} > ${tol} (max |diff| ${d.maxAbs.toExponential(2)} of max |tfjs| ${d.maxRef.toExponential(2)})`);
+    if (!(d.normErr <= limit)) {
+      failures.push(`${kind} ${what}: ||ours - tfjs|| / ||tfjs|| = ${d.normErr.toExponential(2)} > ${limit} (max |diff| ${d.maxAbs.toExponential(2)} of max |tfjs| ${d.maxRef.toExponential(2)})`);
     }
   };
 
@@ -327,19 +379,35 @@ export async function compareWithTfjs(c: ParityCase): Promise<ParityResult> {
   if (VERBOSE) console.log(`  ${c.what} loss ${ours.loss} vs tfjs ${theirs.loss}: relative error ${lossErr.toExponential(2)}`);
   if (!(lossErr <= c.tol.loss)) failures.push(`loss ${ours.loss} vs tfjs ${theirs.loss}: relative error ${lossErr.toExponential(2)} > ${c.tol.loss}`);
   for (const [n, v] of theirs.taps) if (n !== '') check('taps', n, ours.taps.get(n)!, v, floor?.taps.get(n));
-  named.forEach(([n], i) => check('grads', `d/d ${n}`, ours.grads[i], theirs.grads[i], floor?.grads[i]));
+  // ReLU inputs that landed on different sides of 0 (see part 2 below) move the gradients of
+  // every layer under them; the gradients are then held to tol.flipGrads.
+  const reluTaps = new Set([...(c.reluTaps ?? []), ...(c.units ?? []).flatMap((u) => u.reluTaps)]);
+  const endToEndFlips = [...reluTaps].reduce((s, n) => s + reluFlips(ours.taps.get(n)!, theirs.taps.get(n)!), 0);
+  const gradLimit = endToEndFlips ? c.tol.flipGrads : c.tol.grads;
+  named.forEach(([n], i) => check('grads', `d/d ${n}`, ours.grads[i], theirs.grads[i], floor?.grads[i], gradLimit));
 
-  // 2. Unit by unit, from our end-to-end value of each unit's input.
+  // 2. Unit by unit, from our end-to-end value of each unit's input. A ReLU input within
+  // rounding distance (~1e-6) of 0 can fall on different sides in the two frameworks; that
+  // cannot be avoided in the inputs of a deep net's inner layers (STYLE rule 5 would have us
+  // avoid kinks in the inputs), and it moves the unit's gradients by ~1e-3 while its outputs
+  // stay continuous. Such flips are counted from the taps on either side of every ReLU
+  // (exact: a flip is (ours > 0) != (tfjs > 0) there); a unit with flips has its gradients
+  // held to tol.flipGrads instead, and is listed in the result.
   const byName = new Map(named.map(([n, t], i) => [n, { t, v: weights[i], shape: t.shape }]));
+  const unitFlips: [string, number][] = [];
   for (const [k, u] of (c.units ?? []).entries()) {
-    const xShape = ours.shapes.get(u.input)!, yShape = ours.shapes.get(u.name)!;
     const ux = ours.taps.get(u.input)!;
-    const r = projection(yShape.reduce((a, b) => a * b, 1), c.seed + 100 + k);
-    const a = await unitOurs(c.be, u, u.params.map((n) => byName.get(n)!.t), xShape, ux, r);
-    const b = await unitTfjs(u, byName, xShape, ux, yShape, r);
+    const r = projection(ours.taps.get(u.name)!.length, c.seed + 100 + k);
+    const t0 = performance.now();
+    const a = await unitOurs(c, u, u.params.map((n) => byName.get(n)!.t), ours.shapes.get(u.input)!, ux, r);
+    const t1 = performance.now();
+    const b = await unitTfjs(u, byName, ours.shapes, ux, r);
+    if (VERBOSE) console.log(`  ${c.what} unit ${u.name}: ours ${(t1 - t0).toFixed(0)} ms, tfjs ${(performance.now() - t1).toFixed(0)} ms`);
+    const flips = u.reluTaps.reduce((s, n) => s + reluFlips(a.relu.get(n)!, b.relu.get(n)!), 0);
+    if (flips) unitFlips.push([u.name, flips]);
     check('unitOut', u.name, a.out, b.out);
-    ['input', ...u.params].forEach((n, i) => check('unitGrads', `${u.name}: d/d ${n}`, a.grads[i], b.grads[i]));
+    ['input', ...u.params].forEach((n, i) => check('unitGrads', `${u.name}: d/d ${n}`, a.grads[i], b.grads[i], undefined, flips ? c.tol.flipGrads : undefined));
   }
   expect(failures, `${c.what}: ${failures.length} tensors differ from tfjs beyond their limits`).toEqual([]);
-  return { counts, worst };
+  return { counts, worst, unitFlips, endToEndFlips };
 }
