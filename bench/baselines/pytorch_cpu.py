@@ -49,7 +49,50 @@ def mnist_tf():
         nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.5), nn.Linear(1024, 10))
 
 
-MODELS = {'lenet5': lenet5, 'lenet-caffe': lenet_caffe, 'mnist-tf': mnist_tf}
+def cifar10_tf():
+    # TF CIFAR-10 tutorial net on 24x24 crops; LRN as tf.nn.lrn(depth_radius 4, bias 1,
+    # alpha 0.001/9, beta 0.75) == torch LocalResponseNorm(size 9, alpha 0.001, beta 0.75, k 1).
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1),
+        nn.LocalResponseNorm(9, alpha=0.001, beta=0.75, k=1.0),
+        nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), nn.LocalResponseNorm(9, alpha=0.001, beta=0.75, k=1.0),
+        nn.MaxPool2d(3, 2, padding=1), nn.Flatten(),
+        nn.Linear(64 * 6 * 6, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(), nn.Linear(192, 10))
+
+
+class Bottleneck(nn.Module):
+    # ResNet v1.5: the stride sits on the 3x3 conv.
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        cout = width * 4
+        self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return F.relu(y + (self.down(x) if self.down is not None else x))
+
+
+def resnet50(num_classes=1000):
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for width, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
+        for b in range(blocks):
+            layers.append(Bottleneck(cin, width, stride if b == 0 else 1))
+            cin = width * 4
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, num_classes)]
+    return nn.Sequential(*layers)
+
+
+MODELS = {'lenet5': lenet5, 'lenet-caffe': lenet_caffe, 'mnist-tf': mnist_tf, 'cifar10-tf': cifar10_tf, 'resnet50': resnet50}
+INPUTS = {'cifar10-tf': (3, 24, 24), 'resnet50': (3, 224, 224)}
+CLASSES = {'resnet50': 1000}
 
 
 def host():
@@ -97,8 +140,8 @@ def bench(name, batch, threads, iters, warmup, mode):
     torch.manual_seed(0)
     model = MODELS[name]()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(batch, 1, 28, 28)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, *INPUTS.get(name, (1, 28, 28)))
+    y = torch.randint(0, CLASSES.get(name, 10), (batch,))
     times = []
     if mode == 'inference':
         model.eval()

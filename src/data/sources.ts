@@ -21,7 +21,7 @@
 // next batch while the current one is being consumed; a yielded batch stays valid until the
 // next-but-one batch is requested (slots k, k+1 and the prefetched k+2 never coincide).
 // With workers, the x buffers are over SharedArrayBuffers so that workers write into them.
-// One epoch iterator per source at a time.
+// One epoch iterator per source at a time (a new one retires the previous).
 //
 // Corrupt files in an ImageFolder (onError 'skip', the default): the file is named in a
 // warning on stderr once, left out of that batch (which is one image shorter; a batch with
@@ -83,7 +83,7 @@ export abstract class ImageBatchSource implements BatchSource {
   protected readonly sharedBuffers: boolean;
   private slots = new Map<number, Slots>();
   private produced = 0;
-  private active = false;
+  private generation = 0;
 
   protected constructor(name: string, labels: Int32Array, classNames: readonly string[], t: ResolvedTransform, train: boolean, seed: number, sharedBuffers: boolean) {
     this.name = name;
@@ -138,8 +138,9 @@ export abstract class ImageBatchSource implements BatchSource {
     if (opts.dropLast && batchSize > this.n) {
       throw new RangeError(`batch ${batchSize} is larger than ${this.name} (${this.n} images); with dropLast no batch would be produced`);
     }
-    if (this.active) throw new Error(`${this.name}: one epoch at a time (finish or break out of the previous batches() loop first)`);
-    this.active = true;
+    // One epoch iterator at a time: starting another one retires the previous (which throws if
+    // it is resumed), so an iterator that was dropped without return() cannot block the source.
+    const gen = ++this.generation;
     const order = this.order(epoch);
     const seeds = this.seeds(epoch);
     const nb = opts.dropLast ? Math.floor(this.n / batchSize) : Math.ceil(this.n / batchSize);
@@ -158,6 +159,7 @@ export abstract class ImageBatchSource implements BatchSource {
     try {
       for (let b = 0; b < nb; b++) {
         const cur = await pending!;
+        if (gen !== this.generation) throw new Error(`${this.name}: this batches() iterator was superseded by a later batches() call`);
         pending = b + 1 < nb ? produce(b + 1) : null;
         quiet(pending);
         if (cur.count === 0) continue;
@@ -174,7 +176,6 @@ export abstract class ImageBatchSource implements BatchSource {
       }
     } finally {
       if (pending) await pending.catch(() => undefined);
-      this.active = false;
     }
   }
 

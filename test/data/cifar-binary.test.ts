@@ -167,6 +167,16 @@ describe('CIFAR-10 binary source', () => {
     await it.return?.();
   });
 
+  it('a new epoch iterator retires an abandoned one instead of being blocked by it', async () => {
+    const train = loadCifar10Binary(dir, 'train');
+    const src = cifarBinarySource(train, { train: true, seed: 1, transform: 'cifar-crop32' });
+    const a = src.batches(0, 5, { dropLast: false })[Symbol.asyncIterator]();
+    await a.next(); // dropped without return()
+    const b = await collect(src, 1, 5);
+    expect(b.sizes).toEqual([5, 5, 5, 5, 5]);
+    await expect(a.next()).rejects.toThrow(/superseded by a later batches\(\) call/);
+  });
+
   it('cifar-crop24: 3x24x24, random crop in training, centre crop in evaluation', async () => {
     const test = loadCifar10Binary(dir, 'test');
     const src = cifarBinarySource(test, { train: false, transform: 'cifar-crop24' });
