@@ -9,12 +9,10 @@
 // it the suite is skipped with the reason printed. The variant is read by the kernel with
 // getenv on each call, which sees process.env because vitest runs test files in forked
 // processes (the default pool); the variants are also checked by the C++ path directly.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Conv2dParams } from '../../src/backend/backend.js';
 import { Rng } from '../../src/util/rng.js';
+import { loadTestAddon } from '../helpers/addon.js';
 import {
   conv2dBwdDataRef, conv2dBwdFilterRef, conv2dFwdRef, conv2dParams, convSizes, type ConvShape,
 } from '../reference/conv_ref.js';
@@ -30,20 +28,7 @@ interface CpuAddon {
   conv2dBwdFilter(p: number[], x: number, dy: number, dw: number, db: number): void;
 }
 
-const ADDON_PATH = process.env.IMAGERATE_CPU_ADDON ??
-  fileURLToPath(new URL('../../build/Release/imagerate_cpu.node', import.meta.url));
-let addon: CpuAddon | null = null;
-let skipReason = '';
-if (!existsSync(ADDON_PATH)) {
-  skipReason = `CPU addon not built (${ADDON_PATH} missing; run npm run build:native)`;
-} else {
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as CpuAddon;
-  } catch (e) {
-    skipReason = `CPU addon failed to load: ${(e as Error).message}`;
-  }
-}
-if (!addon) console.warn(`conv2d kernel tests skipped: ${skipReason}`);
+const { addon, skipReason } = loadTestAddon<CpuAddon>('conv2d kernel');
 
 const VARIANTS = ['auto', 'tiles', 'channels', 'gemm'] as const;
 const THREADS = [1, 2];

@@ -16,13 +16,11 @@
 // the suite is skipped with the reason printed. K == 0 cannot be passed through the addon (it
 // checks k >= 1); gemm_f32 treats it like alpha == 0, which is tested here.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
 import { formatGemmTable, runGemmBench } from '../../src/bench/gemm-bench.js';
 import { summarise } from '../../src/bench/record.js';
+import { ADDON_PATH, loadTestAddon } from '../helpers/addon.js';
 
 interface CpuAddon {
   alloc(bytes: number): number;
@@ -39,20 +37,7 @@ interface CpuAddon {
   blasTimed?(m: number, n: number, k: number, threads: number, iters: number, warmup: number): Float64Array;
 }
 
-const ADDON_PATH = process.env.IMAGERATE_CPU_ADDON ??
-  fileURLToPath(new URL('../../build/Release/imagerate_cpu.node', import.meta.url));
-let addon: CpuAddon | null = null;
-let skipReason = '';
-if (!existsSync(ADDON_PATH)) {
-  skipReason = `CPU addon not built (${ADDON_PATH} missing; run npm run build:native)`;
-} else {
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as CpuAddon;
-  } catch (e) {
-    skipReason = `CPU addon failed to load: ${(e as Error).message}`;
-  }
-}
-if (!addon) console.warn(`gemm kernel tests skipped: ${skipReason}`);
+const { addon, skipReason } = loadTestAddon<CpuAddon>('gemm kernel');
 
 // forceIsa returns the ISA in effect, which stays 'generic' on a CPU without AVX2+FMA.
 const ISAS: string[] = [];

@@ -6,12 +6,10 @@
 //
 // Max-pool inputs are distinct values (a shuffled ramp), so no window has a tie and the
 // argmax is unambiguous (STYLE.md: avoid kinks in the inputs rather than loosen tolerances).
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Pool2dParams } from '../../src/backend/backend.js';
 import { Rng } from '../../src/util/rng.js';
+import { loadTestAddon } from '../helpers/addon.js';
 import {
   avgpool2dBwdRef, avgpool2dFwdRef, maxpool2dBwdRef, maxpool2dFwdRef, pool2dParams, type PoolShape,
 } from '../reference/pool_ref.js';
@@ -28,20 +26,7 @@ interface CpuAddon {
   avgpool2dBwd(pp: number[], dy: number, dx: number): void;
 }
 
-const ADDON_PATH = process.env.IMAGERATE_CPU_ADDON ??
-  fileURLToPath(new URL('../../build/Release/imagerate_cpu.node', import.meta.url));
-let addon: CpuAddon | null = null;
-let skipReason = '';
-if (!existsSync(ADDON_PATH)) {
-  skipReason = `CPU addon not built (${ADDON_PATH} missing; run npm run build:native)`;
-} else {
-  try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as CpuAddon;
-  } catch (e) {
-    skipReason = `CPU addon failed to load: ${(e as Error).message}`;
-  }
-}
-if (!addon) console.warn(`pool2d kernel tests skipped: ${skipReason}`);
+const { addon, skipReason } = loadTestAddon<CpuAddon>('pool2d kernel');
 
 const THREADS = [1, 2];
 
