@@ -11,6 +11,8 @@ import { registerBenchCommand } from './cli/bench.js';
 import { registerInfoCommands } from './cli/info.js';
 import { registerPredictCommand } from './cli/predict.js';
 import { registerPackCommand } from './cli/pack.js';
+import { registerReportCommand } from './cli/report.js';
+import { registerCompareCommand } from './cli/compare.js';
 import { VERSION } from './util/version.js';
 
 function isUserError(e: unknown): e is Error {
@@ -29,6 +31,8 @@ async function main(argv: string[]): Promise<void> {
   registerInfoCommands(program);
   registerPredictCommand(program);
   registerPackCommand(program);
+  registerReportCommand(program);
+  registerCompareCommand(program);
   await program.parseAsync(argv);
 }
 

@@ -135,7 +135,9 @@ def record(name, batch, threads, times, extra):
     return r
 
 
-def bench(name, batch, threads, iters, warmup, mode):
+def bench(name, batch, threads, iters, warmup, mode, target_seconds=None, min_iters=5):
+    """Times `iters` steps after `warmup`; with target_seconds, as many steps as fit in about
+    that many seconds (at least min_iters, at most iters), sized from the first timed step."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = MODELS[name]()
@@ -145,7 +147,8 @@ def bench(name, batch, threads, iters, warmup, mode):
     times = []
     if mode == 'inference':
         model.eval()
-    for i in range(warmup + iters):
+
+    def step():
         t0 = time.perf_counter()
         if mode == 'training':
             opt.zero_grad(set_to_none=True)
@@ -155,9 +158,22 @@ def bench(name, batch, threads, iters, warmup, mode):
         else:
             with torch.inference_mode():
                 model(x)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return record(name, batch, threads, times, {'warmup': warmup, 'mode': mode})
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        step()
+    n = iters
+    if target_seconds is not None:
+        first = step()
+        times.append(first)
+        n = min(iters, max(min_iters, int(target_seconds / max(first, 1e-6) + 0.999)))
+    while len(times) < n:
+        times.append(step())
+    rec = record(name, batch, threads, times, {'warmup': warmup, 'mode': mode})
+    rec['notes'] = ('PyTorch eager, same layer sizes (its own random weights), synthetic data created once; '
+                    + ('zero_grad + forward + cross-entropy + backward + SGD momentum step' if mode == 'training'
+                       else 'forward under torch.inference_mode(), eval mode'))
+    return rec
 
 
 def load_embedded(root):
@@ -212,6 +228,8 @@ def main():
     ap.add_argument('--iters', type=int, default=200)
     ap.add_argument('--warmup', type=int, default=20)
     ap.add_argument('--mode', default='training', choices=['training', 'inference'])
+    ap.add_argument('--points', help='several points in one process: mode:batch,mode:batch,... (overrides --batch/--mode)')
+    ap.add_argument('--target-seconds', type=float, help='time about this long per point (at most --iters steps)')
     ap.add_argument('--train-embedded', action='store_true')
     ap.add_argument('--epochs', type=int, default=15)
     ap.add_argument('--lr', type=float, default=0.01)
@@ -219,14 +237,22 @@ def main():
     ap.add_argument('--out')
     a = ap.parse_args()
     if a.train_embedded:
-        rec = train_embedded(a.model, a.batch, a.threads, a.epochs, a.lr, a.target)
+        recs = [train_embedded(a.model, a.batch, a.threads, a.epochs, a.lr, a.target)]
+    elif a.points:
+        recs = []
+        for p in a.points.split(','):
+            mode, batch = p.split(':')
+            recs.append(bench(a.model, int(batch), a.threads, a.iters, a.warmup, mode, a.target_seconds))
+            print(json.dumps(recs[-1]), flush=True)
     else:
-        rec = bench(a.model, a.batch, a.threads, a.iters, a.warmup, a.mode)
-    line = json.dumps(rec)
-    if a.out:
-        with open(a.out, 'a') as f:
-            f.write(line + '\n')
-    print(line)
+        recs = [bench(a.model, a.batch, a.threads, a.iters, a.warmup, a.mode, a.target_seconds)]
+    for rec in recs:
+        line = json.dumps(rec)
+        if a.out:
+            with open(a.out, 'a') as f:
+                f.write(line + '\n')
+        if not a.points:
+            print(line)
 
 
 if __name__ == '__main__':

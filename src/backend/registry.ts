@@ -41,3 +41,25 @@ export function backendAvailability(): { name: string; available: boolean; reaso
     }
   });
 }
+
+// Numeric precision, a per-run option (DESIGN.md: reduced precision is a GPU option and is
+// printed next to every figure it produced). Asked for where a backend cannot run it, it is
+// refused up front, naming the backend and the option (docs/reliability.md).
+export const PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** The precisions each backend of this build computes in. */
+const BACKEND_PRECISIONS: Record<string, readonly Precision[]> = { cpu: ['fp32'] };
+
+/** Checks `--precision <precision>` for `backend`; returns it typed, or throws a UserError. */
+export function checkPrecision(backend: string, precision: string, option = '--precision'): Precision {
+  if (!(PRECISIONS as readonly string[]).includes(precision)) {
+    throw new UserError(`unknown ${option} '${precision}' (valid: ${PRECISIONS.join(', ')})`);
+  }
+  const supported = BACKEND_PRECISIONS[backend];
+  if (supported && !supported.includes(precision as Precision)) {
+    throw new UserError(`${option} ${precision} is not supported on the ${backend} backend (it computes in ${supported.join(', ')} only; ` +
+      `${PRECISIONS.filter((p) => !supported.includes(p)).join(', ')} are for GPU backends)`);
+  }
+  return precision as Precision;
+}

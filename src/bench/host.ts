@@ -143,3 +143,28 @@ export function describeHost(opts: HostOptions = {}): HostInfo {
     cpuPeak: cpuPeak(cores, cpuFlags, clock, opts),
   };
 }
+
+let measuredClock: number | null | undefined;
+
+/**
+ * describeHost() with the clock measured by the CPU addon (cpuClockGhz: a dependent-add chain,
+ * ~30 ms, once per process) when the backend is the CPU addon, as the GEMM benchmark does, so
+ * that "% of peak" is against the clock the cores actually ran at (boost included).
+ */
+export function describeBackendHost(be: { name: string; device?: string }): HostInfo {
+  if (measuredClock === undefined) {
+    measuredClock = null;
+    if (be.name === 'cpu') {
+      try {
+        const addon = (be as unknown as { addon?: { cpuClockGhz?: () => number } }).addon;
+        const g = addon?.cpuClockGhz?.();
+        if (g !== undefined && Number.isFinite(g) && g > 0) measuredClock = g;
+      } catch {
+        measuredClock = null;
+      }
+    }
+  }
+  const host = describeHost({ measuredClockGhz: measuredClock });
+  if (be.name !== 'cpu') host.gpu = be.device ?? null;
+  return host;
+}

@@ -1,10 +1,25 @@
 // Model throughput: images/s of one model on one backend, training (forward + backward + SGD
-// update) and inference (forward only, eval mode) kept apart, on synthetic data that is
-// uploaded once (so the figure is "compute", data loading excluded). Each timed iteration
-// ends with a sync, so its wall-clock time covers all the device work it queued.
+// update) and inference (forward only, eval mode) kept apart. Each timed iteration ends with a
+// sync, so its wall-clock time covers all the device work it queued.
 //
-// Beside it, in the same run: PyTorch CPU through bench/baselines/pytorch_cpu.py, when
-// python3 with torch is present; otherwise the record says why the column is empty.
+// Data and loading (every record says which):
+//   data 'synthetic', loading 'compute'   N(0, 1) images and random labels uploaded once;
+//   data <dataset>, loading 'end-to-end'  each iteration draws the next batch from the
+//                                         dataset's BatchSource (src/data/source.ts, as
+//                                         `imagerate train` builds it: prepareSources), uploads
+//                                         it and runs the step: the clock includes waiting for
+//                                         the batch (decode/augment, prefetched) and the upload;
+//   data <dataset>, loading 'compute'     one batch of the dataset, uploaded once and reused.
+//
+// FLOPs: forward conv + fc multiply-adds x 2 per image (models/flops.ts); a training step
+// counts 3 x the forward (backward = data gradient + filter gradient, each about one forward),
+// as every record's flopsNote says. TFLOP/s = FLOPs per image x images/s; % of peak against
+// the peak of the threads used (host.ts cpuPeak on CPU, peaks.ts on GPUs).
+//
+// Beside ours, in the same run (frameworks.ts): ONNX Runtime (Node) and TensorFlow.js wasm for
+// inference on the ONNX export / op-by-op rebuild of our graph with our weights, and PyTorch CPU
+// (bench/baselines/pytorch_cpu.py) for both modes when python3 with torch is present. A
+// framework that cannot run gives a MissingRecord with its reason, never a number.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Tensor } from '../tensor.js';
@@ -12,14 +27,27 @@ import { tidy } from '../autograd/scope.js';
 import { backward, noGrad } from '../autograd/tape.js';
 import { softmaxCrossEntropy } from '../ops/loss.js';
 import { getBackend } from '../backend/registry.js';
-import { getModelSpec } from '../models/index.js';
+import type { Backend } from '../backend/backend.js';
+import { getModelSpec, type ModelSpec } from '../models/index.js';
+import { countFlops } from '../models/flops.js';
 import { Sgd } from '../train/sgd.js';
+import { prepareSources, TRAIN_DEFAULTS, type TrainCliOptions } from '../train/run.js';
+import type { BatchSource } from '../data/source.js';
+import { UserError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
-import { describeHost, imagerateInfo } from './host.js';
-import { BenchRecord, appendRecord, timingFromSeconds } from './record.js';
+import { describeBackendHost, imagerateInfo, type HostInfo } from './host.js';
+import { BenchRecord, MissingRecord, appendRecord, meaning, timingFromSeconds, type ResultLine } from './record.js';
+export { meaning } from './record.js';
+import { checkPrecision, type Precision } from './peaks.js';
+import { backendPeakGflops } from './kernel-bench.js';
+import { traceGraph, type ModelGraph } from './graph.js';
+import { exportOnnx } from './onnx.js';
+import { timeOnnxRuntime, timeTfjsWasm, type FrameworkOutcome } from './frameworks.js';
 
 export type BenchMode = 'training' | 'inference';
+export type FrameworkName = 'onnxruntime' | 'tfjs-wasm' | 'pytorch';
+export const ALL_FRAMEWORKS: readonly FrameworkName[] = ['onnxruntime', 'tfjs-wasm', 'pytorch'];
 
 export interface ModelBenchOptions {
   model: string;
@@ -28,10 +56,23 @@ export interface ModelBenchOptions {
   backend?: string;
   threads?: number;
   warmup?: number;
+  /** Timed iterations; with targetSeconds, the most iterations (at least minIters). */
   iters?: number;
-  /** Run PyTorch CPU beside us when available (default true). */
+  /** Adaptive iteration count: enough for about this many seconds (default: off, use iters). */
+  targetSeconds?: number;
+  minIters?: number;
+  precision?: string;
+  /** 'synthetic' (default) or a dataset spec as `imagerate train --dataset` takes. */
+  data?: string;
+  /** Default: 'compute' for synthetic data, 'end-to-end' for a dataset. */
+  loading?: 'compute' | 'end-to-end';
+  /** Run PyTorch CPU beside us when available (default true). Kept for compatibility. */
   pytorch?: boolean;
+  /** Frameworks to measure beside us (default all three on CPU). */
+  frameworks?: readonly FrameworkName[];
   out?: string;
+  /** Called with each record as it is made (progress lines). */
+  onRecord?: (r: ResultLine) => void;
 }
 
 export interface FrameworkResult {
@@ -40,114 +81,311 @@ export interface FrameworkResult {
   unavailable: string | null;
 }
 
-async function timeOurs(model: string, backendName: string, batch: number, mode: BenchMode, warmup: number, iters: number): Promise<number[]> {
-  const be = getBackend(backendName);
-  const spec = getModelSpec(model);
-  const net = spec.build(be, 1);
+export interface ModelBenchRow {
+  ours: BenchRecord;
+  /** PyTorch's column (null when not run), as before. */
+  pytorch: FrameworkResult | null;
+  /** Every framework column of this (mode, batch), measured or with its reason. */
+  frameworks: FrameworkResult[];
+}
+
+/** A stream of batches for one (mode, batch): synthetic, or drawn from a dataset's BatchSource. */
+interface Feed {
+  /** Tensors for the next iteration; `timedLoad` is true when producing them is part of the figure. */
+  next(): Promise<{ x: Tensor; y: Tensor; owned: boolean }>;
+  describe: string;
+  close(): Promise<void>;
+}
+
+async function datasetSources(spec: ModelSpec, data: string, seed: number): Promise<{ train: BatchSource; test: BatchSource }> {
+  const o: TrainCliOptions = { ...TRAIN_DEFAULTS, model: spec.name, dataset: data, target: null, seed };
+  const s = await prepareSources(o, spec);
+  const want = spec.input.join('x'), got = s.train.shape.join('x');
+  if (want !== got) {
+    await s.train.close?.();
+    await s.test.close?.();
+    throw new UserError(`--data ${data} yields ${got} images but ${spec.name} takes ${want}`);
+  }
+  return s;
+}
+
+async function makeFeed(be: Backend, spec: ModelSpec, batch: number, mode: BenchMode, data: string, loading: 'compute' | 'end-to-end'): Promise<Feed> {
   const [c, h, w] = spec.input;
-  const rng = new Rng(1, 'bench-data');
-  const xs = new Float32Array(batch * c * h * w).map(() => rng.normal());
-  const ys = Int32Array.from({ length: batch }, () => rng.int(spec.numClasses));
-  const x = Tensor.fromArray(be, [batch, c, h, w], xs);
-  const y = Tensor.fromArray(be, [batch], ys);
+  if (data === 'synthetic') {
+    const rng = new Rng(1, 'bench-data');
+    const x = Tensor.fromArray(be, [batch, c, h, w], new Float32Array(batch * c * h * w).map(() => rng.normal()));
+    const y = Tensor.fromArray(be, [batch], Int32Array.from({ length: batch }, () => rng.int(spec.numClasses)));
+    return {
+      next: async () => ({ x, y, owned: false }), describe: 'synthetic N(0, 1) images uploaded once',
+      close: async () => { x.dispose(); y.dispose(); },
+    };
+  }
+  const sources = await datasetSources(spec, data, 1);
+  const src = mode === 'training' ? sources.train : sources.test;
+  if (src.n < batch) throw new UserError(`--data ${data}: ${src.n} images, fewer than one batch of ${batch}`);
+  let epoch = 0;
+  let it = src.batches(epoch, batch, { dropLast: true })[Symbol.asyncIterator]();
+  const draw = async () => {
+    let r = await it.next();
+    if (r.done) {
+      it = src.batches(++epoch, batch, { dropLast: true })[Symbol.asyncIterator]();
+      r = await it.next();
+    }
+    const b = r.value;
+    return { x: Tensor.fromArray(be, [b.size, c, h, w], b.x.subarray(0, b.size * c * h * w)), y: Tensor.fromArray(be, [b.size], b.y.subarray(0, b.size)) };
+  };
+  const close = async () => { await sources.train.close?.(); await sources.test.close?.(); };
+  const what = `${src.name} (${mode === 'training' ? 'training' : 'evaluation'} source, transform: ${src.transform})`;
+  if (loading === 'compute') {
+    const first = await draw();
+    return {
+      next: async () => ({ ...first, owned: false }), describe: `one batch of ${what} uploaded once`,
+      close: async () => { first.x.dispose(); first.y.dispose(); await close(); },
+    };
+  }
+  return { next: async () => ({ ...(await draw()), owned: true }), describe: `batches drawn from ${what} and uploaded every step (prefetching source)`, close };
+}
+
+async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: BenchMode, feed: Feed, warmup: number, o: { iters: number; targetSeconds?: number; minIters: number }): Promise<number[]> {
+  const net = spec.build(be, 1);
   const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 5e-4 });
   const times: number[] = [];
+  const step = async () => {
+    const t0 = performance.now();
+    const { x, y, owned } = await feed.next();
+    if (mode === 'training') {
+      tidy(() => {
+        backward(softmaxCrossEntropy(net.forward(x), y).loss);
+        noGrad(() => opt.step(0.01));
+        opt.zeroGrad();
+      });
+    } else {
+      noGrad(() => tidy(() => { net.forward(x); }));
+    }
+    if (owned) { x.dispose(); y.dispose(); }
+    await be.sync();
+    return (performance.now() - t0) / 1000;
+  };
   try {
     if (mode === 'inference') net.eval();
-    for (let i = 0; i < warmup + iters; i++) {
-      const t0 = performance.now();
-      if (mode === 'training') {
-        tidy(() => {
-          backward(softmaxCrossEntropy(net.forward(x), y).loss);
-          noGrad(() => opt.step(0.01));
-          opt.zeroGrad();
-        });
-      } else {
-        noGrad(() => tidy(() => { net.forward(x); }));
-      }
-      await be.sync();
-      if (i >= warmup) times.push((performance.now() - t0) / 1000);
+    for (let i = 0; i < warmup; i++) await step();
+    let iters = o.iters;
+    if (o.targetSeconds !== undefined) {
+      const probe = await step();
+      times.push(probe);
+      iters = Math.min(o.iters, Math.max(o.minIters, Math.ceil(o.targetSeconds / Math.max(probe, 1e-6))));
     }
+    while (times.length < iters) times.push(await step());
   } finally {
     opt.dispose();
     net.dispose();
-    x.dispose();
-    y.dispose();
   }
   return times;
 }
 
-/** Runs the PyTorch CPU baseline script; returns its record or why it could not run. */
-export function runPytorchCpu(model: string, batch: number, mode: BenchMode, threads: number, warmup: number, iters: number): FrameworkResult {
+/**
+ * Runs the PyTorch CPU baseline script for one or more (batch, mode) points in one process
+ * (torch's import costs seconds); returns one result per point, in order.
+ */
+export function runPytorchPoints(model: string, points: { batch: number; mode: BenchMode }[], threads: number, warmup: number, iters: number, targetSeconds?: number): FrameworkResult[] {
   const script = join(PACKAGE_ROOT, 'bench', 'baselines', 'pytorch_cpu.py');
-  const r = spawnSync('python3', [script, '--model', model, '--batch', String(batch), '--threads', String(threads),
-    '--iters', String(iters), '--warmup', String(warmup), '--mode', mode], { encoding: 'utf8', timeout: 600_000 });
-  if (r.error) return { framework: 'pytorch', record: null, unavailable: `python3 not runnable: ${r.error.message}` };
+  const args = [script, '--model', model, '--points', points.map((p) => `${p.mode}:${p.batch}`).join(','), '--threads', String(threads),
+    '--iters', String(iters), '--warmup', String(warmup), ...(targetSeconds !== undefined ? ['--target-seconds', String(targetSeconds)] : [])];
+  const r = spawnSync('python3', args, { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 64 << 20 });
+  const fail = (why: string) => points.map(() => ({ framework: 'pytorch', record: null, unavailable: why }));
+  if (r.error) return fail(`python3 not runnable: ${r.error.message}`);
   if (r.status !== 0) {
-    const msg = r.stderr.includes("No module named 'torch'") ? 'torch is not installed for python3' : r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`;
-    return { framework: 'pytorch', record: null, unavailable: msg };
+    const err = r.stderr ?? '';
+    if (err.includes("No module named 'torch'")) return fail('torch is not installed for python3');
+    if (err.includes('invalid choice')) return fail(`the PyTorch baseline script has no model '${model}'`);
+    return fail(err.trim().split('\n').pop() ?? `exit ${r.status}`);
   }
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    const rec = JSON.parse(line) as BenchRecord;
-    return { framework: rec.framework ?? 'pytorch', record: rec, unavailable: null };
-  } catch {
-    return { framework: 'pytorch', record: null, unavailable: `unparseable output: ${line.slice(0, 200)}` };
-  }
+  const recs = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BenchRecord);
+  return points.map((p) => {
+    const rec = recs.find((x) => x.batch === p.batch && x.mode === p.mode);
+    return rec ? { framework: rec.framework ?? 'pytorch', record: rec, unavailable: null } : { framework: 'pytorch', record: null, unavailable: 'no record for this point in the script output' };
+  });
 }
 
-export interface ModelBenchRow {
-  ours: BenchRecord;
-  pytorch: FrameworkResult | null;
+/** Runs the PyTorch CPU baseline script; returns its record or why it could not run. */
+export function runPytorchCpu(model: string, batch: number, mode: BenchMode, threads: number, warmup: number, iters: number): FrameworkResult {
+  return runPytorchPoints(model, [{ batch, mode }], threads, warmup, iters)[0];
 }
+
+const FLOPS_NOTE = {
+  training: 'forward conv+fc multiply-adds x 2 per image, x 3 for a training step (backward = data + filter gradients, ~2 forwards); BN/ReLU/pool/LRN/loss/update not counted',
+  inference: 'forward conv+fc multiply-adds x 2 per image; BN/ReLU/pool/LRN not counted',
+} as const;
 
 export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow[]> {
   const backend = o.backend ?? 'cpu';
+  const precision: Precision = checkPrecision(backend, o.precision ?? 'fp32');
   const be = getBackend(backend);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const threads = be.threads?.() ?? null;
   const warmup = o.warmup ?? 10;
   const iters = o.iters ?? 50;
+  const minIters = o.minIters ?? 5;
   const spec = getModelSpec(o.model);
-  const host = describeHost();
+  const data = o.data ?? 'synthetic';
+  const loading = o.loading ?? (data === 'synthetic' ? 'compute' : 'end-to-end');
+  if (data === 'synthetic' && loading === 'end-to-end') throw new UserError('--loading end-to-end needs --data <dataset> (synthetic data is made once, so there is nothing to load)');
+  const host: HostInfo = describeBackendHost(be);
+  const peak = backendPeakGflops(be, host, threads);
+  const frameworks = backend === 'cpu' ? (o.frameworks ?? (o.pytorch === false ? ['onnxruntime', 'tfjs-wasm'] : ALL_FRAMEWORKS)) : [];
+  const flopsNet = spec.build(be, 1);
+  const fwdFlops = countFlops(flopsNet, be, spec.input).flops;
+  // The graph the framework columns run: our model's layers with our weights (seed 1, as timed).
+  let graph: ModelGraph | null = null, onnx: Uint8Array | null = null, graphError: string | null = null;
+  if (frameworks.some((f) => f !== 'pytorch') && o.modes.includes('inference')) {
+    try {
+      graph = await traceGraph(flopsNet, be, spec.input);
+      onnx = exportOnnx(graph, { modelName: spec.name });
+    } catch (e) {
+      graphError = `could not export our graph: ${(e as Error).message}`;
+    }
+  }
+  flopsNet.dispose();
+
+  const emit = (r: ResultLine) => {
+    if (o.out) appendRecord(o.out, r);
+    o.onRecord?.(r);
+  };
+  const base = (mode: BenchMode, batch: number) => ({
+    imagerate: imagerateInfo(), date: new Date().toISOString(), host, backend, kind: 'model' as const, name: spec.name,
+    shape: { input: spec.input, numClasses: spec.numClasses }, mode, batch, precision, data, loading, threads,
+  });
+  const figures = (mode: BenchMode, batch: number, times: number[]) => {
+    const timing = timingFromSeconds(times);
+    const ips = batch / (timing.medianMs / 1000);
+    const perImage = mode === 'training' ? 3 * fwdFlops : fwdFlops;
+    const gflops = (perImage * ips) / 1e9;
+    return {
+      timing, imagesPerSec: ips, flopsPerImage: perImage, flops: perImage * batch, gflops, tflops: gflops / 1e3,
+      peakGflops: peak, pctOfPeak: peak ? (100 * gflops) / peak : null, flopsNote: FLOPS_NOTE[mode],
+    };
+  };
+  const missing = (mode: BenchMode, batch: number, framework: string, reason: string): MissingRecord => ({
+    kind: 'missing', imagerate: imagerateInfo(), date: new Date().toISOString(), for: 'model', name: spec.name, mode, batch, precision, data, loading,
+    backend, framework, reason, host,
+  });
+
+  // PyTorch: all points of this model in one process, after ours (so the two never overlap).
   const rows: ModelBenchRow[] = [];
   for (const mode of o.modes) {
     for (const batch of o.batches) {
-      const times = await timeOurs(o.model, backend, batch, mode, warmup, iters);
-      const timing = timingFromSeconds(times);
-      const ours: BenchRecord = {
-        imagerate: imagerateInfo(), date: new Date().toISOString(), host, backend, kind: 'model', name: spec.name,
-        shape: { input: spec.input, numClasses: spec.numClasses }, mode, batch, precision: 'fp32', data: 'synthetic',
-        loading: 'compute', threads, warmup, iters, timing, imagesPerSec: batch / (timing.medianMs / 1000),
-        peakGflops: null, pctOfPeak: null, framework: null,
-        notes: mode === 'training' ? 'forward + backward + SGD momentum update, synced every step' : 'forward only, eval mode, synced every batch',
-      };
-      let pytorch: FrameworkResult | null = null;
-      if (o.pytorch !== false && backend === 'cpu') pytorch = runPytorchCpu(o.model, batch, mode, threads ?? 1, warmup, iters);
-      if (o.out) {
-        appendRecord(o.out, ours);
-        if (pytorch?.record) appendRecord(o.out, pytorch.record);
+      const feed = await makeFeed(be, spec, batch, mode, data, loading);
+      let times: number[];
+      try {
+        times = await timeOurs(be, spec, batch, mode, feed, warmup, { iters, targetSeconds: o.targetSeconds, minIters });
+      } finally {
+        await feed.close();
       }
-      rows.push({ ours, pytorch });
+      const ours: BenchRecord = {
+        ...base(mode, batch), warmup, iters: times.length, ...figures(mode, batch, times), framework: null,
+        notes: `${meaning({ mode, batch, precision, data, loading })}; ${feed.describe}; synced every step`,
+      };
+      emit(ours);
+      const row: ModelBenchRow = { ours, pytorch: null, frameworks: [] };
+      rows.push(row);
+      const input = ours.shape.input as number[];
+      const xs = new Float32Array(batch * input[0] * input[1] * input[2]);
+      const rng = new Rng(1, 'bench-data');
+      for (let i = 0; i < xs.length; i++) xs[i] = rng.normal();
+      const shape = [batch, ...input];
+      const fwWarmup = Math.min(warmup, 5);
+      for (const f of frameworks) {
+        if (f === 'pytorch') continue;
+        const label = f === 'onnxruntime' ? 'onnxruntime-node' : 'tfjs-wasm';
+        let outcome: FrameworkOutcome;
+        if (mode === 'training') outcome = { ok: false, framework: label, reason: `${label} is measured for inference only (${f === 'onnxruntime' ? 'ONNX Runtime for Node has no training API in this package' : 'the wasm backend has no convolution backprop kernels'})` };
+        else if (!graph || !onnx) outcome = { ok: false, framework: label, reason: graphError ?? 'no graph' };
+        else if (data !== 'synthetic' && loading === 'end-to-end') outcome = { ok: false, framework: label, reason: 'framework columns are measured on synthetic, pre-made input only' };
+        else {
+          const n = times.length;
+          outcome = f === 'onnxruntime'
+            ? await timeOnnxRuntime(onnx, xs, shape, threads ?? 1, fwWarmup, n)
+            : await timeTfjsWasm(graph, xs, shape, threads ?? 1, fwWarmup, n);
+        }
+        if (outcome.ok) {
+          const t = outcome.result;
+          const rec: BenchRecord = {
+            ...base(mode, batch), threads: t.threads, warmup: fwWarmup, iters: t.times.length, ...figures(mode, batch, t.times), framework: t.framework,
+            data: 'synthetic', loading: 'compute',
+            notes: `${meaning({ mode, batch, precision, data: 'synthetic', loading: 'compute' })}; ${t.notes}`,
+          };
+          if (data !== 'synthetic') rec.notes += ` (input: synthetic, the same N(0, 1) values as ours)`;
+          emit(rec);
+          row.frameworks.push({ framework: t.framework, record: rec, unavailable: null });
+        } else {
+          emit(missing(mode, batch, outcome.framework, outcome.reason));
+          row.frameworks.push({ framework: outcome.framework, record: null, unavailable: outcome.reason });
+        }
+      }
     }
+  }
+  if (frameworks.includes('pytorch')) {
+    const points = rows.map((r) => ({ batch: r.ours.batch!, mode: r.ours.mode as BenchMode }));
+    const results = data !== 'synthetic'
+      ? points.map(() => ({ framework: 'pytorch', record: null, unavailable: 'the PyTorch baseline runs on synthetic data only' } as FrameworkResult))
+      : runPytorchPoints(o.model, points, threads ?? 1, Math.min(warmup, 5), iters, o.targetSeconds);
+    results.forEach((res, i) => {
+      const row = rows[i];
+      const { mode, batch } = row.ours as { mode: BenchMode; batch: number };
+      if (res.record) {
+        const t = res.record.timing;
+        // Fill in what the script does not know: FLOPs and the peak of the same threads.
+        const ips = batch / (t.medianMs / 1000);
+        const perImage = mode === 'training' ? 3 * fwdFlops : fwdFlops;
+        const gflops = (perImage * ips) / 1e9;
+        const py = (res.record.host as unknown as { python?: string })?.python;
+        Object.assign(res.record, {
+          imagerate: imagerateInfo(), host, imagesPerSec: ips, flopsPerImage: perImage, flops: perImage * batch, gflops, tflops: gflops / 1e3,
+          peakGflops: peak, pctOfPeak: peak ? (100 * gflops) / peak : null, flopsNote: FLOPS_NOTE[mode], shape: row.ours.shape,
+          notes: `${meaning({ mode, batch, precision, data: 'synthetic', loading: 'compute' })}; ${res.record.notes}${py ? `; Python ${py}` : ''}`,
+        });
+        emit(res.record);
+      } else {
+        emit(missing(mode, batch, res.framework, res.unavailable ?? 'unknown'));
+      }
+      row.pytorch = res;
+      row.frameworks.push(res);
+    });
   }
   return rows;
 }
 
+function short(f: string): string {
+  return f.split(' ')[0];
+}
+
 export function formatModelTable(rows: ModelBenchRow[]): string {
-  const head = ['model', 'mode', 'batch', 'threads', 'ours img/s', 'p10-p90 ms', 'PyTorch img/s', 'ours/PyTorch'];
-  const lines = rows.map(({ ours, pytorch }) => {
-    const pt = pytorch?.record?.imagesPerSec ?? null;
+  const fws = [...new Set(rows.flatMap((r) => r.frameworks.map((f) => short(f.framework))))];
+  const head = ['model', 'mode', 'batch', 'data', 'loading', 'threads', 'ours img/s', 'p10-p90 ms', 'GFLOP/s', '% peak', ...fws.map((f) => `${f} img/s`)];
+  const reasons: string[] = [];
+  const lines = rows.map(({ ours, frameworks }) => {
+    const cols = fws.map((f) => {
+      const res = frameworks.find((x) => short(x.framework) === f);
+      if (!res) return '';
+      if (!res.record) {
+        let k = reasons.indexOf(`${f}: ${res.unavailable}`);
+        if (k < 0) k = reasons.push(`${f}: ${res.unavailable}`) - 1;
+        return `- [${k + 1}]`;
+      }
+      const r = res.record;
+      return `${Math.round(r.imagesPerSec!)}${r.timing.noisy ? '*' : ''} (${(ours.imagesPerSec! / r.imagesPerSec!).toFixed(2)}x)`;
+    });
     return [
-      ours.name, ours.mode ?? '', String(ours.batch), String(ours.threads ?? ''),
+      ours.name, ours.mode ?? '', String(ours.batch), ours.data, ours.loading, String(ours.threads ?? ''),
       `${Math.round(ours.imagesPerSec!)}${ours.timing.noisy ? '*' : ''}`,
       `${ours.timing.p10Ms.toFixed(2)}-${ours.timing.p90Ms.toFixed(2)}`,
-      pt === null ? `(${pytorch ? pytorch.unavailable : 'not run'})` : `${Math.round(pt)}${pytorch?.record?.timing?.noisy ? '*' : ''}`,
-      pt === null ? '' : (ours.imagesPerSec! / pt).toFixed(2),
+      ours.gflops === undefined ? '' : ours.gflops.toFixed(1), ours.pctOfPeak == null ? '' : ours.pctOfPeak.toFixed(1), ...cols,
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
-  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt),
-    '', 'synthetic data uploaded once (compute only, data loading excluded), fp32; * = noisy (p10-p90 spread > 10 % of median)'].join('\n');
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt), '',
+    'fp32; training = forward + backward + SGD update, inference = forward only (eval mode); (Nx) = ours / framework;',
+    'GFLOP/s counts conv+fc multiply-adds x 2 (training: 3 x forward); * = noisy (p10-p90 spread > 10 % of median)',
+    ...reasons.map((r, i) => `[${i + 1}] ${r}`)].join('\n');
 }

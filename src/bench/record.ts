@@ -5,7 +5,7 @@
 // order statistics, as numpy's default), min/max and the coefficient of variation. A figure is
 // flagged `noisy` when its p10-p90 spread exceeds 10 % of its median; the figure is still
 // reported (with the flag), since a noisy median on a shared machine is the honest result.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HostInfo, ImagerateInfo } from './host.js';
 
@@ -42,8 +42,9 @@ export interface BenchRecord {
   date: string;
   host: HostInfo;
   backend: string;
-  kind: 'kernel' | 'model';
-  /** Kernel name (e.g. 'sgemm') or model name (e.g. 'lenet5'). */
+  /** 'layer': one module's share of a training step or a forward (bench models --profile). */
+  kind: 'kernel' | 'model' | 'layer';
+  /** Kernel name (e.g. 'sgemm', 'conv2dFwd'), model name (e.g. 'lenet5'), or 'model/layer' for kind 'layer'. */
   name: string;
   shape: Record<string, unknown>;
   mode: 'inference' | 'training' | null;
@@ -67,6 +68,73 @@ export interface BenchRecord {
   /** null for imagerate's own kernels; the comparison library otherwise, e.g. 'openblas 0.3.21'. */
   framework: string | null;
   notes: string;
+  /** What the FLOP count covers (e.g. "training = 3 x forward conv+fc FLOPs"). */
+  flopsNote?: string;
+  /** Memory-bound kernels (pooling, copy): bytes moved per call, GB/s, the bandwidth roof. */
+  bytes?: number;
+  gbps?: number;
+  peakGbps?: number | null;
+  /** FLOPs per byte of compulsory traffic (roofline x-axis); null where FLOPs are not counted. */
+  arithmeticIntensity?: number | null;
+  /** Which shape list a kernel record came from ('lenet', 'cifar', 'resnet50', 'deepbench') and the layer it stands for. */
+  suite?: string;
+  label?: string;
+  /** kind 'layer': the model, the module path, the op class and the pass measured. */
+  layer?: { model: string; module: string; op: string; pass: 'forward' | 'backward' | 'update' | 'loss' | 'data' | 'other'; stepMedianMs?: number };
+}
+
+/**
+ * A framework or backend that could not be measured: the column stays empty and says why.
+ * Written to the same JSONL file as the records, never with a number.
+ */
+export interface MissingRecord {
+  kind: 'missing';
+  imagerate: ImagerateInfo;
+  date: string;
+  /** What would have been measured. */
+  for: 'kernel' | 'model';
+  name: string;
+  mode: 'inference' | 'training' | null;
+  batch: number | null;
+  precision: BenchRecord['precision'];
+  data: string;
+  loading: BenchRecord['loading'];
+  backend: string;
+  framework: string | null;
+  reason: string;
+  host?: HostInfo;
+}
+
+export type ResultLine = BenchRecord | MissingRecord;
+
+export function isMissing(r: ResultLine): r is MissingRecord {
+  return r.kind === 'missing';
+}
+
+/**
+ * The identity of a figure across runs and machines: (kind, name, mode, batch, precision,
+ * data, loading, backend, framework), plus the shape for kernels (the same kernel name runs
+ * at many shapes) and the pass (forward, backward...) for layers.
+ */
+export function recordKey(r: ResultLine): string {
+  const kind = r.kind === 'missing' ? r.for : r.kind;
+  const shape = r.kind === 'kernel' ? JSON.stringify(r.shape ?? {}) : r.kind === 'layer' ? `${r.layer?.pass ?? ''}` : '';
+  return [kind, r.name, r.mode ?? '-', r.batch ?? '-', r.precision, r.data, r.loading, r.backend, r.framework ?? 'imagerate', shape].join('|');
+}
+
+/** Reads a JSONL file of records; blank lines are skipped, a malformed line throws with its number. */
+export function readRecords(file: string): ResultLine[] {
+  const out: ResultLine[] = [];
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line) as ResultLine);
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: not a JSON record (${(e as Error).message})`);
+    }
+  });
+  return out;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -126,8 +194,15 @@ export function throughput(flops: number, timing: BenchTiming, peakGflops: numbe
   };
 }
 
+/** The sentence a figure stands on: what one timed iteration covered. */
+export function meaning(r: { mode: 'inference' | 'training' | null; batch: number | null; precision: string; data: string; loading: string; framework?: string | null }): string {
+  const what = r.mode === 'training' ? 'training: forward + backward + SGD update' : 'inference: forward only, eval mode';
+  const load = r.loading === 'end-to-end' ? 'data loading included (batches drawn from the dataset and uploaded every step)' : 'data loading excluded';
+  return `${what}, batch ${r.batch}, ${r.precision}, ${r.data === 'synthetic' ? 'synthetic data' : `data: ${r.data}`}, ${load}`;
+}
+
 /** Appends one record as one JSON line (creating the file and its folder if needed). */
-export function appendRecord(file: string, record: BenchRecord): void {
+export function appendRecord(file: string, record: ResultLine): void {
   mkdirSync(dirname(file), { recursive: true });
   appendFileSync(file, JSON.stringify(record) + '\n');
 }

@@ -27,8 +27,8 @@ function summaryTable(s: TrainSummary): string {
     { 'test top-1 / top-5': `${pct(s.testTop1)} / ${pct(s.testTop5)} (best top-1 ${pct(s.bestTop1)})` },
     { 'time to target': s.target === null ? 'no --target given' : `${pct(s.target)}: ${secs(s.secondsToTarget)} of training${s.epochsToTarget ? ` (epoch ${s.epochsToTarget}, ${secs(s.wallSecondsToTarget)} wall with evaluation)` : ''}` },
     { 'time to accuracy': s.milestones.length === 0 ? 'no milestone reached' : s.milestones.map((m) => `${pct(m.top1)}: ${m.trainSeconds.toFixed(1)} s (epoch ${m.epoch})`).join('; ') + ' (training seconds, evaluated after each epoch)' },
-    { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, fp32, data loading and augmentation included)` },
-    { 'evaluation img/s': `${Math.round(s.evalImagesPerSec)} (forward only, batch 500, fp32)` },
+    { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, ${s.precision}, data loading and augmentation included)` },
+    { 'evaluation img/s': `${Math.round(s.evalImagesPerSec)} (forward only, batch 500, ${s.precision})` },
     { 'total time': `${s.totalSeconds.toFixed(1)} s (${s.trainSeconds.toFixed(1)} s training)` },
   );
   if (s.resumedFrom) f.push({ 'resumed from': `${s.resumedFrom.file} (epoch ${s.resumedFrom.epoch}, step ${s.resumedFrom.step})` });
@@ -46,6 +46,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--test-dataset <name|dir>', 'evaluate on this set instead; then all of --dataset is used for training')
     .option('--backend <name>', 'cpu, cuda or webgpu', d.backend)
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
+    .option('--precision <p>', 'fp32, tf32, bf16 or fp16 (the cpu backend runs fp32 only)', 'fp32')
     .option('--epochs <n>', 'epochs to train (the LR schedule spans all of them)', parseNumber('--epochs'), d.epochs)
     .option('--batch <n>', 'mini-batch size', parseNumber('--batch'), d.batch)
     .option('--lr <x>', `base learning rate for batch 64 (scaled linearly with --batch)`, parseNumber('--lr'), d.lr)
@@ -76,8 +77,9 @@ export function registerTrainCommand(program: Command): void {
         : null;
       let barEpoch = -1;
       let lastLog = performance.now();
+      const progressMs = 1000 * Number(process.env.IMAGERATE_PROGRESS_SECONDS ?? 30);
       const summary = await runTraining({
-        model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads,
+        model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads, precision: o.precision,
         epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
         nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
         target: o.target ?? null, seed: o.seed, validation: o.validation, workers: o.workers, onBadImage: o.onBadImage,
@@ -87,11 +89,13 @@ export function registerTrainCommand(program: Command): void {
         onStep: ({ epoch, step, stepsPerEpoch, loss, lr }) => {
           if (!bar) {
             // Not a terminal (a log file, CI): one progress line every 30 s instead of a bar.
+            // IMAGERATE_PROGRESS_SECONDS changes the interval (0: every step; the SIGKILL/resume
+            // test in test/reliability/interrupt.test.ts reads the per-step losses).
             const now = performance.now();
-            if (now - lastLog > 30_000) {
+            if (now - lastLog > progressMs || progressMs === 0) {
               lastLog = now;
               const inEpoch = step - (epoch - 1) * stepsPerEpoch + 1;
-              process.stderr.write(`epoch ${epoch}: step ${inEpoch}/${stepsPerEpoch}, loss ${loss.toFixed(4)}, lr ${lr.toPrecision(3)}, ${new Date().toISOString()}\n`);
+              process.stderr.write(`epoch ${epoch}: step ${inEpoch}/${stepsPerEpoch}, loss ${progressMs === 0 ? loss : loss.toFixed(4)}, lr ${lr.toPrecision(3)}, ${new Date().toISOString()}\n`);
             }
             return;
           }

@@ -36,6 +36,7 @@ import { Rng } from '../util/rng.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 import { resolveTransform, renderImage, type DecodeSpec, type ResolvedTransform, type TransformConfig } from './transforms.js';
 import { parseRecord } from './records.js';
+import { checkHeaderSize } from './image-header.js';
 
 if (process.env.UV_THREADPOOL_SIZE === undefined) {
   process.env.UV_THREADPOOL_SIZE = String(Math.max(4, availableParallelism()));
@@ -83,6 +84,7 @@ export async function decodeImage(input: string | Uint8Array, spec: DecodeSpec, 
     // Reading the file ourselves and handing sharp the bytes costs less than letting libvips
     // open it (measured: about 0.3 ms less system time per small JPEG).
     const bytes = typeof input === 'string' ? (isMainThread ? await readFile(input) : readFileSync(input)) : input;
+    checkHeaderSize(bytes);
     let img = sharp(bytes, { failOn: 'truncated' });
     img = spec.channels === 1 ? img.greyscale() : img.removeAlpha().toColourspace('srgb');
     const r = spec.resize;

@@ -300,6 +300,8 @@ export class PackReader {
     } catch (e) {
       fail(`corrupt metadata block: ${(e as Error).message}`);
     }
+    // (a JSON null or array here made `meta.classNames` throw a TypeError: found by test/reliability/fuzz.test.ts)
+    if (typeof meta! !== 'object' || meta! === null || Array.isArray(meta!)) fail(`corrupt metadata block: ${JSON.stringify(meta!).slice(0, 40)} is not a JSON object`);
     if (!meta!.classNames || !Array.isArray(meta!.classNames) || meta!.classNames.length === 0) fail('metadata has no class names');
     this.classNames = meta!.classNames.map(String);
     this.metadata = meta!.metadata ?? {};

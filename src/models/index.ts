@@ -79,7 +79,11 @@ function spec(s: Omit<ModelSpec, 'build'> & { make: Builder }): ModelSpec {
         const v = opts[k];
         if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UserError(`${k} must be a positive integer, got ${v}`);
       }
-      return make(be, seed, opts);
+      const m = make(be, seed, opts);
+      // Reliability: each parameter carries its dotted name ("layer1.0.conv1.weight"), so that a
+      // shape error inside an op names the layer (src/ops/util.ts, opLabel).
+      for (const [name, t] of m.namedParameters()) t.name = name;
+      return m;
     },
   };
 }

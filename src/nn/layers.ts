@@ -77,15 +77,28 @@ export class Flatten extends Module {
   describe(): string { return 'Flatten'; }
 }
 
+// Dropout's mask seed (docs/reliability.md, "Interruption"): while the training loop has set
+// the step (setTrainingStep), the seed is drawn from a stream keyed by (layer seed, step), so a
+// run resumed from a checkpoint draws the same masks as the uninterrupted run. Without a step
+// (benchmarks, tests that call forward directly) each call takes the next number of the
+// layer's own stream, as before.
+let trainingStep: number | null = null;
+
+/** Called by the training loop before each step's forward pass; null when training ends. */
+export function setTrainingStep(step: number | null): void {
+  trainingStep = step;
+}
+
 export class Dropout extends Module {
   private readonly rng: Rng;
-  constructor(readonly p: number, seed: number) {
+  constructor(readonly p: number, private readonly seed: number) {
     super();
     this.rng = new Rng(seed, 'dropout');
   }
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    return ops.dropout(x, this.p, this.rng.nextU32());
+    const maskSeed = trainingStep === null ? this.rng.nextU32() : new Rng(this.seed, `dropout@${trainingStep}`).nextU32();
+    return ops.dropout(x, this.p, maskSeed);
   }
   describe(): string { return `Dropout(${this.p})`; }
 }

@@ -3,7 +3,7 @@ import { Tensor } from '../tensor.js';
 import type { Conv2dParams } from '../backend/backend.js';
 import { record } from '../autograd/tape.js';
 import { ShapeError, fmtShape } from '../util/errors.js';
-import { Pair, empty, expectRank, expectSameBackend, outSize, pair } from './util.js';
+import { Pair, empty, expectRank, expectSameBackend, opLabel, outSize, pair } from './util.js';
 
 export interface Conv2dOptions {
   stride?: Pair;
@@ -11,28 +11,29 @@ export interface Conv2dOptions {
   dilation?: Pair;
 }
 
-export function conv2dParams(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): Conv2dParams {
+export function conv2dParams(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}, op = 'conv2d'): Conv2dParams {
   const [n, c, h, w] = xShape;
   const [k, cw, r, s] = wShape;
   if (c !== cw) {
-    throw new ShapeError('conv2d', `input ${fmtShape(xShape)} has ${c} channels but weight ${fmtShape(wShape)} expects ${cw}`);
+    throw new ShapeError(op, `input ${fmtShape(xShape)} has ${c} channels but weight ${fmtShape(wShape)} expects ${cw}`);
   }
   const [strideH, strideW] = pair(opts.stride ?? 1);
   const [padH, padW] = pair(opts.padding ?? 0);
   const [dilH, dilW] = pair(opts.dilation ?? 1);
   for (const [name, v, min] of [['stride', strideH, 1], ['stride', strideW, 1], ['padding', padH, 0], ['padding', padW, 0], ['dilation', dilH, 1], ['dilation', dilW, 1]] as const) {
-    if (!Number.isInteger(v) || v < min) throw new ShapeError('conv2d', `${name} must be an integer >= ${min}, got ${v}`);
+    if (!Number.isInteger(v) || v < min) throw new ShapeError(op, `${name} must be an integer >= ${min}, got ${v}`);
   }
-  const p = outSize('conv2d', h, r, strideH, padH, dilH);
-  const q = outSize('conv2d', w, s, strideW, padW, dilW);
+  const p = outSize(op, h, r, strideH, padH, dilH);
+  const q = outSize(op, w, s, strideW, padW, dilW);
   return { n, c, h, w, k, r, s, strideH, strideW, padH, padW, dilH, dilW, p, q };
 }
 
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOptions = {}): Tensor {
-  expectRank('conv2d', 'input', x, 4);
-  expectRank('conv2d', 'weight', w, 4);
-  const cp = conv2dParams(x.shape, w.shape, opts);
-  if (b && (b.rank !== 1 || b.shape[0] !== cp.k)) throw new ShapeError('conv2d', `bias ${fmtShape(b.shape)} does not match weight ${fmtShape(w.shape)}`);
+  const op = opLabel('conv2d', w); // names the layer in shape errors (docs/reliability.md)
+  expectRank(op, 'input', x, 4);
+  expectRank(op, 'weight', w, 4);
+  const cp = conv2dParams(x.shape, w.shape, opts, op);
+  if (b && (b.rank !== 1 || b.shape[0] !== cp.k)) throw new ShapeError(op, `bias ${fmtShape(b.shape)} does not match weight ${fmtShape(w.shape)}`);
   const be = expectSameBackend('conv2d', x, w, b);
   const y = empty(be, [cp.n, cp.k, cp.p, cp.q]);
   be.conv2dFwd(cp, x.buf, w.buf, b ? b.buf : null, y.buf);

@@ -3,16 +3,17 @@
 import { Tensor } from '../tensor.js';
 import { record } from '../autograd/tape.js';
 import { ShapeError, fmtShape } from '../util/errors.js';
-import { empty, expectRank, expectSameBackend } from './util.js';
+import { empty, expectRank, expectSameBackend, opLabel } from './util.js';
 
 /** y[B, out] = x[B, in] · w[out, in]^T (+ b[out]). */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
-  expectRank('linear', 'input', x, 2);
-  expectRank('linear', 'weight', w, 2);
+  const op = opLabel('linear', w); // names the layer in shape errors (docs/reliability.md)
+  expectRank(op, 'input', x, 2);
+  expectRank(op, 'weight', w, 2);
   const [B, inF] = x.shape;
   const [outF, inW] = w.shape;
-  if (inF !== inW) throw new ShapeError('linear', `input ${fmtShape(x.shape)} has ${inF} features but weight ${fmtShape(w.shape)} expects ${inW}`);
-  if (b && (b.rank !== 1 || b.shape[0] !== outF)) throw new ShapeError('linear', `bias ${fmtShape(b.shape)} does not match weight ${fmtShape(w.shape)}`);
+  if (inF !== inW) throw new ShapeError(op, `input ${fmtShape(x.shape)} has ${inF} features but weight ${fmtShape(w.shape)} expects ${inW}`);
+  if (b && (b.rank !== 1 || b.shape[0] !== outF)) throw new ShapeError(op, `bias ${fmtShape(b.shape)} does not match weight ${fmtShape(w.shape)}`);
   const be = expectSameBackend('linear', x, w, b);
   const y = empty(be, [B, outF]);
   be.gemm({ transA: false, transB: true, m: B, n: outF, k: inF, alpha: 1, beta: 0, lda: inF, ldb: inF, ldc: outF }, x.buf, w.buf, y.buf);

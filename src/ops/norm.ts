@@ -5,7 +5,7 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { ShapeError, fmtShape } from '../util/errors.js';
 import { avgPool2d } from './pool.js';
 import { reshape } from './shape.js';
-import { empty, expectRank, expectSameBackend } from './util.js';
+import { empty, expectRank, expectSameBackend, opLabel } from './util.js';
 
 export interface BatchNorm2dOptions {
   /** Batch statistics (and a running-statistics update) when true; running statistics when false. */
@@ -27,7 +27,7 @@ export interface BatchNorm2dOptions {
  */
 export function batchNorm2d(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor,
                             opts: BatchNorm2dOptions): Tensor {
-  const op = 'batchNorm2d';
+  const op = opLabel('batchNorm2d', gamma); // names the layer in shape errors (docs/reliability.md)
   expectRank(op, 'input', x, 4);
   const [N, C, H, W] = x.shape;
   for (const [what, t] of [['gamma', gamma], ['beta', beta], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {

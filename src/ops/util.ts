@@ -4,6 +4,15 @@ import type { Backend } from '../backend/backend.js';
 import { Tensor, Shape } from '../tensor.js';
 import { ShapeError, fmtShape } from '../util/errors.js';
 
+/**
+ * "conv2d in layer features.0" when the weight carries its dotted name (ModelSpec.build names
+ * every parameter after its path in the model), else the plain op name.
+ */
+export function opLabel(op: string, weight: Tensor): string {
+  const n = weight.name;
+  return n && n.includes('.') ? `${op} in layer ${n.replace(/\.weight$/, '')}` : op;
+}
+
 export function expectRank(op: string, what: string, t: Tensor, rank: number): void {
   if (t.rank !== rank) throw new ShapeError(op, `${what} must be rank ${rank}, got ${fmtShape(t.shape)}`);
 }

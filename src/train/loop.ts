@@ -4,6 +4,12 @@
 //
 // Pipelining: the loss of step k is read back while step k+1 is being queued, so the host
 // never waits for the device in the middle of a step; at most two steps are in flight.
+//
+// Numerical failure (docs/reliability.md): every step also checks every gradient for NaN/Inf
+// (GradientCheck, src/autograd/finite.ts: the backend's sumsqCheck kernel, one 16-byte result
+// per parameter, read back with the loss). A non-finite loss or gradient stops training with a
+// DivergenceError naming the step, the epoch, the first parameter in forward order whose
+// gradient went non-finite, and the hint to lower --lr; no checkpoint is written after it.
 import type { Backend } from '../backend/backend.js';
 import { Tensor } from '../tensor.js';
 import { keep, tidy } from '../autograd/scope.js';
@@ -15,6 +21,8 @@ import { Sgd } from './sgd.js';
 import { Schedule } from './schedule.js';
 import { topKCorrect } from './metrics.js';
 import { UserError } from '../util/errors.js';
+import { GradientCheck, type GradientStats } from '../autograd/finite.js';
+import { setTrainingStep } from '../nn/layers.js';
 
 export interface TrainConfig {
   epochs: number;
@@ -110,6 +118,16 @@ export interface EvalResult {
   imagesPerSec: number;
 }
 
+/** Training stopped because the loss or a gradient became NaN/Inf. */
+export class DivergenceError extends UserError {
+  constructor(message: string, readonly step: number, readonly epoch: number, readonly layer: string | null) {
+    super(message);
+    this.name = 'DivergenceError';
+  }
+}
+
+const g3 = (v: number) => v.toPrecision(3);
+
 function checkInput(model: string, src: BatchSource, input: readonly number[]): void {
   const [c, h, w] = src.shape;
   if (c !== input[0] || h !== input[1] || w !== input[2]) {
@@ -173,6 +191,8 @@ export async function trainModel(
   let best = resume?.bestTop1 ?? 0;
   let step = resume?.step ?? 0;
   model.train();
+  const gradCheck = new GradientCheck(be, model.namedParameters());
+  let lastGood: { step: number; stats: GradientStats } | null = null;
 
   try {
     resume?.restoreOptimiser(opt);
@@ -181,14 +201,26 @@ export async function trainModel(
       const resumed = resume && epoch === resume.epoch + 1 ? resume : null;
       let skip = resumed?.stepInEpoch ?? 0, inEpoch = skip, epochImages = 0, saveSeconds = 0;
       let lossSum = resumed?.epochLoss?.sum ?? 0, lossCount = resumed?.epochLoss?.count ?? 0;
-      let inflight: { loss: Tensor; value: Promise<Float32Array | Int32Array>; step: number } | null = null;
+      let inflight: { loss: Tensor; value: Promise<Float32Array | Int32Array>; grads: Promise<ArrayBuffer>; step: number } | null = null;
       const settle = async () => {
         if (!inflight) return;
-        const v = (await inflight.value)[0];
+        const [lv, gb] = await Promise.all([inflight.value, inflight.grads]);
+        const v = lv[0];
         inflight.loss.dispose();
-        if (!Number.isFinite(v)) {
-          throw new UserError(`training diverged: loss is ${v} at step ${inflight.step} (epoch ${epoch}); lower --lr (now ${cfg.lr.toPrecision(3)} after batch scaling)`);
+        const stats = GradientCheck.decode(gb, gradCheck.names.length);
+        const bad = gradCheck.firstNonFinite(stats);
+        if (!Number.isFinite(v) || bad) {
+          const s = inflight.step;
+          const where = bad
+            ? `first non-finite gradient (forward order): ${bad.name} (${bad.count} of ${bad.size} values; ${bad.affected} of ${gradCheck.names.length} parameters affected)`
+            : 'all gradients still finite: the forward pass overflowed';
+          const before = lastGood && lastGood.step === s - 1
+            ? (() => { const l = gradCheck.largest(lastGood.stats); return `; at step ${s - 1} the gradient norm was ${g3(l.norm)}, largest in ${l.name} (${g3(l.paramNorm)})`; })()
+            : '';
+          throw new DivergenceError(`training diverged at step ${s} (epoch ${epoch}, step ${s - (epoch - 1) * stepsPerEpoch + 1} of ${stepsPerEpoch}): ` +
+            `loss is ${Number.isFinite(v) ? g3(v) : v}; ${where}${before}; lower --lr (now ${g3(cfg.lr)} after batch scaling)`, s, epoch, bad?.name ?? null);
         }
+        lastGood = { step: inflight.step, stats };
         lossSum += v;
         lossCount++;
         hooks.onStep?.({ epoch, step: inflight.step, stepsPerEpoch, loss: v, lr: schedule.lr(inflight.step) });
@@ -200,18 +232,21 @@ export async function trainModel(
           continue;
         }
         const lr = schedule.lr(step);
+        let grads: Promise<ArrayBuffer> | null = null;
+        setTrainingStep(step); // dropout masks derive from (seed, step): a resumed run draws the same
         const loss = tidy(() => {
           const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
           const y = Tensor.fromArray(be, [batch.size], batch.y);
           const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
           backward(loss);
+          grads = gradCheck.enqueue(); // before the update reads (and zeroGrad frees) the gradients
           noGrad(() => opt.step(lr));
           opt.zeroGrad();
           return keep(loss);
         });
         const value = loss.data();
         await settle();
-        inflight = { loss, value, step };
+        inflight = { loss, value, grads: grads!, step };
         step++;
         inEpoch++;
         trainImages += batch.size;
@@ -252,7 +287,9 @@ export async function trainModel(
       }
     }
   } finally {
+    setTrainingStep(null);
     opt.dispose();
+    gradCheck.dispose();
   }
   const last = epochs[epochs.length - 1];
   return {

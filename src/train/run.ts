@@ -1,6 +1,6 @@
 // `imagerate train`: resolves the model, data and backend from CLI options, trains, and
 // returns the summary object that --json prints.
-import { getBackend } from '../backend/registry.js';
+import { PRECISIONS, checkPrecision, getBackend } from '../backend/registry.js';
 import { getModelSpec } from '../models/index.js';
 import { resolveDataset } from '../data/resolve.js';
 import { subset, type ImageDataset } from '../data/dataset.js';
@@ -22,6 +22,8 @@ export interface TrainCliOptions {
   testDataset?: string;
   backend: string;
   threads?: number;
+  /** fp32 | tf32 | bf16 | fp16; the CPU backend runs fp32 only (checked by checkPrecision). Default fp32. */
+  precision?: string;
   epochs: number;
   batch: number;
   lr: number;
@@ -87,6 +89,7 @@ export interface TrainSummary {
   backend: string;
   device: string;
   threads: number | null;
+  precision: string;
   epochs: number;
   batch: number;
   lr: number;
@@ -124,6 +127,9 @@ export function validateTrainOptions(o: TrainCliOptions): void {
   positiveInt('--epochs', o.epochs);
   positiveInt('--batch', o.batch);
   if (o.threads !== undefined) positiveInt('--threads', o.threads);
+  if (o.precision !== undefined && !(PRECISIONS as readonly string[]).includes(o.precision)) {
+    throw new UserError(`unknown --precision '${o.precision}' (valid: ${PRECISIONS.join(', ')})`);
+  }
   if (!(o.lr > 0) || !Number.isFinite(o.lr)) throw new UserError(`--lr must be a positive number, got ${o.lr}`);
   if (!(o.momentum >= 0 && o.momentum < 1)) throw new UserError(`--momentum must be in [0, 1), got ${o.momentum}`);
   if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay)) throw new UserError(`--weight-decay must be >= 0, got ${o.weightDecay}`);
@@ -205,6 +211,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
   }
   validateTrainOptions(o);
   const be = getBackend(o.backend);
+  const precision = checkPrecision(be.name, o.precision ?? 'fp32');
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { train, test } = await prepareSources(o, spec);
   const lr = scaledLr(o.lr, o.batch);
@@ -240,7 +247,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
     return {
       model: spec.name, dataset: train.name, testDataset: test.name,
       trainImagesCount: train.n, testImagesCount: test.n,
-      backend: be.name, device: be.device, threads: be.threads?.() ?? null,
+      backend: be.name, device: be.device, threads: be.threads?.() ?? null, precision,
       epochs: out.epochs.length, batch: o.batch, lr, baseLr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
       schedule: `${schedule.kind}; lr = ${o.lr} x batch/${LR_REFERENCE_BATCH}`,
       augmentation: train.transform, seed: o.seed, target: o.target,
