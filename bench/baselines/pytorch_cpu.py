@@ -170,6 +170,7 @@ def bench(name, batch, threads, iters, warmup, mode, target_seconds=None, min_it
     while len(times) < n:
         times.append(step())
     rec = record(name, batch, threads, times, {'warmup': warmup, 'mode': mode})
+    rec['samplesMs'] = [round(t * 1e3, 6) for t in times]  # every timed step, so rounds can be pooled
     rec['notes'] = ('PyTorch eager, same layer sizes (its own random weights), synthetic data created once; '
                     + ('zero_grad + forward + cross-entropy + backward + SGD momentum step' if mode == 'training'
                        else 'forward under torch.inference_mode(), eval mode'))

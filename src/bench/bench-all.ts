@@ -3,9 +3,9 @@
 //
 //   kernels  the lenet and cifar suites (every GEMM / conv fwd, bwd-data, bwd-filter / pool
 //            shape of lenet5 and cifar10-tf at batch 64) and the measured memory bandwidth;
-//   models   lenet5 and cifar10-tf at batches 1, 16, 64 (+256 / 128), ResNet-50 at batches 1
-//            and 8 with few iterations; training and inference; ONNX Runtime, TensorFlow.js
-//            wasm and PyTorch beside us where they run;
+//   models   lenet5 and cifar10-tf at batches 1, 16, 64 (+256 / 128), ~3 s per figure in 3
+//            rounds; ResNet-50 at batches 1 and 8, 6 steps in 2 rounds; training and inference;
+//            ONNX Runtime, TensorFlow.js wasm and PyTorch beside us where they run;
 //   loading  lenet5 at batch 64 on the embedded MNIST digits, end to end (data loading
 //            included), training and inference;
 //   profile  per-layer time of one training step: lenet5 (64), cifar10-tf (64), resnet50 (8).
@@ -37,6 +37,7 @@ interface ModelPlan {
   iters: number;
   targetSeconds?: number;
   data?: string;
+  rounds?: number;
 }
 
 export function benchAllPlan(quick: boolean): { suites: string[]; models: ModelPlan[]; profiles: { model: string; batch: number; iters: number }[] } {
@@ -51,15 +52,15 @@ export function benchAllPlan(quick: boolean): { suites: string[]; models: ModelP
   return {
     suites: ['lenet', 'cifar'],
     models: [
-      { model: 'lenet5', batches: [1, 16, 64, 256], modes: both, warmup: 5, iters: 200, targetSeconds: 1.5 },
-      { model: 'lenet5', batches: [64], modes: both, warmup: 5, iters: 100, targetSeconds: 1.5, data: 'mnist' },
-      { model: 'cifar10-tf', batches: [1, 16, 64, 128], modes: both, warmup: 3, iters: 100, targetSeconds: 2 },
-      { model: 'resnet50', batches: [1, 8], modes: both, warmup: 1, iters: 3 },
+      { model: 'lenet5', batches: [1, 16, 64, 256], modes: both, warmup: 10, iters: 600, targetSeconds: 3, rounds: 3 },
+      { model: 'lenet5', batches: [64], modes: both, warmup: 10, iters: 600, targetSeconds: 3, data: 'mnist', rounds: 3 },
+      { model: 'cifar10-tf', batches: [1, 16, 64, 128], modes: both, warmup: 3, iters: 300, targetSeconds: 3, rounds: 3 },
+      { model: 'resnet50', batches: [1, 8], modes: both, warmup: 1, iters: 6, rounds: 2 },
     ],
     profiles: [
-      { model: 'lenet5', batch: 64, iters: 10 },
-      { model: 'cifar10-tf', batch: 64, iters: 5 },
-      { model: 'resnet50', batch: 8, iters: 2 },
+      { model: 'lenet5', batch: 64, iters: 20 },
+      { model: 'cifar10-tf', batch: 64, iters: 10 },
+      { model: 'resnet50', batch: 8, iters: 3 },
     ],
   };
 }
@@ -82,14 +83,14 @@ export async function runBenchAll(o: BenchAllOptions = {}): Promise<{ jsonl: str
   const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
 
   log(`kernels: suites ${plan.suites.join(', ')} (+ memory bandwidth)`);
-  await runKernelBench({ backend: o.backend, suites: plan.suites, threads: o.threads, out: jsonl, targetSeconds: o.quick ? 0.02 : 0.25, minIters: o.quick ? 2 : 5, maxIters: o.quick ? 3 : 100 });
+  await runKernelBench({ backend: o.backend, suites: plan.suites, threads: o.threads, out: jsonl, targetSeconds: o.quick ? 0.02 : 0.5, minIters: o.quick ? 2 : 10, maxIters: o.quick ? 3 : 200 });
   log(`kernels done (${elapsed()})`);
 
   for (const m of plan.models) {
     log(`models: ${m.model} batches ${m.batches.join(',')} ${m.modes.join('+')}${m.data ? ` data ${m.data} (end-to-end)` : ''}`);
     await runModelBench({
       model: m.model, batches: m.batches, modes: m.modes, backend: o.backend, threads: o.threads, warmup: m.warmup, iters: m.iters,
-      targetSeconds: m.targetSeconds, data: m.data, frameworks: m.data ? [] : o.frameworks, out: jsonl,
+      targetSeconds: m.targetSeconds, data: m.data, frameworks: m.data ? [] : o.frameworks, out: jsonl, rounds: m.rounds,
       onRecord: (r) => {
         if (r.kind === 'missing') log(`  ${r.name} ${r.mode} b${r.batch} ${r.framework}: not measured (${r.reason})`);
         else log(`  ${r.name} ${r.mode} b${r.batch} ${r.framework ?? 'imagerate'}: ${Math.round((r as BenchRecord).imagesPerSec ?? 0)} img/s`);

@@ -2,11 +2,11 @@
 // pooling at the real layer shapes of the project's models (shapes.ts), and a DeepBench subset,
 // on any backend, through the Backend interface: the same entry points the model uses.
 //
-// Protocol per problem: buffers allocated and filled with N(0, 1) values once; `warmup` calls;
-// then `iters` timed calls, each one enqueued and followed by `await be.sync()`, timed with
-// performance.now() around both (the sync of an idle CPU stream costs ~6 us, measured and kept
-// in the record's notes). iters: enough calls for ~`targetSeconds` of work, within
-// [minIters, maxIters]. The record holds median, p10/p90, GFLOP/s (or GB/s for pooling), the
+// Protocol per problem: buffers allocated and filled with N(0, 1) values; `warmup` calls; then
+// timed calls, each one enqueued and followed by `await be.sync()`, timed with performance.now()
+// around both (the sync of an idle CPU stream costs ~6 us, measured and kept in the record's
+// notes). Calls in all: `iters`, or enough for ~`targetSeconds` of work within [minIters,
+// maxIters], spread over `rounds` (3) passes over the whole problem list and pooled. The record holds median, p10/p90, GFLOP/s (or GB/s for pooling), the
 // arithmetic intensity (FLOPs per compulsory byte), % of the FLOP peak of the threads used
 // (host.ts cpuPeak) and, for memory-bound kernels, % of the measured memory bandwidth.
 //
@@ -36,6 +36,8 @@ export interface KernelBenchOptions {
   forwardOnly?: boolean;
   /** Override the batch of model suites. */
   batch?: number;
+  /** Passes over the whole problem list, samples pooled (default 3). */
+  rounds?: number;
   out?: string;
   /** Called after each record (progress lines). */
   onRecord?: (r: BenchRecord) => void;
@@ -190,18 +192,39 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<KernelBench
   };
   emit(bandwidth);
 
-  const suites: KernelSuite[] = [];
-  for (const name of o.suites) {
-    const suite = kernelSuite(be, name, { batch: o.batch, training: !o.forwardOnly });
-    suites.push(suite);
-    for (const p of suite.problems) {
-      const { call, free } = prepare(be, p, rng);
-      let times: number[];
+  // Rounds: every problem of every suite is timed in `rounds` passes over the whole list, its
+  // samples pooled. A slow phase of the machine (seconds long on a shared VM) then lands on
+  // every problem a little instead of on a few problems entirely, which is what makes two runs'
+  // medians agree.
+  const rounds = Math.max(1, o.rounds ?? 3);
+  const suites: KernelSuite[] = o.suites.map((name) => kernelSuite(be, name, { batch: o.batch, training: !o.forwardOnly }));
+  const work = suites.flatMap((suite) => suite.problems.map((p) => ({ suite, p, times: [] as number[], total: 0 })));
+  const share = (total: number, r: number) => Math.floor((total * (r + 1)) / rounds) - Math.floor((total * r) / rounds);
+  for (let r = 0; r < rounds; r++) {
+    for (const w of work) {
+      if (r > 0 && share(w.total, r) === 0) continue;
+      const { call, free } = prepare(be, w.p, rng);
       try {
-        times = await timeCalls(be, call, timingOpts);
+        if (r === 0) {
+          // Size the run on the first round: `iters` calls in all, or ~targetSeconds of calls.
+          if (o.iters !== undefined) w.total = Math.max(1, Math.floor(o.iters));
+          else {
+            const probe = (await timeCalls(be, call, { ...timingOpts, iters: 1 }))[0];
+            w.total = Math.min(timingOpts.maxIters, Math.max(timingOpts.minIters, Math.ceil(timingOpts.targetSeconds / Math.max(probe, 1e-6))));
+            w.times.push(probe);
+          }
+          const n = share(w.total, 0) - w.times.length;
+          if (n > 0) w.times.push(...await timeCalls(be, call, { ...timingOpts, warmup: o.iters !== undefined ? timingOpts.warmup : 0, iters: n }));
+        } else {
+          w.times.push(...await timeCalls(be, call, { ...timingOpts, iters: share(w.total, r) }));
+        }
       } finally {
         free();
       }
+    }
+  }
+  for (const { suite, p, times } of work) {
+    {
       const timing = timingFromSeconds(times);
       const flops = problemFlops(p);
       const bytes = problemBytes(p);
@@ -220,7 +243,7 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<KernelBench
         suite: suite.name, label: p.label,
         flopsNote: pool ? 'pooling: one compare/add per window element; reported as GB/s against the measured bandwidth' : 'multiply-adds x 2 (bias not counted)',
         notes: `${pool ? `memory-bound: ${((100 * gbps) / roofGbps).toFixed(1)} % of the measured ${roofGbps.toFixed(1)} GB/s; ` : ''}` +
-          `each call enqueued then synced (empty sync ${(sync * 1e6).toFixed(1)} us); ${warmup} warm-up calls; ${suite.source}`,
+          `each call enqueued then synced (empty sync ${(sync * 1e6).toFixed(1)} us); ${rounds} rounds over the suite, ${warmup} warm-up calls each; ${suite.source}`,
       });
     }
   }

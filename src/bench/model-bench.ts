@@ -73,6 +73,8 @@ export interface ModelBenchOptions {
   out?: string;
   /** Called with each record as it is made (progress lines). */
   onRecord?: (r: ResultLine) => void;
+  /** Passes over all the points, samples pooled (default 1). */
+  rounds?: number;
 }
 
 export interface FrameworkResult {
@@ -270,88 +272,119 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
     backend, framework, reason, host,
   });
 
-  // PyTorch: all points of this model in one process, after ours (so the two never overlap).
-  const rows: ModelBenchRow[] = [];
-  for (const mode of o.modes) {
-    for (const batch of o.batches) {
+  // Rounds: the whole list of points (mode x batch; ours, then each framework) is measured
+  // `rounds` times and each figure's samples are pooled, so that a slow phase of a shared
+  // machine spreads over every figure instead of landing on a few. PyTorch runs once per round
+  // for all points (one python process: torch's import costs seconds).
+  const rounds = Math.max(1, o.rounds ?? 1);
+  const points = o.modes.flatMap((mode) => o.batches.map((batch) => ({ mode, batch })));
+  interface Acc { ours: number[]; feed: string; fw: Map<string, { framework: string; times: number[]; threads: number | null; notes: string } | { framework: string; reason: string }> }
+  const acc: Acc[] = points.map(() => ({ ours: [], feed: '', fw: new Map() }));
+  const perRound = (total: number, r: number) => Math.floor((total * (r + 1)) / rounds) - Math.floor((total * r) / rounds);
+  const fwWarmup = Math.min(warmup, 5);
+  const pyPoints: FrameworkResult[][] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < points.length; i++) {
+      const { mode, batch } = points[i];
+      const a = acc[i];
       const feed = await makeFeed(be, spec, batch, mode, data, loading);
       let times: number[];
       try {
-        times = await timeOurs(be, spec, batch, mode, feed, warmup, { iters, targetSeconds: o.targetSeconds, minIters });
+        times = await timeOurs(be, spec, batch, mode, feed, warmup, {
+          iters: Math.max(1, perRound(iters, r)), targetSeconds: o.targetSeconds === undefined ? undefined : o.targetSeconds / rounds,
+          minIters: Math.max(1, Math.ceil(minIters / rounds)),
+        });
       } finally {
         await feed.close();
       }
-      const ours: BenchRecord = {
-        ...base(mode, batch), warmup, iters: times.length, ...figures(mode, batch, times), framework: null,
-        notes: `${meaning({ mode, batch, precision, data, loading })}; ${feed.describe}; synced every step`,
-      };
-      emit(ours);
-      const row: ModelBenchRow = { ours, pytorch: null, frameworks: [] };
-      rows.push(row);
-      const input = ours.shape.input as number[];
+      a.ours.push(...times);
+      a.feed = feed.describe;
+      const input = spec.input;
       const xs = new Float32Array(batch * input[0] * input[1] * input[2]);
       const rng = new Rng(1, 'bench-data');
-      for (let i = 0; i < xs.length; i++) xs[i] = rng.normal();
+      for (let k = 0; k < xs.length; k++) xs[k] = rng.normal();
       const shape = [batch, ...input];
-      const fwWarmup = Math.min(warmup, 5);
       for (const f of frameworks) {
         if (f === 'pytorch') continue;
         const label = f === 'onnxruntime' ? 'onnxruntime-node' : 'tfjs-wasm';
+        if (a.fw.has(label) && 'reason' in a.fw.get(label)!) continue;
         let outcome: FrameworkOutcome;
         if (mode === 'training') outcome = { ok: false, framework: label, reason: `${label} is measured for inference only (${f === 'onnxruntime' ? 'ONNX Runtime for Node has no training API in this package' : 'the wasm backend has no convolution backprop kernels'})` };
         else if (!graph || !onnx) outcome = { ok: false, framework: label, reason: graphError ?? 'no graph' };
         else if (data !== 'synthetic' && loading === 'end-to-end') outcome = { ok: false, framework: label, reason: 'framework columns are measured on synthetic, pre-made input only' };
         else {
-          const n = times.length;
+          // As many calls as ours made this round: the same share of the clock.
           outcome = f === 'onnxruntime'
-            ? await timeOnnxRuntime(onnx, xs, shape, threads ?? 1, fwWarmup, n)
-            : await timeTfjsWasm(graph, xs, shape, threads ?? 1, fwWarmup, n);
+            ? await timeOnnxRuntime(onnx, xs, shape, threads ?? 1, fwWarmup, times.length)
+            : await timeTfjsWasm(graph, xs, shape, threads ?? 1, fwWarmup, times.length);
         }
         if (outcome.ok) {
+          const prev = a.fw.get(label);
           const t = outcome.result;
-          const rec: BenchRecord = {
-            ...base(mode, batch), threads: t.threads, warmup: fwWarmup, iters: t.times.length, ...figures(mode, batch, t.times), framework: t.framework,
-            data: 'synthetic', loading: 'compute',
-            notes: `${meaning({ mode, batch, precision, data: 'synthetic', loading: 'compute' })}; ${t.notes}`,
-          };
-          if (data !== 'synthetic') rec.notes += ` (input: synthetic, the same N(0, 1) values as ours)`;
-          emit(rec);
-          row.frameworks.push({ framework: t.framework, record: rec, unavailable: null });
+          a.fw.set(label, { framework: t.framework, times: [...(prev && 'times' in prev ? prev.times : []), ...t.times], threads: t.threads, notes: t.notes });
         } else {
-          emit(missing(mode, batch, outcome.framework, outcome.reason));
-          row.frameworks.push({ framework: outcome.framework, record: null, unavailable: outcome.reason });
+          a.fw.set(label, { framework: outcome.framework, reason: outcome.reason });
         }
       }
     }
+    if (frameworks.includes('pytorch')) {
+      pyPoints.push(data !== 'synthetic'
+        ? points.map(() => ({ framework: 'pytorch', record: null, unavailable: 'the PyTorch baseline runs on synthetic data only' }))
+        : runPytorchPoints(o.model, points, threads ?? 1, fwWarmup, Math.max(1, perRound(iters, r)), o.targetSeconds === undefined ? undefined : o.targetSeconds / rounds));
+    }
   }
-  if (frameworks.includes('pytorch')) {
-    const points = rows.map((r) => ({ batch: r.ours.batch!, mode: r.ours.mode as BenchMode }));
-    const results = data !== 'synthetic'
-      ? points.map(() => ({ framework: 'pytorch', record: null, unavailable: 'the PyTorch baseline runs on synthetic data only' } as FrameworkResult))
-      : runPytorchPoints(o.model, points, threads ?? 1, Math.min(warmup, 5), iters, o.targetSeconds);
-    results.forEach((res, i) => {
-      const row = rows[i];
-      const { mode, batch } = row.ours as { mode: BenchMode; batch: number };
-      if (res.record) {
-        const t = res.record.timing;
-        // Fill in what the script does not know: FLOPs and the peak of the same threads.
-        const ips = batch / (t.medianMs / 1000);
-        const perImage = mode === 'training' ? 3 * fwdFlops : fwdFlops;
-        const gflops = (perImage * ips) / 1e9;
-        const py = (res.record.host as unknown as { python?: string })?.python;
-        Object.assign(res.record, {
-          imagerate: imagerateInfo(), host, imagesPerSec: ips, flopsPerImage: perImage, flops: perImage * batch, gflops, tflops: gflops / 1e3,
-          peakGflops: peak, pctOfPeak: peak ? (100 * gflops) / peak : null, flopsNote: FLOPS_NOTE[mode], shape: row.ours.shape,
-          notes: `${meaning({ mode, batch, precision, data: 'synthetic', loading: 'compute' })}; ${res.record.notes}${py ? `; Python ${py}` : ''}`,
-        });
-        emit(res.record);
-      } else {
-        emit(missing(mode, batch, res.framework, res.unavailable ?? 'unknown'));
+
+  const rows: ModelBenchRow[] = [];
+  const roundsNote = rounds > 1 ? `; ${rounds} rounds over all points, samples pooled` : '';
+  points.forEach(({ mode, batch }, i) => {
+    const a = acc[i];
+    const ours: BenchRecord = {
+      ...base(mode, batch), warmup, iters: a.ours.length, ...figures(mode, batch, a.ours), framework: null,
+      notes: `${meaning({ mode, batch, precision, data, loading })}; ${a.feed}; synced every step${roundsNote}`,
+    };
+    emit(ours);
+    const row: ModelBenchRow = { ours, pytorch: null, frameworks: [] };
+    rows.push(row);
+    for (const [, v] of a.fw) {
+      if ('reason' in v) {
+        emit(missing(mode, batch, v.framework, v.reason));
+        row.frameworks.push({ framework: v.framework, record: null, unavailable: v.reason });
+        continue;
       }
+      const rec: BenchRecord = {
+        ...base(mode, batch), threads: v.threads, warmup: fwWarmup, iters: v.times.length, ...figures(mode, batch, v.times), framework: v.framework,
+        data: 'synthetic', loading: 'compute',
+        notes: `${meaning({ mode, batch, precision, data: 'synthetic', loading: 'compute' })}; ${v.notes}${roundsNote}`,
+      };
+      if (data !== 'synthetic') rec.notes += ' (input: synthetic, the same N(0, 1) values as ours)';
+      emit(rec);
+      row.frameworks.push({ framework: v.framework, record: rec, unavailable: null });
+    }
+    if (!frameworks.includes('pytorch')) return;
+    const results = pyPoints.map((round) => round[i]);
+    const ok = results.filter((x) => x.record);
+    if (ok.length === 0 || ok.length < results.length) {
+      const why = results.find((x) => !x.record)?.unavailable ?? 'unknown';
+      emit(missing(mode, batch, 'pytorch', why));
+      const res = { framework: 'pytorch', record: null, unavailable: why };
       row.pytorch = res;
       row.frameworks.push(res);
-    });
-  }
+      return;
+    }
+    // Pool the rounds' samples (the script reports them in samplesMs).
+    const rec = ok[ok.length - 1].record!;
+    const samples = ok.flatMap((x) => ((x.record as unknown as { samplesMs?: number[] }).samplesMs ?? [x.record!.timing.medianMs]).map((ms) => ms / 1000));
+    const py = (rec.host as unknown as { python?: string })?.python;
+    const pooled: BenchRecord = {
+      ...rec, ...base(mode, batch), threads: rec.threads, warmup: rec.warmup, iters: samples.length, ...figures(mode, batch, samples), framework: rec.framework,
+      notes: `${meaning({ mode, batch, precision, data: 'synthetic', loading: 'compute' })}; ${rec.notes}${py ? `; Python ${py}` : ''}${roundsNote}`,
+    };
+    delete (pooled as unknown as { samplesMs?: number[] }).samplesMs;
+    emit(pooled);
+    const res = { framework: pooled.framework!, record: pooled, unavailable: null };
+    row.pytorch = res;
+    row.frameworks.push(res);
+  });
   return rows;
 }
 

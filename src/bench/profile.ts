@@ -100,12 +100,17 @@ export async function profileModel(o: ProfileOptions): Promise<BenchRecord[]> {
       stack.pop();
       if (stack.length) stack[stack.length - 1].childTime += dt;
       add(label(name), 'forward', dt - frame.childTime);
-      // Claim the autograd nodes this call made: walk back from y to xin.
+      // Claim the autograd nodes this call made: walk back from y to xin. Inner modules have
+      // claimed theirs already (they return first); the walk goes on through them, so that a
+      // container also finds its functional ops that sit between its children (a residual
+      // block's relu(bn1(...)) feeding conv2).
       const todo: Tensor[] = [y];
+      const seen = new Set<GradNode>();
       while (todo.length) {
         const t = todo.pop()!;
-        if (t === xin || !t.node || owner.has(t.node)) continue;
-        owner.set(t.node, label(name));
+        if (t === xin || !t.node || seen.has(t.node)) continue;
+        seen.add(t.node);
+        if (!owner.has(t.node)) owner.set(t.node, label(name));
         for (const i of t.node.inputs) if (i) todo.push(i);
       }
       return y;

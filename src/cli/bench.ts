@@ -59,12 +59,13 @@ export function registerBenchCommand(program: Command): void {
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
     .option('--warmup <n>', 'warm-up calls per kernel', parseNumber('--warmup'), 2)
     .option('--iters <n>', 'timed calls per kernel (default: enough for ~0.25 s, 5..100)', parseNumber('--iters'))
+    .option('--rounds <n>', 'passes over the whole shape list, samples pooled', parseNumber('--rounds'), 3)
     .option('--forward-only', 'inference shapes only (no backward kernels)')
     .option('--out <file>', 'append JSONL records to this file')
     .option('--json', 'print the records as JSON lines instead of a table')
     .action(async (o) => {
       const suites = listOf('--suite', String(o.suite), SUITE_NAMES);
-      const r = await runKernelBench({ backend: o.backend, suites, batch: o.batch, threads: o.threads, warmup: o.warmup, iters: o.iters, forwardOnly: o.forwardOnly, out: o.out });
+      const r = await runKernelBench({ backend: o.backend, suites, batch: o.batch, threads: o.threads, warmup: o.warmup, iters: o.iters, forwardOnly: o.forwardOnly, out: o.out, rounds: o.rounds });
       if (o.json) for (const x of r.records) process.stdout.write(JSON.stringify(x) + '\n');
       else process.stdout.write(formatKernelTable(r.records) + '\n');
       if (o.out) process.stderr.write(`records appended to ${o.out}\n`);
@@ -84,6 +85,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--warmup <n>', 'warm-up iterations', parseNumber('--warmup'), 10)
     .option('--iters <n>', 'timed iterations (with --seconds: at most this many)', parseNumber('--iters'), 50)
     .option('--seconds <s>', 'time about this long per point instead of a fixed count (at least 5 iterations)', parseNumber('--seconds'))
+    .option('--rounds <n>', 'passes over all the points, samples pooled (spreads a slow phase of the machine over every figure)', parseNumber('--rounds'), 1)
     .option('--frameworks <list>', `frameworks beside ours: ${ALL_FRAMEWORKS.join(', ')}, or none`, ALL_FRAMEWORKS.join(','))
     .option('--no-pytorch', 'do not run the PyTorch CPU baseline')
     .option('--profile', 'also record the per-layer time of one step (forward and backward per module), kind "layer"')
@@ -104,7 +106,7 @@ export function registerBenchCommand(program: Command): void {
       for (const model of models) {
         rows.push(...await runModelBench({
           model, batches: o.batch, modes, backend: o.backend, threads: o.threads, warmup: o.warmup, iters: o.iters, targetSeconds: o.seconds,
-          precision: o.precision, data: o.data, loading: o.loading, frameworks, out: o.out,
+          precision: o.precision, data: o.data, loading: o.loading, frameworks, out: o.out, rounds: o.rounds,
         }));
       }
       if (o.json) for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');

@@ -134,7 +134,8 @@ export function headlineMarkdown(records: ResultLine[]): string {
       const o = h.others.find((x) => x.name === f);
       if (!o) return '';
       if (!o.rec) return `- (${/measured for inference only/.test(o.reason ?? '') ? 'inference only' : o.reason})`;
-      return `${num(o.rec.imagesPerSec)} (ours ${(h.ours.imagesPerSec! / o.rec.imagesPerSec!).toFixed(2)}x)${o.rec.timing.noisy ? ' (noisy)' : ''}`;
+      const th = o.rec.threads !== h.ours.threads ? `; ${o.rec.threads ?? '?'} thread${o.rec.threads === 1 ? '' : 's'}` : '';
+      return `${num(o.rec.imagesPerSec)} (ours ${(h.ours.imagesPerSec! / o.rec.imagesPerSec!).toFixed(2)}x${th})${o.rec.timing.noisy ? ' (noisy)' : ''}`;
     }),
     `${meaning(h.ours)}; ${h.ours.threads ?? '?'} threads`,
   ]);
@@ -322,6 +323,11 @@ ${compare}
   Chart.defaults.font.size = 11;
   var palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   function color(i) { return palette[i % palette.length]; }
+  // Log axes: label 1, 2 and 5 times a power of ten only.
+  function tick125(v) {
+    var e = Math.floor(Math.log10(v) + 1e-9), m = Math.round(v / Math.pow(10, e) * 1000) / 1000;
+    return (m === 1 || m === 2 || m === 5) ? (v >= 1000 ? v.toLocaleString('en-US') : String(+v.toPrecision(3))) : '';
+  }
   D.ipsCharts.forEach(function (c) {
     new Chart(document.getElementById(c.id), {
       type: 'line',
@@ -333,7 +339,7 @@ ${compare}
             axis.ticks = Object.keys(seen).map(Number).sort(function (a, b) { return a - b; }).map(function (v) { return { value: v }; });
           },
           ticks: { callback: function (v) { return String(v); } } },
-        y: { type: 'logarithmic', title: { display: true, text: 'images / s (median)' } } } }
+        y: { type: 'logarithmic', title: { display: true, text: 'images / s (median)' }, ticks: { callback: tick125 } } } }
     });
   });
   var R = D.roofline;
@@ -354,8 +360,8 @@ ${compare}
     new Chart(document.getElementById('roofline'), {
       type: 'scatter', data: { datasets: sets },
       options: { maintainAspectRatio: false, parsing: false, scales: {
-        x: { type: 'logarithmic', title: { display: true, text: 'arithmetic intensity (FLOP / byte)' } },
-        y: { type: 'logarithmic', title: { display: true, text: 'GFLOP/s (median)' } } },
+        x: { type: 'logarithmic', title: { display: true, text: 'arithmetic intensity (FLOP / byte)' }, ticks: { callback: tick125 } },
+        y: { type: 'logarithmic', title: { display: true, text: 'GFLOP/s (median)' }, ticks: { callback: tick125 } } },
         plugins: { tooltip: { callbacks: { label: function (ctx) { var p = ctx.raw; return (p.label || ctx.dataset.label) + ': ' + p.y.toFixed(1) + ' GFLOP/s at ' + p.x.toFixed(2) + ' FLOP/B'; } } } } }
     });
   }

@@ -63,6 +63,23 @@ describe('bench models', () => {
     }
   }, 120_000);
 
+  it('rounds: the points are measured in passes and the samples pooled', async () => {
+    const rows = await runModelBench({ model: 'lenet5', batches: [2, 4], modes: ['inference'], warmup: 1, iters: 5, rounds: 2, frameworks: ['onnxruntime', 'pytorch'] });
+    for (const r of rows) {
+      expect(r.ours.iters).toBe(5);
+      expect(r.ours.notes).toMatch(/2 rounds over all points, samples pooled/);
+      const ort = r.frameworks.find((f) => f.framework.startsWith('onnxruntime'))!;
+      expect(ort.record?.iters).toBe(5);
+      const pt = r.frameworks.find((f) => f.framework.startsWith('pytorch'))!;
+      if (pt.record) {
+        expect(pt.record.iters).toBe(5);
+        expect('samplesMs' in pt.record).toBe(false);
+      } else {
+        expect(pt.unavailable).toBeTruthy();
+      }
+    }
+  }, 120_000);
+
   it('refuses a reduced precision on the CPU backend, naming it', async () => {
     await expect(runModelBench({ model: 'lenet5', batches: [2], modes: ['inference'], precision: 'bf16', iters: 1, warmup: 0, frameworks: [] }))
       .rejects.toThrow(/bf16 is not available on the cpu backend/);

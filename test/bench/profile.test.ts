@@ -28,5 +28,9 @@ describe('bench models --profile', () => {
     const recs = profileInChild({ model: 'resnet20', batch: 2, mode: 'training', warmup: 0, iters: 1 });
     expect(recs.some((r) => r.layer!.module === 'layer1.0 (own ops)' && r.layer!.pass === 'forward')).toBe(true);
     expect(recs.some((r) => r.layer!.module === 'layer2.0.downsample.0' && r.layer!.pass === 'backward')).toBe(true);
+    // Every autograd node belongs to a module: nothing is charged to 'other' but the bookkeeping.
+    expect(recs.filter((r) => r.layer!.module === 'other').map((r) => r.layer!.pass)).toEqual(['other']);
+    // The stem's functional relu (between bn1 and layer1) is the model's own op.
+    expect(recs.some((r) => r.layer!.module === '(model) (own ops)' && r.layer!.pass === 'backward')).toBe(true);
   }, 120_000);
 });
