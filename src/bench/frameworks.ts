@@ -47,11 +47,20 @@ function errorText(e: unknown): string {
 
 // ---------------------------------------------------------------- ONNX Runtime (Node)
 
-type Ort = typeof import('onnxruntime-node');
+// onnxruntime-node is an optional dependency: it may be absent (its install step failed, or
+// it was left out), so the build must not need its type declarations. This is the small part
+// of its API used here.
+interface OrtTensor { data: unknown }
+interface OrtSession { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>; release(): Promise<void> }
+interface Ort {
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => OrtTensor;
+  InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+}
 let ortModule: Promise<Ort> | null = null;
+const ORT_MODULE = 'onnxruntime-node';
 
 export async function loadOrt(): Promise<Ort> {
-  ortModule ??= import('onnxruntime-node') as Promise<Ort>;
+  ortModule ??= import(ORT_MODULE) as Promise<Ort>;
   return ortModule;
 }
 
