@@ -174,21 +174,23 @@ export function buildReport(inputs: ReportInput[], opts: ReportOptions = {}): st
   }).join('');
 
   // img/s vs batch: per model and mode, one series per (framework, backend, data/loading, file).
-  const ipsCharts: { id: string; title: string; series: { label: string; points: { x: number; y: number }[] }[] }[] = [];
+  const ipsCharts: { id: string; title: string; series: { label: string; group: string; run: number; points: { x: number; y: number }[] }[] }[] = [];
   for (const m of models) {
     for (const mode of ['inference', 'training']) {
-      const series = new Map<string, { x: number; y: number }[]>();
-      for (const i of inputs) {
+      const series = new Map<string, { group: string; run: number; points: { x: number; y: number }[] }>();
+      inputs.forEach((i, run) => {
         for (const r of i.records) {
           if (!isModel(r) || r.name !== m || r.mode !== mode || !r.imagesPerSec) continue;
-          const s = seriesName(r, multi, shortName(i.file));
-          series.set(s, [...(series.get(s) ?? []).filter((p) => p.x !== r.batch), { x: r.batch!, y: r.imagesPerSec }]);
+          const label = seriesName(r, multi, shortName(i.file));
+          const s = series.get(label) ?? { group: seriesName(r, false, ''), run, points: [] };
+          s.points = [...s.points.filter((p) => p.x !== r.batch), { x: r.batch!, y: r.imagesPerSec }];
+          series.set(label, s);
         }
-      }
+      });
       if (!series.size) continue;
       ipsCharts.push({
-        id: `ips-${m}-${mode}`, title: `${m}, ${mode}: images/s vs batch`,
-        series: [...series].map(([label, points]) => ({ label, points: points.sort((a, b) => a.x - b.x) })),
+        id: `ips-${m}-${mode}`, title: `${m}, ${mode}: images/s vs batch${multi ? ' (one colour per framework; dashed: later files)' : ''}`,
+        series: [...series].map(([label, s]) => ({ label, group: s.group, run: s.run, points: s.points.sort((a, b) => a.x - b.x) })),
       });
     }
   }
@@ -329,9 +331,14 @@ ${compare}
     return (m === 1 || m === 2 || m === 5) ? (v >= 1000 ? v.toLocaleString('en-US') : String(+v.toPrecision(3))) : '';
   }
   D.ipsCharts.forEach(function (c) {
+    var groups = {};
     new Chart(document.getElementById(c.id), {
       type: 'line',
-      data: { datasets: c.series.map(function (s, i) { return { label: s.label, data: s.points, borderColor: color(i), backgroundColor: color(i), pointRadius: 4, tension: 0 }; }) },
+      data: { datasets: c.series.map(function (s) {
+        if (!(s.group in groups)) groups[s.group] = Object.keys(groups).length;
+        var col = color(groups[s.group]);
+        return { label: s.label, data: s.points, borderColor: col, backgroundColor: col, borderDash: s.run > 0 ? [6, 4] : [], pointStyle: s.run > 0 ? 'rectRot' : 'circle', pointRadius: 4, tension: 0 };
+      }) },
       options: { maintainAspectRatio: false, parsing: false, scales: {
         x: { type: 'logarithmic', title: { display: true, text: 'batch size' },
           afterBuildTicks: function (axis) {
@@ -339,7 +346,7 @@ ${compare}
             axis.ticks = Object.keys(seen).map(Number).sort(function (a, b) { return a - b; }).map(function (v) { return { value: v }; });
           },
           ticks: { callback: function (v) { return String(v); } } },
-        y: { type: 'logarithmic', title: { display: true, text: 'images / s (median)' }, ticks: { callback: tick125 } } } }
+        y: { type: 'logarithmic', title: { display: true, text: 'images / s (median)' } } } }
     });
   });
   var R = D.roofline;
@@ -361,7 +368,7 @@ ${compare}
       type: 'scatter', data: { datasets: sets },
       options: { maintainAspectRatio: false, parsing: false, scales: {
         x: { type: 'logarithmic', title: { display: true, text: 'arithmetic intensity (FLOP / byte)' }, ticks: { callback: tick125 } },
-        y: { type: 'logarithmic', title: { display: true, text: 'GFLOP/s (median)' }, ticks: { callback: tick125 } } },
+        y: { type: 'logarithmic', title: { display: true, text: 'GFLOP/s (median)' } } },
         plugins: { tooltip: { callbacks: { label: function (ctx) { var p = ctx.raw; return (p.label || ctx.dataset.label) + ': ' + p.y.toFixed(1) + ' GFLOP/s at ' + p.x.toFixed(2) + ' FLOP/B'; } } } } }
     });
   }
