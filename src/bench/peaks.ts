@@ -57,22 +57,5 @@ export function gpuPeakGflops(deviceName: string | null | undefined, precision: 
   return t == null ? null : t * 1000;
 }
 
-/**
- * The precisions a backend can run. CPU: fp32 only (no reduced-precision kernels). The GPU
- * backends list fp32 until their TF32/FP16/BF16 kernels exist; the table above already holds
- * the peaks those figures will be measured against.
- */
-export const BACKEND_PRECISIONS: Record<string, readonly Precision[]> = {
-  cpu: ['fp32'],
-  cuda: ['fp32'],
-  webgpu: ['fp32'],
-};
-
-/** Throws a message naming the backend when it cannot run `precision`. */
-export function checkPrecision(backend: string, precision: string): Precision {
-  const ok = BACKEND_PRECISIONS[backend] ?? ['fp32'];
-  if (!(ok as readonly string[]).includes(precision)) {
-    throw new Error(`precision ${precision} is not available on the ${backend} backend (it runs: ${ok.join(', ')})`);
-  }
-  return precision as Precision;
-}
+// Which precisions a backend runs is decided in one place, src/backend/registry.ts.
+export { checkPrecision } from '../backend/registry.js';

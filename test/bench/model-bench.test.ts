@@ -82,7 +82,7 @@ describe('bench models', () => {
 
   it('refuses a reduced precision on the CPU backend, naming it', async () => {
     await expect(runModelBench({ model: 'lenet5', batches: [2], modes: ['inference'], precision: 'bf16', iters: 1, warmup: 0, frameworks: [] }))
-      .rejects.toThrow(/bf16 is not available on the cpu backend/);
+      .rejects.toThrow(/--precision bf16 is not supported on the cpu backend/);
   });
 
   it('end-to-end loading draws batches from the dataset (embedded MNIST); synthetic end-to-end is refused', async () => {

@@ -102,6 +102,6 @@ describe('peaks', () => {
 
   it('refuses a precision the backend cannot run, naming the backend', () => {
     expect(checkPrecision('cpu', 'fp32')).toBe('fp32');
-    expect(() => checkPrecision('cpu', 'bf16')).toThrow(/bf16 is not available on the cpu backend \(it runs: fp32\)/);
+    expect(() => checkPrecision('cpu', 'bf16')).toThrow(/--precision bf16 is not supported on the cpu backend \(it computes in fp32 only/);
   });
 });
