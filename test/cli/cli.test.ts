@@ -6,15 +6,10 @@ import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'no
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CLI, ROOT, runCli } from '../helpers/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist', 'cli.js');
 const MNIST = resolve(ROOT, '../shared/datasets/mnist');
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 function expectUserError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
   expect(r.status).toBe(2);

@@ -6,14 +6,10 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { PackReader } from '../../src/data/records.js';
-import { PROJECT_ROOT, tempDir } from './helpers.js';
+import { tempDir } from './helpers.js';
+import { CLI, runCli } from '../helpers/cli.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'cli.js');
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = runCli;
 
 function expectUserError(r: { status: number | null; stderr: string }, pattern: RegExp): void {
   expect(r.status).toBe(2);
