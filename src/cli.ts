@@ -4,6 +4,7 @@
 // bug and keeps its stack trace.
 import { Command } from 'commander';
 import { BackendUnavailableError } from './backend/backend.js';
+import { webgpuOpened } from './backend/registry.js';
 import { UserError } from './util/errors.js';
 import { ImagerateDataError } from './data/dataset.js';
 import { registerTrainCommand } from './cli/train.js';
@@ -16,7 +17,19 @@ import { registerCompareCommand } from './cli/compare.js';
 import { VERSION } from './util/version.js';
 
 function isUserError(e: unknown): e is Error {
-  return e instanceof UserError || e instanceof ImagerateDataError || e instanceof BackendUnavailableError;
+  // WebGpuError: device lost, out of memory, Dawn's validation message; one line, naming the device.
+  return e instanceof UserError || e instanceof ImagerateDataError || e instanceof BackendUnavailableError ||
+    (e instanceof Error && e.name === 'WebGpuError');
+}
+
+/**
+ * Dawn keeps pumping events while its instance lives, which can keep the process alive after
+ * the command is done (PLATFORM.md). Once a webgpu device was opened, the CLI exits explicitly
+ * after stdout and stderr have drained.
+ */
+function finish(): void {
+  if (!webgpuOpened()) return;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit()));
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -39,6 +52,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv).then(
   () => {
     process.exitCode = process.exitCode ?? 0;
+    finish();
   },
   (e: unknown) => {
     if (isUserError(e)) {
@@ -48,5 +62,6 @@ main(process.argv).then(
       process.stderr.write(`imagerate: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
       process.exitCode = 1;
     }
+    finish();
   },
 );

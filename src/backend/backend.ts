@@ -70,6 +70,14 @@ export interface Backend {
   stats(): BackendStats;
   setThreads?(n: number): void;
   threads?(): number;
+  /**
+   * Device seconds of the work `call` enqueues, from the device's own clock (WebGPU
+   * timestamp-query, CUDA events); null when this device has no such timer. Backends without
+   * it are timed on the host around a submit-and-wait fence (sync()).
+   */
+  timeOnDevice?(call: () => void): Promise<number | null>;
+  /** The device timer timeOnDevice uses, as recorded in BenchTiming.method. */
+  readonly deviceTimer?: 'webgpu-timestamp' | 'cuda-event';
 
   gemm(p: GemmParams, a: BufferHandle, b: BufferHandle, c: BufferHandle): void;
   conv2dFwd(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void;

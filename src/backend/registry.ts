@@ -1,5 +1,10 @@
 // Backend registry: one place that turns a backend name into a Backend, or into a clear
 // "<name> unavailable: <reason>" error. Backends are created once per process.
+//
+// openBackend(name) is the entry point: WebGPU's adapter and device requests are promises, so
+// opening is async. getBackend(name) is the synchronous lookup for code that runs after the
+// backend was opened (the CPU and CUDA backends open synchronously, so it opens those itself).
+// A WebGPU device that is lost is dropped here, so the next openBackend('webgpu') gets a new one.
 import { Backend, BackendUnavailableError } from './backend.js';
 import { CpuBackend } from './cpu.js';
 import { cudaUnavailable } from './cuda.js';
@@ -22,7 +27,7 @@ export function getBackend(name: string = 'cpu'): Backend {
       throw cudaUnavailable() ?? new BackendUnavailableError('cuda', 'unknown');
     }
     case 'webgpu':
-      throw new BackendUnavailableError('webgpu', 'the WebGPU backend is not part of this build yet');
+      throw webgpuFailure ?? new Error("the webgpu backend must be opened first: await openBackend('webgpu')");
     default:
       throw new UserError(`unknown backend '${name}' (valid: ${BACKEND_NAMES.join(', ')})`);
   }
@@ -30,16 +35,53 @@ export function getBackend(name: string = 'cpu'): Backend {
   return be;
 }
 
-/** For tests: which backends can run here, and why the others cannot. */
-export function backendAvailability(): { name: string; available: boolean; reason?: string }[] {
-  return BACKEND_NAMES.map((name) => {
+let webgpuFailure: BackendUnavailableError | null = null;
+let webgpuEverOpened = false;
+
+/** True once this process has opened a WebGPU device (the CLI then exits explicitly). */
+export function webgpuOpened(): boolean {
+  return webgpuEverOpened;
+}
+let webgpuOpening: Promise<Backend> | null = null;
+
+/** Opens (once) and returns the backend `name`; rejects with BackendUnavailableError and its reason. */
+export async function openBackend(name: string = 'cpu'): Promise<Backend> {
+  if (name !== 'webgpu') return getBackend(name);
+  const hit = instances.get(name);
+  if (hit) return hit;
+  if (webgpuFailure) throw webgpuFailure;
+  webgpuOpening ??= (async () => {
     try {
-      getBackend(name);
-      return { name, available: true };
+      const { openWebGpu } = await import('./webgpu/backend.js');
+      const be = await openWebGpu();
+      webgpuEverOpened = true;
+      be.rt.whenLost(() => {
+        if (instances.get('webgpu') === be) instances.delete('webgpu');
+      });
+      instances.set('webgpu', be);
+      return be as Backend;
     } catch (e) {
-      return { name, available: false, reason: e instanceof BackendUnavailableError ? e.reason : (e as Error).message };
+      if (e instanceof BackendUnavailableError) webgpuFailure = e;
+      throw e;
+    } finally {
+      webgpuOpening = null;
     }
-  });
+  })();
+  return webgpuOpening;
+}
+
+/** For tests: which backends can run here, and why the others cannot. */
+export async function backendAvailability(): Promise<{ name: string; available: boolean; reason?: string }[]> {
+  const out: { name: string; available: boolean; reason?: string }[] = [];
+  for (const name of BACKEND_NAMES) {
+    try {
+      await openBackend(name);
+      out.push({ name, available: true });
+    } catch (e) {
+      out.push({ name, available: false, reason: e instanceof BackendUnavailableError ? e.reason : (e as Error).message });
+    }
+  }
+  return out;
 }
 
 // Numeric precision, a per-run option (DESIGN.md: reduced precision is a GPU option and is
@@ -49,7 +91,7 @@ export const PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
 /** The precisions each backend of this build computes in. */
-const BACKEND_PRECISIONS: Record<string, readonly Precision[]> = { cpu: ['fp32'] };
+const BACKEND_PRECISIONS: Record<string, readonly Precision[]> = { cpu: ['fp32'], webgpu: ['fp32'] };
 
 /** Checks `--precision <precision>` for `backend`; returns it typed, or throws a UserError. */
 export function checkPrecision(backend: string, precision: string, option = '--precision'): Precision {

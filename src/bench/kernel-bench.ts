@@ -15,7 +15,7 @@
 // last-level cache, counting 8 bytes per element (one read, one write; write-allocate traffic
 // is not counted, as in STREAM). It is recorded as kernel 'stream-scale'.
 import type { Backend, BufferHandle } from '../backend/backend.js';
-import { getBackend } from '../backend/registry.js';
+import { openBackend } from '../backend/registry.js';
 import { Rng } from '../util/rng.js';
 import { describeBackendHost, imagerateInfo, type HostInfo } from './host.js';
 import { appendRecord, timingFromSeconds, type BenchRecord, type BenchTiming } from './record.js';
@@ -86,25 +86,37 @@ function prepare(be: Backend, p: KernelProblem, rng: Rng): { call: () => void; f
 }
 
 /** Times `call` + sync: warm-up, a probe, then adaptive or fixed iterations. Seconds per call. */
+/**
+ * Seconds per call: the device's own timer where the backend has one (timeOnDevice: WebGPU
+ * timestamp-query, CUDA events), else host wall clock around call() + sync(), the
+ * submit-and-wait fence. timerMethod(be) says which, for the record.
+ */
 export async function timeCalls(be: Backend, call: () => void, o: { warmup: number; iters?: number; targetSeconds: number; minIters: number; maxIters: number }): Promise<number[]> {
+  const once = async (): Promise<number> => {
+    if (be.timeOnDevice && be.deviceTimer) {
+      const t = await be.timeOnDevice(call);
+      if (t !== null) return t;
+    }
+    const t0 = performance.now();
+    call();
+    await be.sync();
+    return (performance.now() - t0) / 1000;
+  };
   for (let i = 0; i < o.warmup; i++) call();
   await be.sync();
   let iters = o.iters;
   if (iters === undefined) {
-    const t0 = performance.now();
-    call();
-    await be.sync();
-    const probe = (performance.now() - t0) / 1000;
+    const probe = await once();
     iters = Math.min(o.maxIters, Math.max(o.minIters, Math.ceil(o.targetSeconds / Math.max(probe, 1e-6))));
   }
   const times: number[] = [];
-  for (let i = 0; i < iters; i++) {
-    const t0 = performance.now();
-    call();
-    await be.sync();
-    times.push((performance.now() - t0) / 1000);
-  }
+  for (let i = 0; i < iters; i++) times.push(await once());
   return times;
+}
+
+/** How timeCalls reads the clock on `be`. */
+export function timerMethod(be: Backend): BenchTiming['method'] {
+  return be.timeOnDevice && be.deviceTimer ? be.deviceTimer : 'wall-clock';
 }
 
 /** Empty-sync cost of the backend (seconds, median of 50), for the notes. */
@@ -134,7 +146,7 @@ export async function measureBandwidth(be: Backend, o: { mib?: number; iters?: n
     be.fill(n, 1, x);
     be.fill(n, 0, y);
     const times = await timeCalls(be, () => be.scale(n, 1, x, y), { warmup: 2, iters: o.iters ?? 10, targetSeconds: 0, minIters: 1, maxIters: 100 });
-    const timing = timingFromSeconds(times);
+    const timing = timingFromSeconds(times, timerMethod(be));
     const bytes = 8 * n;
     return { gbps: bytes / (timing.medianMs * 1e-3) / 1e9, timing, bytes, method: `scale kernel y = 1*x over 2 x ${o.mib ?? 64} MiB, 8 bytes per element (read + write; write-allocate not counted, as STREAM)` };
   } finally {
@@ -166,7 +178,7 @@ export interface KernelBenchResult {
 }
 
 export async function runKernelBench(o: KernelBenchOptions): Promise<KernelBenchResult> {
-  const be = getBackend(o.backend ?? 'cpu');
+  const be = await openBackend(o.backend ?? 'cpu');
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const threads = be.threads?.() ?? null;
   const host = describeBackendHost(be);
@@ -225,7 +237,7 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<KernelBench
   }
   for (const { suite, p, times } of work) {
     {
-      const timing = timingFromSeconds(times);
+      const timing = timingFromSeconds(times, timerMethod(be));
       const flops = problemFlops(p);
       const bytes = problemBytes(p);
       const seconds = timing.medianMs * 1e-3;
@@ -243,7 +255,7 @@ export async function runKernelBench(o: KernelBenchOptions): Promise<KernelBench
         suite: suite.name, label: p.label,
         flopsNote: pool ? 'pooling: one compare/add per window element; reported as GB/s against the measured bandwidth' : 'multiply-adds x 2 (bias not counted)',
         notes: `${pool ? `memory-bound: ${((100 * gbps) / roofGbps).toFixed(1)} % of the measured ${roofGbps.toFixed(1)} GB/s; ` : ''}` +
-          `each call enqueued then synced (empty sync ${(sync * 1e6).toFixed(1)} us); ${rounds} rounds over the suite, ${warmup} warm-up calls each; ${suite.source}`,
+          `${timerMethod(be) === 'wall-clock' ? `each call enqueued then synced (empty sync ${(sync * 1e6).toFixed(1)} us)` : `device time from ${timerMethod(be)} around each call`}; ${rounds} rounds over the suite, ${warmup} warm-up calls each; ${suite.source}`,
       });
     }
   }

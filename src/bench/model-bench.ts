@@ -26,7 +26,7 @@ import { Tensor } from '../tensor.js';
 import { tidy } from '../autograd/scope.js';
 import { backward, noGrad } from '../autograd/tape.js';
 import { softmaxCrossEntropy } from '../ops/loss.js';
-import { getBackend } from '../backend/registry.js';
+import { openBackend } from '../backend/registry.js';
 import type { Backend } from '../backend/backend.js';
 import { getModelSpec, type ModelSpec } from '../models/index.js';
 import { countFlops } from '../models/flops.js';
@@ -222,7 +222,7 @@ const FLOPS_NOTE = {
 export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow[]> {
   const backend = o.backend ?? 'cpu';
   const precision: Precision = checkPrecision(backend, o.precision ?? 'fp32');
-  const be = getBackend(backend);
+  const be = await openBackend(backend);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const threads = be.threads?.() ?? null;
   const warmup = o.warmup ?? 10;

@@ -26,7 +26,7 @@ import { Tensor } from '../tensor.js';
 import { tidy } from '../autograd/scope.js';
 import { backward, noGrad, type GradNode } from '../autograd/tape.js';
 import { softmaxCrossEntropy } from '../ops/loss.js';
-import { getBackend } from '../backend/registry.js';
+import { getBackend, openBackend } from '../backend/registry.js';
 import { getModelSpec } from '../models/index.js';
 import { namedModules } from '../models/flops.js';
 import type { Module } from '../nn/module.js';
@@ -58,7 +58,7 @@ export function inlineStream(backendName: string): boolean {
 export async function profileModel(o: ProfileOptions): Promise<BenchRecord[]> {
   const backendName = o.backend ?? 'cpu';
   if (!inlineStream(backendName)) throw new Error('profileModel needs a synchronous stream (run with IMAGERATE_CPU_SYNC=1; see profileInChild)');
-  const be = getBackend(backendName);
+  const be = await openBackend(backendName);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const threads = be.threads?.() ?? null;
   const spec = getModelSpec(o.model);

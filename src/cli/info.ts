@@ -12,8 +12,8 @@ export function registerInfoCommands(program: Command): void {
     .command('info')
     .description('show the backends available on this machine, and why the others are not')
     .option('--json', 'print JSON')
-    .action((o) => {
-      const avail = backendAvailability();
+    .action(async (o) => {
+      const avail = await backendAvailability();
       let cpu: Record<string, unknown> | null = null;
       try {
         cpu = loadCpuAddon().info();

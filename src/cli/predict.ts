@@ -11,7 +11,7 @@
 // not know) are one line each, naming the file or model; nothing is printed for any image then.
 import { Command } from 'commander';
 import Table from 'cli-table3';
-import { getBackend } from '../backend/registry.js';
+import { openBackend } from '../backend/registry.js';
 import { MODELS, type ModelSpec } from '../models/index.js';
 import type { Module } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
@@ -71,7 +71,7 @@ export async function predict(o: PredictOptions): Promise<Prediction[]> {
   const inputs: Float32Array[] = [];
   for (const file of o.images) inputs.push(await loadImageForEval(file, { shape: inputShape, normalisation, transform }));
 
-  const be = getBackend(o.backend);
+  const be = await openBackend(o.backend);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   let model: Module | null = null;
   try {

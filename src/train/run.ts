@@ -1,6 +1,6 @@
 // `imagerate train`: resolves the model, data and backend from CLI options, trains, and
 // returns the summary object that --json prints.
-import { PRECISIONS, checkPrecision, getBackend } from '../backend/registry.js';
+import { PRECISIONS, checkPrecision, openBackend } from '../backend/registry.js';
 import { getModelSpec } from '../models/index.js';
 import { resolveDataset } from '../data/resolve.js';
 import { subset, type ImageDataset } from '../data/dataset.js';
@@ -210,7 +210,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
     o = resumedOptions(o, ckpt);
   }
   validateTrainOptions(o);
-  const be = getBackend(o.backend);
+  const be = await openBackend(o.backend);
   const precision = checkPrecision(be.name, o.precision ?? 'fp32');
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { train, test } = await prepareSources(o, spec);

@@ -6,8 +6,8 @@ import { BackendUnavailableError } from '../../src/backend/backend.js';
 import { UserError } from '../../src/util/errors.js';
 
 describe('backend registry', () => {
-  it('has a working cpu backend', () => {
-    const cpu = backendAvailability().find((b) => b.name === 'cpu')!;
+  it('has a working cpu backend', async () => {
+    const cpu = (await backendAvailability()).find((b) => b.name === 'cpu')!;
     expect(cpu.reason ?? '').toBe('');
     expect(cpu.available).toBe(true);
     const be = getBackend('cpu');
@@ -16,8 +16,8 @@ describe('backend registry', () => {
     expect(be.ops.size).toBeGreaterThanOrEqual(23);
   });
 
-  it('reports unavailable backends with a reason instead of crashing', () => {
-    for (const b of backendAvailability()) {
+  it('reports unavailable backends with a reason instead of crashing', async () => {
+    for (const b of await backendAvailability()) {
       if (!b.available) {
         console.log(`${b.name} unavailable: ${b.reason}`);
         expect(b.reason && b.reason.length > 0).toBe(true);
@@ -29,5 +29,20 @@ describe('backend registry', () => {
   it('refuses an unknown backend by name', () => {
     expect(() => getBackend('tpu')).toThrow(UserError);
     expect(() => getBackend('tpu')).toThrow(/unknown backend 'tpu' \(valid: cpu, cuda, webgpu\)/);
+  });
+});
+
+// CI installs lavapipe and sets IMAGERATE_REQUIRE_BACKENDS=webgpu: a broken Vulkan setup must
+// fail there instead of silently skipping every webgpu test.
+describe('required backends', () => {
+  const required = process.env.IMAGERATE_REQUIRE_BACKENDS?.split(',').filter(Boolean) ?? [];
+  if (!required.length) console.log('[skip] required backends: IMAGERATE_REQUIRE_BACKENDS is not set');
+  it.skipIf(!required.length)(`${required.join(', ')} available`, async () => {
+    const avail = await backendAvailability();
+    for (const name of required) {
+      const b = avail.find((x) => x.name === name);
+      expect(b, `unknown backend ${name}`).toBeDefined();
+      expect(b!.reason ?? '', `${name} must be available here`).toBe('');
+    }
   });
 });

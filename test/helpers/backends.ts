@@ -23,8 +23,17 @@ function unavailableBackend(name: string, reason: string): Backend {
   });
 }
 
+// Opening WebGPU is async (adapter and device requests); test files import this module, so
+// the top-level await runs once per file before any describe() is collected.
+// IMAGERATE_TEST_BACKENDS=cpu,webgpu restricts the run (CI's extra sanitizer passes use cpu).
+const SELECTED = process.env.IMAGERATE_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean) ?? null;
+const AVAILABILITY = SELECTED
+  ? (await backendAvailability()).map((b) => (SELECTED.includes(b.name) ? b
+    : { name: b.name, available: false, reason: `not selected (IMAGERATE_TEST_BACKENDS=${SELECTED.join(',')})` }))
+  : await backendAvailability();
+
 export function forEachBackend(fn: (be: Backend) => void): void {
-  for (const { name, available, reason } of backendAvailability()) {
+  for (const { name, available, reason } of AVAILABILITY) {
     if (available) {
       describe(`[${name}]`, () => fn(getBackend(name)));
     } else {

@@ -1,0 +1,452 @@
+// The WebGPU runtime under the webgpu backend: buffers and their pool, batched command
+// encoding, uniforms, error translation and device timing. The op glue (ops/*.ts) sees only
+// the Dispatcher interface below; kernels live in kernels/wgsl/.
+//
+// Batching. Every op *enqueues* one or more compute dispatches into the current batch: one
+// command encoder with one compute pass. A batch is submitted (one queue.submit) when the
+// caller waits (download, sync), when an upload must land after work already enqueued on
+// that buffer, when device timing starts or stops, or after MAX_DISPATCHES dispatches. A
+// training step is therefore one or two submits, not one per op. Inside a pass WebGPU orders
+// dispatches and inserts the barriers between them, so reusing a pooled buffer in the same
+// batch is safe.
+//
+// Uniforms. Each dispatch's parameters (sizes, scalars) are packed into the batch's staging
+// area at a 256-byte-aligned offset and written to one uniform buffer right before the
+// submit. queue.writeBuffer is ordered after earlier submits, so the buffer can be reused by
+// the next batch.
+//
+// Aliasing. WebGPU refuses a buffer bound writable and also bound again in the same dispatch
+// (in-place ops such as y = relu(y)). The dispatcher then runs the kernel into a pooled
+// temporary (seeded with a copy when the kernel also reads that output) and copies back.
+//
+// Errors. A validation / out-of-memory / internal error scope is open around every batch (and
+// each allocation has its own out-of-memory scope); their results are collected and the next
+// sync() or download() rejects with Dawn's message and the ops of the failing batch. A lost
+// device makes every later call throw `webgpu device lost (<reason>): <message>`.
+import { BufferHandle, BackendStats } from '../backend.js';
+import { Defines, PipelineCache } from './shaders.js';
+import type { GpuContext } from './device.js';
+
+/** Dispatches per batch before it is submitted without waiting. */
+const MAX_DISPATCHES = 256;
+const UNIFORM_STRIDE = 256;
+const UNIFORM_WORDS = 64; // 256 bytes of parameters per dispatch at most
+
+export class WebGpuError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGpuError';
+  }
+}
+
+export class WgpuBuffer implements BufferHandle {
+  freed = false;
+  constructor(readonly id: number, readonly bytes: number, readonly gpu: GPUBuffer, readonly size: number) {}
+}
+
+/** Kernel parameters, packed in declaration order: every field of a Params struct is a 4-byte scalar. */
+export class Params {
+  readonly words = new DataView(new ArrayBuffer(UNIFORM_WORDS * 4));
+  count = 0;
+  private put(set: (off: number) => void): this {
+    if (this.count >= UNIFORM_WORDS) throw new Error(`kernel parameters exceed ${UNIFORM_WORDS} words`);
+    set(this.count * 4);
+    this.count++;
+    return this;
+  }
+  u(v: number): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`u32 parameter out of range: ${v}`);
+    return this.put((o) => this.words.setUint32(o, v, true));
+  }
+  i(v: number): this {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RangeError(`i32 parameter out of range: ${v}`);
+    return this.put((o) => this.words.setInt32(o, v, true));
+  }
+  f(v: number): this { return this.put((o) => this.words.setFloat32(o, v, true)); }
+}
+export const params = (): Params => new Params();
+
+export interface Kernel { file: string; entry: string; defines?: Defines }
+
+/** What op glue may use. `reads` are bound at 1..r, `writes` at r+1..; the uniform at 0. */
+export interface Dispatcher {
+  readonly limits: GPUSupportedLimits;
+  dispatch(op: string, k: Kernel, p: Params | null, reads: BufferHandle[], writes: BufferHandle[], groups: readonly number[]): void;
+  /** Throws `<op>: buffer <name> has N bytes, needs M` (a caller bug, never silent corruption). */
+  need(op: string, name: string, buf: BufferHandle, bytes: number): void;
+  /** Workgroup counts for a 1-D range of `n` items and workgroup size `wg`, folded into x/y when n/wg > 65535. */
+  grid(n: number, wg: number): [number, number];
+  /** A pooled scratch buffer, for the glue's own temporaries; release with free(). */
+  alloc(bytes: number): BufferHandle;
+  free(buf: BufferHandle): void;
+}
+
+/** Pool size class: multiples of 256 B up to 4 KiB, then 4 steps per power of two (≤ 25 % waste). */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(16, Math.ceil(bytes / 16) * 16);
+  if (b <= 4096) return Math.ceil(b / 256) * 256;
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 4;
+  return Math.ceil(b / step) * step;
+}
+
+interface Batch {
+  encoder: GPUCommandEncoder;
+  pass: GPUComputePassEncoder | null;
+  dispatches: number;
+  ops: string[];
+  uniforms: Uint8Array;
+  /** GPU buffers written or read in this (unsubmitted) batch. */
+  touched: Set<GPUBuffer>;
+  /** Pooled temporaries to hand back once the batch is encoded. */
+  temps: WgpuBuffer[];
+}
+
+export class WebGpuRuntime implements Dispatcher {
+  readonly device: GPUDevice;
+  readonly limits: GPUSupportedLimits;
+  readonly pipelines: PipelineCache;
+  private readonly ctx: GpuContext;
+  private nextId = 1;
+  private readonly live = new Map<number, WgpuBuffer>();
+  private liveBytes = 0;
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBuffers = 0;
+  private pooledBytes = 0;
+  private readonly uniformBuf: GPUBuffer;
+  private batch: Batch | null = null;
+  private readonly checks: Promise<string | null>[] = [];
+  private readonly uncaptured: string[] = [];
+  private lostMessage: string | null = null;
+  private timing: { querySet: GPUQuerySet; resolve: GPUBuffer } | null = null;
+  readonly timestampsAvailable: boolean;
+  private readonly onLost: Array<() => void> = [];
+  /** Counters for tests and reports: queue submits, and GPU buffers created (pool misses). */
+  readonly counters = { submits: 0, buffersCreated: 0, dispatches: 0 };
+
+  constructor(ctx: GpuContext) {
+    this.ctx = ctx;
+    this.device = ctx.device;
+    this.limits = ctx.device.limits;
+    this.pipelines = new PipelineCache(this.device);
+    this.timestampsAvailable = ctx.hasTimestamps;
+    this.uniformBuf = this.device.createBuffer({
+      label: 'imagerate uniforms', size: MAX_DISPATCHES * UNIFORM_STRIDE, usage: ctx.usage.UNIFORM | ctx.usage.COPY_DST,
+    });
+    void this.device.lost.then((info) => {
+      this.lostMessage = `webgpu device lost (${info.reason}): ${info.message || 'no message'}`;
+      this.batch = null;
+      for (const f of this.onLost) f();
+    });
+    this.device.addEventListener('uncapturederror', (ev) => {
+      this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+    });
+    this.openScopes();
+  }
+
+  get description(): string { return this.ctx.description; }
+  get lost(): boolean { return this.lostMessage !== null; }
+  whenLost(f: () => void): void { this.onLost.push(f); }
+
+  private alive(): void {
+    if (this.lostMessage) throw new WebGpuError(this.lostMessage);
+  }
+
+  // ------------------------------------------------------------------ errors
+  // One set of scopes is always open, so every Dawn call lands in some batch's scopes.
+  private openScopes(): void {
+    this.device.pushErrorScope('internal');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+  }
+
+  private closeScopes(ops: string[]): void {
+    const pops = [this.device.popErrorScope(), this.device.popErrorScope(), this.device.popErrorScope()];
+    const what = ops.length ? `in a batch of ${ops.length} ops (${summariseOps(ops)})` : 'outside any op';
+    this.checks.push(Promise.all(pops).then((errs) => {
+      const kinds = ['validation', 'out-of-memory', 'internal'];
+      const i = errs.findIndex((e) => e !== null);
+      if (i < 0) return null;
+      const compile = [...this.pipelines.compileErrors.values()].join('\n');
+      return `webgpu ${kinds[i]} error ${what}: ${errs[i]!.message.trim()}${compile ? `\nshader compile errors:\n${compile}` : ''}`;
+    }, (e: Error) => (this.lostMessage ? null : `webgpu: error scope failed: ${e.message}`)));
+    this.openScopes();
+  }
+
+  /** Rejects with the first error Dawn reported since the last check. */
+  async checkErrors(): Promise<void> {
+    const pending = this.checks.splice(0);
+    const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
+    if (this.uncaptured.length) msgs.push(...this.uncaptured.splice(0).map((m) => `webgpu uncaptured error: ${m}`));
+    this.alive();
+    if (msgs.length) throw new WebGpuError(msgs[0] + (msgs.length > 1 ? ` (and ${msgs.length - 1} more)` : ''));
+  }
+
+  // ------------------------------------------------------------------ buffers
+  alloc(bytes: number): WgpuBuffer {
+    this.alive();
+    if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`webgpu alloc: invalid size ${bytes}`);
+    const size = sizeClass(bytes);
+    const max = Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
+    if (size > max) {
+      throw new WebGpuError(`webgpu out of memory: a buffer of ${fmtBytes(bytes)} exceeds this device's largest storage buffer ` +
+        `(${fmtBytes(max)}, ${this.description}); use a smaller batch`);
+    }
+    let gpu = this.pool.get(size)?.pop();
+    if (gpu) {
+      this.pooledBuffers--;
+      this.pooledBytes -= size;
+    } else {
+      const u = this.ctx.usage;
+      this.device.pushErrorScope('out-of-memory');
+      gpu = this.device.createBuffer({ size, usage: u.STORAGE | u.COPY_SRC | u.COPY_DST });
+      this.counters.buffersCreated++;
+      this.checks.push(this.device.popErrorScope().then((e) => (e ? `webgpu out of memory allocating ${fmtBytes(size)}: ${e.message}` : null)));
+    }
+    const buf = new WgpuBuffer(this.nextId++, bytes, gpu, size);
+    this.live.set(buf.id, buf);
+    this.liveBytes += bytes;
+    return buf;
+  }
+
+  free(h: BufferHandle): void {
+    const buf = this.own(h, 'free');
+    buf.freed = true;
+    this.live.delete(buf.id);
+    this.liveBytes -= buf.bytes;
+    if (this.lostMessage) return;
+    let list = this.pool.get(buf.size);
+    if (!list) this.pool.set(buf.size, (list = []));
+    list.push(buf.gpu);
+    this.pooledBuffers++;
+    this.pooledBytes += buf.size;
+  }
+
+  /** Destroys the pooled (free) buffers. */
+  emptyCache(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.pooledBuffers = 0;
+    this.pooledBytes = 0;
+  }
+
+  stats(): BackendStats {
+    return { liveBuffers: this.live.size, liveBytes: this.liveBytes, pooledBuffers: this.pooledBuffers, pooledBytes: this.pooledBytes };
+  }
+
+  private own(h: BufferHandle, op: string): WgpuBuffer {
+    if (!(h instanceof WgpuBuffer)) throw new TypeError(`webgpu ${op}: not a webgpu buffer (id ${h?.id})`);
+    if (h.freed) throw new WebGpuError(`webgpu ${op}: buffer ${h.id} was already freed`);
+    return h;
+  }
+
+  need(op: string, name: string, h: BufferHandle, bytes: number): void {
+    const buf = this.own(h, op);
+    if (buf.bytes < bytes) throw new WebGpuError(`${op}: buffer ${name} has ${buf.bytes} bytes, needs ${bytes}`);
+  }
+
+  upload(h: BufferHandle, data: Float32Array | Int32Array): void {
+    this.alive();
+    const buf = this.own(h, 'upload');
+    if (data.byteLength > buf.bytes) throw new WebGpuError(`upload: buffer ${buf.id} has ${buf.bytes} bytes, data has ${data.byteLength}`);
+    // writeBuffer runs at queue time: work already encoded on this buffer must be submitted first.
+    if (this.batch?.touched.has(buf.gpu)) this.flush();
+    // Dawn copies from an ArrayBuffer; a view on a SharedArrayBuffer is copied out first.
+    const src = data.buffer instanceof ArrayBuffer ? data : data.slice();
+    this.device.queue.writeBuffer(buf.gpu, 0, src.buffer as ArrayBuffer, src.byteOffset, src.byteLength);
+  }
+
+  async download(h: BufferHandle, bytes?: number): Promise<ArrayBuffer> {
+    this.alive();
+    const buf = this.own(h, 'download');
+    const n = bytes ?? buf.bytes;
+    if (n > buf.bytes) throw new WebGpuError(`download: buffer ${buf.id} has ${buf.bytes} bytes, asked for ${n}`);
+    const size = Math.max(4, Math.ceil(n / 4) * 4);
+    const staging = this.device.createBuffer({ size, usage: this.ctx.mapRead === 0 ? 0 : this.ctx.usage.MAP_READ | this.ctx.usage.COPY_DST });
+    const b = this.open();
+    b.ops.push('download');
+    this.endPass(b);
+    b.encoder.copyBufferToBuffer(buf.gpu, 0, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(this.ctx.mapRead);
+      const out = staging.getMappedRange().slice(0, n);
+      staging.unmap();
+      await this.checkErrors();
+      return out;
+    } catch (e) {
+      await this.checkErrors();
+      this.alive();
+      throw e;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async sync(): Promise<void> {
+    this.alive();
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  // ------------------------------------------------------------------ batches
+  private open(): Batch {
+    this.alive();
+    if (!this.batch) {
+      this.batch = {
+        encoder: this.device.createCommandEncoder(), pass: null, dispatches: 0, ops: [],
+        uniforms: new Uint8Array(MAX_DISPATCHES * UNIFORM_STRIDE), touched: new Set(), temps: [],
+      };
+    }
+    return this.batch;
+  }
+
+  private endPass(b: Batch): void {
+    if (b.pass) {
+      b.pass.end();
+      b.pass = null;
+    }
+  }
+
+  /** Submits the current batch (if any) without waiting for it. */
+  flush(): void {
+    const b = this.batch;
+    if (!b || this.lostMessage) return;
+    this.batch = null;
+    this.endPass(b);
+    if (b.dispatches > 0) this.device.queue.writeBuffer(this.uniformBuf, 0, b.uniforms.buffer, 0, b.dispatches * UNIFORM_STRIDE);
+    this.device.queue.submit([b.encoder.finish()]);
+    this.counters.submits++;
+    for (const t of b.temps) this.free(t);
+    this.closeScopes(b.ops);
+  }
+
+  grid(n: number, wg: number): [number, number] {
+    const groups = Math.max(1, Math.ceil(n / wg));
+    const maxX = this.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= maxX) return [groups, 1];
+    const y = Math.ceil(groups / maxX);
+    if (y > maxX) throw new WebGpuError(`webgpu: ${n} work items exceed the dispatch limit`);
+    return [Math.ceil(groups / y), y];
+  }
+
+  dispatch(op: string, k: Kernel, p: Params | null, reads: BufferHandle[], writes: BufferHandle[], groups: readonly number[]): void {
+    const r = reads.map((h) => this.own(h, op));
+    let w = writes.map((h) => this.own(h, op));
+    const maxBind = this.limits.maxStorageBufferBindingSize;
+    for (const x of [...r, ...w]) {
+      if (x.size > maxBind) throw new WebGpuError(`${op}: buffer of ${fmtBytes(x.size)} exceeds maxStorageBufferBindingSize (${fmtBytes(maxBind)}) on ${this.description}`);
+    }
+    if (groups.some((g) => g === 0)) return; // empty problem
+    // Writable buffers also bound elsewhere go through a temporary (see the header).
+    const aliased = w.map((x, i) => r.includes(x) || w.some((y, j) => j !== i && y === x));
+    const copies: Array<[WgpuBuffer, WgpuBuffer]> = [];
+    if (aliased.some(Boolean)) {
+      w = w.map((x, i) => {
+        if (!aliased[i]) return x;
+        const t = this.alloc(x.bytes);
+        this.copyBuffer(op, x, t);
+        copies.push([t, x]);
+        return t;
+      });
+    }
+    let b = this.open();
+    if (b.dispatches >= MAX_DISPATCHES) {
+      this.flush();
+      b = this.open();
+    }
+    const pipeline = this.pipelines.get(k.file, k.entry, k.defines ?? {});
+    const entries: GPUBindGroupEntry[] = [];
+    if (p) {
+      const off = b.dispatches * UNIFORM_STRIDE;
+      // The whole 256-byte slot is bound: a kernel's Params struct may be longer than what this op sets (the rest reads 0).
+      b.uniforms.set(new Uint8Array(p.words.buffer, 0, p.count * 4), off);
+      entries.push({ binding: 0, resource: { buffer: this.uniformBuf, offset: off, size: UNIFORM_STRIDE } });
+    }
+    [...r, ...w].forEach((x, i) => {
+      entries.push({ binding: i + 1, resource: { buffer: x.gpu } });
+      b.touched.add(x.gpu);
+    });
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: op });
+    if (!b.pass) b.pass = b.encoder.beginComputePass();
+    b.pass.setPipeline(pipeline);
+    b.pass.setBindGroup(0, group);
+    b.pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    b.dispatches++;
+    this.counters.dispatches++;
+    b.ops.push(op);
+    for (const [t, x] of copies) {
+      this.copyBuffer(op, t, x);
+      b.temps.push(t);
+    }
+  }
+
+  /** Whole-buffer copy inside the batch (the pass is ended for it). */
+  private copyBuffer(op: string, src: WgpuBuffer, dst: WgpuBuffer): void {
+    const b = this.open();
+    this.endPass(b);
+    b.encoder.copyBufferToBuffer(src.gpu, 0, dst.gpu, 0, Math.min(src.size, dst.size));
+    b.touched.add(src.gpu);
+    b.touched.add(dst.gpu);
+    b.ops.push(`${op}:copy`);
+  }
+
+  // ------------------------------------------------------------------ timing
+  /**
+   * Device time of the work `call` enqueues, from `timestamp-query`: an empty pass writes a
+   * timestamp before the work and another after it. Null when the adapter has no timestamps.
+   */
+  async timeOnDevice(call: () => void): Promise<number | null> {
+    if (!this.timestampsAvailable) return null;
+    this.alive();
+    const u = this.ctx.usage;
+    if (!this.timing) {
+      this.timing = {
+        querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 }),
+        resolve: this.device.createBuffer({ size: 16, usage: u.QUERY_RESOLVE | u.COPY_SRC }),
+      };
+    }
+    const { querySet, resolve } = this.timing;
+    this.flush();
+    let b = this.open();
+    b.encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 0 } }).end();
+    call();
+    b = this.open();
+    this.endPass(b);
+    b.encoder.beginComputePass({ timestampWrites: { querySet, endOfPassWriteIndex: 1 } }).end();
+    b.encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    const staging = this.device.createBuffer({ size: 16, usage: u.MAP_READ | u.COPY_DST });
+    b.encoder.copyBufferToBuffer(resolve, 0, staging, 0, 16);
+    b.ops.push('timestamps');
+    this.flush();
+    try {
+      await staging.mapAsync(this.ctx.mapRead);
+      const t = new BigInt64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      await this.checkErrors();
+      return Number(t[1] - t[0]) * 1e-9;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Ends the device (tests provoke device loss this way). */
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+function summariseOps(ops: string[]): string {
+  const counts = new Map<string, number>();
+  for (const o of ops) counts.set(o, (counts.get(o) ?? 0) + 1);
+  const parts = [...counts].map(([o, c]) => (c > 1 ? `${o} x${c}` : o));
+  return parts.length > 8 ? `${parts.slice(0, 8).join(', ')}, ...` : parts.join(', ');
+}
+
+export function fmtBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
