@@ -3,6 +3,9 @@
 //
 //   kernels  the lenet and cifar suites (every GEMM / conv fwd, bwd-data, bwd-filter / pool
 //            shape of lenet5 and cifar10-tf at batch 64) and the measured memory bandwidth;
+//   overhead host-side figures with Benchmark.js (overhead.ts): the empty sync fence, the
+//            enqueue cost of one tiny op, LeNet-5 forward and training step at batch 1;
+//            maxTime 0.5 s each, a few seconds in all;
 //   models   lenet5 and cifar10-tf at batches 1, 16, 64 (+256 / 128), ~3 s per figure in 3
 //            rounds; ResNet-50 at batches 1 and 8, 6 steps in 2 rounds; training and inference;
 //            ONNX Runtime, TensorFlow.js wasm and PyTorch beside us where they run;
@@ -13,6 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
 import { runKernelBench } from './kernel-bench.js';
+import { runOverheadBench } from './overhead.js';
 import { runModelBench, type BenchMode, type FrameworkName } from './model-bench.js';
 import { profileInChild } from './profile.js';
 import { appendRecord, readRecords, type BenchRecord, type ResultLine } from './record.js';
@@ -85,6 +89,12 @@ export async function runBenchAll(o: BenchAllOptions = {}): Promise<{ jsonl: str
   log(`kernels: suites ${plan.suites.join(', ')} (+ memory bandwidth)`);
   await runKernelBench({ backend: o.backend, suites: plan.suites, threads: o.threads, out: jsonl, targetSeconds: o.quick ? 0.02 : 0.5, minIters: o.quick ? 2 : 10, maxIters: o.quick ? 3 : 200 });
   log(`kernels done (${elapsed()})`);
+
+  log('overhead: empty fence, enqueue of one op, lenet5 batch 1 forward + training step (Benchmark.js)');
+  for (const f of await runOverheadBench({ backend: o.backend, threads: o.threads, out: jsonl, maxTime: o.quick ? 0.02 : 0.5, minTime: o.quick ? 0.005 : undefined, warmup: o.quick ? 1 : 5 })) {
+    const r = f.line;
+    log(r.kind === 'missing' ? `  ${r.name}: not measured (${r.reason.split('\n')[0]})` : `  ${r.name}: ${(r.timing.medianMs * 1e3).toFixed(2)} us`);
+  }
 
   for (const m of plan.models) {
     log(`models: ${m.model} batches ${m.batches.join(',')} ${m.modes.join('+')}${m.data ? ` data ${m.data} (end-to-end)` : ''}`);

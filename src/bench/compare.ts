@@ -42,7 +42,7 @@ function isMemoryBound(r: BenchRecord): boolean {
 /** The figure compared for a record and its unit. */
 export function headlineValue(r: BenchRecord): { value: number | null; unit: string; higherIsBetter: boolean } {
   if (r.kind === 'model') return { value: r.imagesPerSec ?? null, unit: 'img/s', higherIsBetter: true };
-  if (r.kind === 'layer') return { value: r.timing.medianMs, unit: 'ms', higherIsBetter: false };
+  if (r.kind === 'layer' || r.suite === 'overhead') return { value: r.timing.medianMs, unit: 'ms', higherIsBetter: false };
   if (isMemoryBound(r)) return { value: r.gbps ?? null, unit: 'GB/s', higherIsBetter: true };
   return { value: r.gflops ?? null, unit: 'GFLOP/s', higherIsBetter: true };
 }

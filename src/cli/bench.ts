@@ -1,4 +1,4 @@
-// `imagerate bench ...`: kernels, models, gemm, all (and the internal `profile` the --profile
+// `imagerate bench ...`: kernels, models, gemm, overhead, all (and the internal `profile` the --profile
 // option runs in a child process). Every figure is written as a JSONL record (--out).
 import { Command, Option } from 'commander';
 import { runGemmBench, formatGemmTable } from '../bench/gemm-bench.js';
@@ -7,6 +7,7 @@ import { formatKernelTable, runKernelBench } from '../bench/kernel-bench.js';
 import { SUITE_NAMES } from '../bench/shapes.js';
 import { inlineStream, profileInChild, profileModel } from '../bench/profile.js';
 import { runBenchAll } from '../bench/bench-all.js';
+import { formatOverheadTable, runOverheadBench } from '../bench/overhead.js';
 import { appendRecord, type BenchRecord } from '../bench/record.js';
 import { checkPrecision } from '../bench/peaks.js';
 import { MODELS } from '../models/index.js';
@@ -34,7 +35,7 @@ function layerSummary(records: BenchRecord[]): string {
 }
 
 export function registerBenchCommand(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: kernels, models, gemm, all; JSONL records with every condition');
+  const bench = program.command('bench').description('benchmarks: kernels, models, gemm, overhead, all; JSONL records with every condition');
   bench
     .command('gemm')
     .description('SGEMM GFLOP/s at square sizes, ours beside OpenBLAS when libopenblas is installed')
@@ -68,6 +69,25 @@ export function registerBenchCommand(program: Command): void {
       const r = await runKernelBench({ backend: o.backend, suites, batch: o.batch, threads: o.threads, warmup: o.warmup, iters: o.iters, forwardOnly: o.forwardOnly, out: o.out, rounds: o.rounds });
       if (o.json) for (const x of r.records) process.stdout.write(JSON.stringify(x) + '\n');
       else process.stdout.write(formatKernelTable(r.records) + '\n');
+      if (o.out) process.stderr.write(`records appended to ${o.out}\n`);
+    });
+
+  bench
+    .command('overhead')
+    .description('host-side overhead with Benchmark.js: the empty sync fence, enqueueing one tiny op, and LeNet-5 forward / training step at batch 1 (autograd + dispatch)')
+    .option('--backend <name>', 'backend', 'cpu')
+    .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
+    .option('--max-time <s>', 'Benchmark.js maxTime per figure, seconds', parseNumber('--max-time'), 1)
+    .option('--ops <n>', 'fill(1) calls per sync in overhead/enqueue', parseNumber('--ops'), 1000)
+    .option('--no-training', 'skip the LeNet-5 training step')
+    .option('--out <file>', 'append JSONL records to this file')
+    .option('--json', 'print the records as JSON lines instead of a table')
+    .action(async (o) => {
+      if (!(o.maxTime > 0)) throw new UserError(`--max-time must be positive, got ${o.maxTime}`);
+      if (!Number.isInteger(o.ops) || o.ops < 1) throw new UserError(`--ops must be a positive integer, got ${o.ops}`);
+      const figures = await runOverheadBench({ backend: o.backend, threads: o.threads, maxTime: o.maxTime, opsPerCall: o.ops, training: o.training, out: o.out });
+      if (o.json) for (const f of figures) process.stdout.write(JSON.stringify(f.line) + '\n');
+      else process.stdout.write(formatOverheadTable(figures) + '\n');
       if (o.out) process.stderr.write(`records appended to ${o.out}\n`);
     });
 
@@ -144,7 +164,7 @@ export function registerBenchCommand(program: Command): void {
 
   bench
     .command('all')
-    .description('the default set (~10 min on a 2-core CPU): lenet+cifar kernel suites, lenet5/cifar10-tf/resnet50 training and inference beside the frameworks, per-layer profiles; JSONL + HTML report under results/')
+    .description('the default set (~10 min on a 2-core CPU): lenet+cifar kernel suites, host-side overhead (Benchmark.js), lenet5/cifar10-tf/resnet50 training and inference beside the frameworks, per-layer profiles; JSONL + HTML report under results/')
     .option('--out-dir <dir>', 'folder for records.jsonl and report.html (default results/bench-<host>-<time>)')
     .option('--backend <name>', 'backend', 'cpu')
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))

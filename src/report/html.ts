@@ -10,6 +10,8 @@
 //   - a roofline of the kernels: arithmetic intensity (FLOPs per compulsory byte) vs achieved
 //     GFLOP/s, on log axes, under the peak roof (host.ts cpuPeak) and the bandwidth roof
 //     (measured: the 'stream-scale' record, see kernel-bench.ts);
+//   - host-side overhead (bench overhead: kernel records of suite 'overhead', timed with
+//     Benchmark.js): the empty sync fence, one op's enqueue cost, LeNet-5 at batch 1, as a table;
 //   - the per-layer time of one training step (records of kind 'layer'), as stacked bars;
 //   - with two or more files: the run-vs-run / machine-vs-machine table (compare.ts), flags
 //     for figures that disagree by more than 5 %, and the records' own noisy flags.
@@ -209,7 +211,8 @@ export function buildReport(inputs: ReportInput[], opts: ReportOptions = {}): st
       points: kernels.filter((k) => k.name === name).map((k) => ({ x: k.arithmeticIntensity!, y: k.gflops!, label: `${k.label ?? ''} (${name})` })),
     })).concat(sgemm.length ? [{ label: 'sgemm (square)', points: sgemm.map((k) => ({ x: (2 * Number(k.shape.n) ** 3) / (12 * Number(k.shape.n) ** 2), y: k.gflops!, label: `sgemm ${k.shape.n}^3, ${k.threads} threads` })) }] : []),
   };
-  const kernelRows = all.filter((r): r is BenchRecord => r.kind === 'kernel').map((r) => {
+  const isOverhead = (r: BenchRecord) => r.suite === 'overhead';
+  const kernelRows = all.filter((r): r is BenchRecord => r.kind === 'kernel' && !isOverhead(r)).map((r) => {
     const pool = r.name.includes('pool') || r.name === 'stream-scale';
     const flags = [r.timing.noisy ? `noisy: spread ${(((r.timing.p90Ms - r.timing.p10Ms) / r.timing.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? ''].filter(Boolean).join('; ');
     return `<tr${flags ? ' class="noisy"' : ''}><td>${esc(r.suite ?? '')}</td><td>${esc(r.name)}</td><td>${esc(r.label ?? JSON.stringify(r.shape))}</td><td>${esc(r.framework ?? 'imagerate')}</td><td>${r.threads ?? ''}</td>` +
@@ -217,6 +220,19 @@ export function buildReport(inputs: ReportInput[], opts: ReportOptions = {}): st
       `<td class="n">${pool ? '' : num(r.gflops)}</td><td class="n">${num(r.gbps)}</td><td class="n">${num(r.arithmeticIntensity, 2)}</td>` +
       `<td class="n">${pool ? (r.gbps && r.peakGbps ? `${num((100 * r.gbps) / r.peakGbps)} % bw` : '') : num(r.pctOfPeak)}</td><td>${esc(flags)}</td></tr>`;
   }).join('');
+
+  // Host-side overhead: microseconds, with Benchmark.js's own statistics from the notes.
+  const overheadRows = all.filter((r): r is BenchRecord => r.kind === 'kernel' && isOverhead(r)).map((r) => {
+    const us = (ms: number) => num(ms * 1e3, 2);
+    const flags = [r.timing.noisy ? `noisy: spread ${(((r.timing.p90Ms - r.timing.p10Ms) / r.timing.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? ''].filter(Boolean).join('; ');
+    return `<tr${flags ? ' class="noisy"' : ''}>${multi ? `<td>${esc(files.get(r))}</td>` : ''}<td>${esc(r.backend)}</td><td>${esc(r.name)}</td><td>${esc(r.label ?? '')}</td><td>${r.threads ?? ''}</td>` +
+      `<td class="n">${us(r.timing.medianMs)}</td><td class="n">${us(r.timing.p10Ms)}-${us(r.timing.p90Ms)}</td><td>${esc(r.notes)}</td><td>${esc(flags)}</td></tr>`;
+  }).join('');
+  const overheadSection = overheadRows
+    ? `<h2 id="overhead">Host-side overhead</h2><p class="meaning">Measured with Benchmark.js (<code>imagerate bench overhead</code>): every call ends with a sync; median and p10-p90 are over Benchmark.js's cycles, each the mean of many calls, in microseconds. ` +
+      `overhead/fence = an empty sync; overhead/enqueue = one tiny op's enqueue cost, the fence subtracted; overhead/lenet5-* = LeNet-5 at batch 1, where autograd and dispatch dominate.</p>` +
+      `<table><thead><tr>${multi ? '<th>file</th>' : ''}<th>backend</th><th>figure</th><th>what</th><th>threads</th><th>median us</th><th>p10-p90 us</th><th>notes</th><th>flags</th></tr></thead><tbody>${overheadRows}</tbody></table>`
+    : '';
 
   // Per-layer breakdown: one chart per (file, model, batch, mode).
   const layerCharts: { id: string; title: string; note: string; labels: string[]; passes: { label: string; data: number[] }[] }[] = [];
@@ -312,6 +328,7 @@ small, .note { color: #5b6675; }
     `Roofs: the fp32 peak of the threads used, ${peak ? `${num(peak)} GFLOP/s` : 'unknown'}${peakRec ? ` (${esc(peakRec.host.cpuPeak.formula)})` : ''}, and the memory bandwidth, ${bwGbps ? `${num(bwGbps)} GB/s` : 'not measured'}${bw ? ` (${esc(bw.notes.replace(/^roofline bandwidth roof: /, 'measured: '))})` : ''}. Pooling moves data and does little arithmetic: it sits on the bandwidth roof's left.</p>
 <div class="chart tall"><canvas id="roofline"></canvas></div>
 <table><thead><tr><th>suite</th><th>kernel</th><th>layer</th><th>framework</th><th>threads</th><th>median ms</th><th>p10-p90 ms</th><th>GFLOP/s</th><th>GB/s</th><th>FLOP/byte</th><th>% peak</th><th>flags</th></tr></thead><tbody>${kernelRows}</tbody></table>
+${overheadSection}
 <h2 id="layers">Per-layer time of one training step</h2>
 ${layerCharts.length ? layerCharts.map((c) => `<h3>${esc(c.title)}</h3><p class="meaning">${esc(c.note)}</p><div class="chart tall"><canvas id="${esc(c.id)}"></canvas></div>`).join('') : '<p class="note">No per-layer records (run <code>imagerate bench models --profile</code>).</p>'}
 ${compare}
