@@ -1,24 +1,292 @@
-// cuda_addon.cc: Node-API glue of imagerate_cuda.node (built only when nvcc exists). For now it
-// exports probe() only; the CUDA kernels and their stream arrive in a later issue.
+// cuda_addon.cc: module entry of imagerate_cuda.node, plus its device, memory, stream and info
+// exports (see cuda_addon.h for the whole addon).
 //
-//   probe() -> { available: boolean, reason?: string, driverVersion: number, runtimeVersion: number,
-//                devices?: [{ index, name, computeCapability: "9.0", totalMemoryBytes, multiprocessors,
-//                             l2CacheBytes, sharedMemPerBlockOptin, pciBusId: "0000:01:00.0" }] }
-//
+//   probe() -> { available, reason?, driverVersion, runtimeVersion, devices?: [{ index, name,
+//                computeCapability: "9.0", totalMemoryBytes, multiprocessors, l2CacheBytes,
+//                sharedMemPerBlockOptin, pciBusId }] }            (never opens the device)
+//   info()  -> { name, computeCapability, multiprocessors, totalMemoryBytes, freeMemoryBytes,
+//                l2CacheBytes, sharedMemPerBlockOptin, clockMhz, memClockMhz, memBusWidthBits,
+//                driverVersion, runtimeVersion, device, pciBusId, mathMode, stream, addon }
+//   setMathMode('fp32' | 'tf32' | 'bf16' | 'fp16') -> the mode now in force
+//   alloc(bytes) -> id; free(id); upload(id, typedArray | ArrayBuffer | DataView)
+//   download(id, bytes?) -> Promise<ArrayBuffer>; sync() -> Promise<void>
+//   stats() -> { liveBuffers, liveBytes, pooledBuffers, pooledBytes, heldBuffers, heldBytes,
+//                deviceBytes, mallocCalls, pinnedBytes }; emptyCache()
+//   copy(n, src, srcOffset, dst, dstOffset)          (float32 elements; overlap allowed)
 // Versions use CUDA's encoding (13000 = 13.0); driverVersion 0 means no driver is installed.
-// Loading this addon never fails for lack of a GPU: the CUDA runtime is static and finds the
-// driver at run time, so a machine without one gets available:false and a printable reason.
-// The glue calls only plain C++ functions from kernels/cuda (nvcc never sees napi.h).
-#include <napi.h>
+//
+// Promises are settled as in the CPU addon (cpu_addon.cc): the completion thread hands a
+// CudaCompletion to a thread-safe function (TSFN), unref'd while nothing is pending so an idle
+// addon never keeps the process alive. The TSFN is created in the constructor, before the
+// cleanup hook, so the hook (which stops the completion thread) runs before Node closes it.
+#include "cuda_addon.h"
 
 #include <cstdio>
-#include <string>
+#include <cstdlib>
+#include <cstring>
 
+#include "cuda_check.h"
+#include "cuda_op_args.h"
 #include "device_probe.h"
+
+namespace imagerate {
 
 namespace {
 
-Napi::Value Probe(const Napi::CallbackInfo& info) {
+void call_js(Napi::Env env, Napi::Function, CudaAddon* addon, CudaCompletion* c) {
+  if (env == nullptr) {  // the TSFN is being torn down with its environment
+    c->out.SuppressDestruct();
+    delete c;
+    return;
+  }
+  addon->Settle(env, c);
+}
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+std::string pci_id(int domain, int bus, int device) {
+  char pci[32];
+  std::snprintf(pci, sizeof pci, "%04x:%02x:%02x.0", domain, bus, device);
+  return pci;
+}
+
+}  // namespace
+
+using Tsfn = Napi::TypedThreadSafeFunction<CudaAddon, CudaCompletion, call_js>;
+struct CudaAddon::Delivery {
+  Tsfn tsfn;
+};
+
+// Exports are enumerable, so Object.keys(addon) lists the ops this build registers.
+template <typename M>
+static Napi::ClassPropertyDescriptor<CudaAddon> Method(const char* name, M method) {
+  return CudaAddon::InstanceMethod(name, method,
+                                   static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable));
+}
+
+CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
+  sync_each_op_ = env_flag("IMAGERATE_CUDA_SYNC");
+  delivery_ = std::make_unique<Delivery>();
+  delivery_->tsfn = Tsfn::New(env, "imagerate_cuda_stream", 0, 1, this);
+  delivery_->tsfn.Unref(env);
+  env.AddCleanupHook([this] { shutdown(); });  // after the TSFN: runs before Node closes it
+
+  // The registration table: every export of imagerate_cuda.node. The OP_NAMES of
+  // src/backend/backend.ts, then the CUDA-only extras (fused ops, graphs, timing).
+  DefineAddon(exports, {
+    Method("probe", &CudaAddon::Probe),
+    Method("info", &CudaAddon::Info),
+    Method("setMathMode", &CudaAddon::SetMathMode),
+    Method("alloc", &CudaAddon::Alloc),
+    Method("free", &CudaAddon::Free),
+    Method("upload", &CudaAddon::Upload),
+    Method("download", &CudaAddon::Download),
+    Method("sync", &CudaAddon::Sync),
+    Method("stats", &CudaAddon::Stats),
+    Method("emptyCache", &CudaAddon::EmptyCache),
+    Method("copy", &CudaAddon::Copy),
+    Method("gemm", &CudaAddon::Gemm),
+    Method("conv2dFwd", &CudaAddon::Conv2dFwd),
+    Method("conv2dBwdData", &CudaAddon::Conv2dBwdData),
+    Method("conv2dBwdFilter", &CudaAddon::Conv2dBwdFilter),
+    Method("maxpool2dFwd", &CudaAddon::Maxpool2dFwd),
+    Method("maxpool2dBwd", &CudaAddon::Maxpool2dBwd),
+    Method("avgpool2dFwd", &CudaAddon::Avgpool2dFwd),
+    Method("avgpool2dBwd", &CudaAddon::Avgpool2dBwd),
+    Method("biasAdd", &CudaAddon::BiasAdd),
+    Method("biasGrad", &CudaAddon::BiasGrad),
+    Method("reluFwd", &CudaAddon::ReluFwd),
+    Method("reluBwd", &CudaAddon::ReluBwd),
+    Method("add", &CudaAddon::Add),
+    Method("mul", &CudaAddon::Mul),
+    Method("axpby", &CudaAddon::Axpby),
+    Method("scale", &CudaAddon::Scale),
+    Method("fill", &CudaAddon::Fill),
+    Method("dropoutFwd", &CudaAddon::DropoutFwd),
+    Method("sumsqCheck", &CudaAddon::SumsqCheck),
+    Method("softmaxXentFwd", &CudaAddon::SoftmaxXentFwd),
+    Method("softmaxXentBwd", &CudaAddon::SoftmaxXentBwd),
+    Method("sgdUpdate", &CudaAddon::SgdUpdate),
+    Method("batchnorm2dFwdTrain", &CudaAddon::Batchnorm2dFwdTrain),
+    Method("batchnorm2dFwdEval", &CudaAddon::Batchnorm2dFwdEval),
+    Method("batchnorm2dBwd", &CudaAddon::Batchnorm2dBwd),
+    Method("lrnFwd", &CudaAddon::LrnFwd),
+    Method("lrnBwd", &CudaAddon::LrnBwd),
+    // CUDA-only extras
+    Method("gemmKernelName", &CudaAddon::GemmKernelName),
+    Method("conv2dFwdBiasRelu", &CudaAddon::Conv2dFwdBiasRelu),
+    Method("batchnorm2dFwdTrainRelu", &CudaAddon::Batchnorm2dFwdTrainRelu),
+    Method("batchnorm2dFwdEvalRelu", &CudaAddon::Batchnorm2dFwdEvalRelu),
+    Method("batchnorm2dBwdRelu", &CudaAddon::Batchnorm2dBwdRelu),
+    Method("captureBegin", &CudaAddon::CaptureBegin),
+    Method("captureEnd", &CudaAddon::CaptureEnd),
+    Method("replay", &CudaAddon::Replay),
+    Method("graphDestroy", &CudaAddon::GraphDestroy),
+    Method("eventRecord", &CudaAddon::EventRecord),
+    Method("eventElapsed", &CudaAddon::EventElapsed),
+    Method("flushL2", &CudaAddon::FlushL2),
+  });
+}
+
+CudaAddon::~CudaAddon() {
+  shutdown();
+  destroy_graphs_and_events();
+  if (l2_flush_) cudaFree(l2_flush_);
+  stream_.reset();  // synchronises and destroys the stream; alloc_ and pinned_ then free all
+  (void)cudaGetLastError();
+}
+
+void CudaAddon::shutdown() {
+  if (stream_) stream_->stop();
+}
+
+// ------------------------------------------------------------------ helpers
+
+void CudaAddon::open_device(const CudaArgs& a) {
+  if (stream_) return;
+  if (unavailable_.empty()) {
+    constexpr int kMax = 16;
+    ImagerateCudaDevice devs[kMax];
+    char reason[512] = {0};
+    int drv = 0, rt = 0;
+    const int count = imagerate_cuda_probe(reason, sizeof reason, &drv, &rt, devs, kMax);
+    int index = 0;
+    if (const char* s = std::getenv("IMAGERATE_CUDA_DEVICE")) index = std::atoi(s);
+    if (count <= 0) {
+      unavailable_ = reason[0] ? reason : "unknown CUDA error";
+    } else if (index < 0 || index >= count || index >= kMax) {
+      unavailable_ = "IMAGERATE_CUDA_DEVICE=" + std::to_string(index) + " but " + std::to_string(count) + " device(s) found";
+    } else {
+      cudaError_t err = cudaSuccess;
+      auto s = std::make_unique<CudaStream>(index, &err);
+      if (!s->ok()) {
+        unavailable_ = "cannot open device " + std::to_string(index) + ": " + cuda_error_text(err);
+      } else {
+        const ImagerateCudaDevice& d = devs[index];
+        dev_.index = index;
+        dev_.name = d.name;
+        dev_.major = d.major;
+        dev_.minor = d.minor;
+        dev_.multiprocessors = d.multiprocessors;
+        dev_.total_memory = d.total_mem;
+        dev_.l2_cache_bytes = (uint64_t)d.l2_cache_bytes;
+        dev_.shared_mem_per_block_optin = (uint64_t)d.shared_mem_per_block_optin;
+        dev_.pci_bus_id = pci_id(d.pci_domain, d.pci_bus, d.pci_device);
+        cudaDeviceGetAttribute(&dev_.clock_khz, cudaDevAttrClockRate, index);
+        cudaDeviceGetAttribute(&dev_.mem_clock_khz, cudaDevAttrMemoryClockRate, index);
+        cudaDeviceGetAttribute(&dev_.mem_bus_width, cudaDevAttrGlobalMemoryBusWidth, index);
+        (void)cudaGetLastError();
+        dev_.driver_version = drv;
+        dev_.runtime_version = rt;
+        stream_ = std::move(s);
+        return;
+      }
+    }
+  }
+  a.fail("cuda unavailable: " + unavailable_);
+}
+
+cudaStream_t CudaAddon::stream(const CudaArgs& a) {
+  open_device(a);
+  return stream_->get();
+}
+
+Buf CudaAddon::buf(const CudaArgs& a, size_t i, const char* name) {
+  const Buf b = device_buf(a, i, name, alloc_);
+  if (capturing_) capture_ids_.insert(b.id);
+  return b;
+}
+
+Buf CudaAddon::opt_buf(const CudaArgs& a, size_t i, const char* name) {
+  if (is_no_buffer(a, i)) return Buf{};
+  return buf(a, i, name);
+}
+
+void CudaAddon::not_capturing(const CudaArgs& a) const {
+  if (capturing_) a.fail("not allowed while a CUDA graph is being captured (call captureEnd() first)");
+}
+
+void CudaAddon::launch(const CudaArgs& a, const std::function<cudaError_t(cudaStream_t)>& fn) {
+  cudaStream_t s = stream(a);
+  cudaError_t e = fn(s);
+  if (e == cudaErrorMemoryAllocation && !capturing_) {
+    (void)cudaGetLastError();
+    if (release_caches()) e = fn(s);  // kernels' scratch comes from cudaMallocAsync
+  }
+  if (e != cudaSuccess) throw_cuda(a.env(), a.op(), e);
+  if (sync_each_op_ && !capturing_) {
+    const cudaError_t w = stream_->wait_idle();
+    if (w != cudaSuccess) throw_cuda(a.env(), a.op(), w, "(IMAGERATE_CUDA_SYNC=1: while running this op)");
+  }
+}
+
+bool CudaAddon::release_caches() {
+  if (!stream_ || capturing_) return false;
+  if (stream_->wait_idle() != cudaSuccess) return false;
+  for (void* p : alloc_.release_pool()) cudaFree(p);
+  pinned_.trim();
+  if (l2_flush_) {
+    cudaFree(l2_flush_);
+    l2_flush_ = nullptr;
+    l2_flush_bytes_ = 0;
+  }
+  // The kernels' scratch pool (cudaMallocAsync on the device's default pool): give it back too.
+  cudaMemPool_t pool;
+  if (cudaDeviceGetDefaultMemPool(&pool, stream_->device()) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+void CudaAddon::Settle(Napi::Env env, CudaCompletion* c) {
+  try {
+    Napi::HandleScope scope(env);
+    if (!c->error.empty()) {
+      Napi::Error err = Napi::Error::New(env, c->error);
+      const size_t at = c->error.find("cudaError");
+      if (at != std::string::npos) err.Set("code", c->error.substr(at, c->error.find(' ', at) - at));
+      c->deferred.Reject(err.Value());
+    } else if (!c->out.IsEmpty()) {
+      c->deferred.Resolve(c->out.Value());
+    } else if (c->has_number) {
+      c->deferred.Resolve(Napi::Number::New(env, c->number));
+    } else {
+      c->deferred.Resolve(env.Undefined());
+    }
+  } catch (const Napi::Error&) {
+    // Settling only fails while the environment is shutting down; nothing is left to tell.
+  }
+  c->out.Reset();
+  delete c;
+  if (--pending_ == 0) delivery_->tsfn.Unref(env);
+}
+
+void CudaAddon::deliver(CudaCompletion* c) {
+  if (delivery_->tsfn.NonBlockingCall(c) != napi_ok) {  // closing: the environment is going away
+    c->out.SuppressDestruct();
+    delete c;
+  }
+}
+
+void CudaAddon::enqueue_completion(const CudaArgs& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host) {
+  const cudaError_t e = stream_->after(a.op(), [this, c, on_host](const std::string& err) {
+    c->error = err;
+    if (err.empty() && on_host) on_host(c);
+    deliver(c);
+  });
+  if (e != cudaSuccess) {
+    c->out.Reset();
+    delete c;
+    throw_cuda(a.env(), a.op(), e);
+  }
+  if (pending_++ == 0) delivery_->tsfn.Ref(a.env());
+}
+
+// ------------------------------------------------------------------ exports
+
+Napi::Value CudaAddon::Probe(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "probe", 0);
   Napi::Env env = info.Env();
   constexpr int kMaxDevices = 16;
   ImagerateCudaDevice devs[kMaxDevices];
@@ -45,21 +313,239 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
     dev.Set("multiprocessors", d.multiprocessors);
     dev.Set("l2CacheBytes", d.l2_cache_bytes);
     dev.Set("sharedMemPerBlockOptin", d.shared_mem_per_block_optin);
-    char pci[32];
-    std::snprintf(pci, sizeof pci, "%04x:%02x:%02x.0", d.pci_domain, d.pci_bus, d.pci_device);
-    dev.Set("pciBusId", std::string(pci));
+    dev.Set("pciBusId", pci_id(d.pci_domain, d.pci_bus, d.pci_device));
     list.Set((uint32_t)i, dev);
   }
   o.Set("devices", list);
   return o;
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("probe", Napi::Function::New(env, Probe, "probe"));
-  return exports;
+Napi::Value CudaAddon::Info(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "info", 0);
+  open_device(a);
+  Napi::Env env = info.Env();
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", dev_.name);
+  o.Set("computeCapability", std::to_string(dev_.major) + "." + std::to_string(dev_.minor));
+  o.Set("multiprocessors", dev_.multiprocessors);
+  o.Set("totalMemoryBytes", (double)dev_.total_memory);
+  o.Set("freeMemoryBytes", (double)free_b);
+  o.Set("l2CacheBytes", (double)dev_.l2_cache_bytes);
+  o.Set("sharedMemPerBlockOptin", (double)dev_.shared_mem_per_block_optin);
+  o.Set("clockMhz", dev_.clock_khz / 1000.0);
+  o.Set("memClockMhz", dev_.mem_clock_khz / 1000.0);
+  o.Set("memBusWidthBits", dev_.mem_bus_width);
+  o.Set("driverVersion", dev_.driver_version);
+  o.Set("runtimeVersion", dev_.runtime_version);
+  o.Set("device", dev_.index);
+  o.Set("pciBusId", dev_.pci_bus_id);
+  o.Set("mathMode", cuda::math_mode_name(math_));
+  o.Set("stream", sync_each_op_ ? "sync-each-op" : "async");
+  o.Set("addon", "cmake");
+  return o;
 }
 
-}  // namespace
+Napi::Value CudaAddon::SetMathMode(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "setMathMode", 1);
+  const std::string m = a.str(0, "mode");
+  if (m == "fp32") math_ = cuda::MathMode::FP32;
+  else if (m == "tf32") math_ = cuda::MathMode::TF32;
+  else if (m == "bf16") math_ = cuda::MathMode::BF16;
+  else if (m == "fp16") math_ = cuda::MathMode::FP16;
+  else a.fail("unknown math mode '" + m + "' (expected 'fp32', 'tf32', 'bf16' or 'fp16')");
+  // Takes effect for GEMM/conv launched from now on; work already queued keeps its mode.
+  return Napi::String::New(info.Env(), cuda::math_mode_name(math_));
+}
 
-// Stateless, hence safe to load in several environments (worker_threads) at once.
-NODE_API_MODULE(imagerate_cuda, Init)
+Napi::Value CudaAddon::Alloc(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "alloc", 1);
+  const int64_t bytes = a.index(0, "bytes");
+  open_device(a);
+  cudaError_t err = cudaSuccess;
+  uint64_t id = alloc_.alloc((uint64_t)bytes, &err);
+  if (id == 0 && err == cudaErrorMemoryAllocation && release_caches()) id = alloc_.alloc((uint64_t)bytes, &err);
+  if (id == 0) throw_cuda(info.Env(), "alloc", err, "allocating " + std::to_string(bytes) + " bytes");
+  return Napi::Number::New(info.Env(), (double)id);
+}
+
+Napi::Value CudaAddon::Free(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "free", 1);
+  const Buf b = device_buf(a, 0, "id", alloc_);
+  alloc_.free(b.id);
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaAddon::Upload(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "upload", 2);
+  not_capturing(a);
+  const Buf b = buf(a, 0, "id");
+  const Napi::Value v = info[1];
+  const uint8_t* src = nullptr;
+  size_t n = 0;
+  if (v.IsTypedArray()) {
+    // As in the CPU addon: ask Node-API for the data pointer directly (SharedArrayBuffer-backed
+    // arrays from the decode workers fail TypedArray::ArrayBuffer().Data()).
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    napi_value ab = nullptr;
+    NAPI_THROW_IF_FAILED(info.Env(), napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &offset), info.Env().Undefined());
+    src = static_cast<const uint8_t*>(data);
+    n = v.As<Napi::TypedArray>().ByteLength();
+  } else if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    src = static_cast<const uint8_t*>(ab.Data());
+    n = ab.ByteLength();
+  } else if (v.IsDataView()) {
+    Napi::DataView dv = v.As<Napi::DataView>();
+    src = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    n = dv.ByteLength();
+  } else {
+    a.type_fail("data must be a TypedArray, ArrayBuffer or DataView");
+  }
+  a.need(b, "id", n);
+  if (n == 0) return info.Env().Undefined();
+  cudaStream_t s = stream(a);
+  // Stage now (the caller may reuse its array at once), copy in stream order, recycle the
+  // staging block once the copy is done.
+  const PinnedBlock st = pinned_.acquire(n);
+  if (!st.ptr) {
+    // No pinned memory: a pageable copy returns once the source has been consumed (correct,
+    // but it waits for the stream first).
+    CUDA_CHECK(info.Env(), "upload", cudaMemcpyAsync(b.ptr, src, n, cudaMemcpyHostToDevice, s), "copying " + std::to_string(n) + " bytes");
+    return info.Env().Undefined();
+  }
+  std::memcpy(st.ptr, src, n);
+  const cudaError_t e = cudaMemcpyAsync(b.ptr, st.ptr, n, cudaMemcpyHostToDevice, s);
+  if (e != cudaSuccess) {
+    pinned_.give_back(st);
+    throw_cuda(info.Env(), "upload", e, "copying " + std::to_string(n) + " bytes");
+  }
+  PinnedPool* pool = &pinned_;
+  const cudaError_t q = stream_->after("upload", [pool, st](const std::string&) { pool->give_back(st); });
+  if (q != cudaSuccess) throw_cuda(info.Env(), "upload", q);
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "download", 1, 2);
+  not_capturing(a);
+  const Buf b = buf(a, 0, "id");
+  const uint64_t bytes = a.present(1) ? (uint64_t)a.index(1, "bytes") : b.bytes;
+  a.need(b, "id", bytes);
+  cudaStream_t s = stream(a);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(info.Env(), (size_t)bytes);
+  auto* c = new CudaCompletion(info.Env());
+  Napi::Promise promise = c->deferred.Promise();
+  c->out = Napi::Persistent(ab);
+  void* dst = ab.Data();
+  std::function<void(CudaCompletion*)> on_host;
+  if (bytes > 0) {
+    const PinnedBlock st = pinned_.acquire(bytes);
+    if (st.ptr) {
+      const cudaError_t e = cudaMemcpyAsync(st.ptr, b.ptr, (size_t)bytes, cudaMemcpyDeviceToHost, s);
+      if (e != cudaSuccess) {
+        pinned_.give_back(st);
+        c->out.Reset();
+        delete c;
+        throw_cuda(info.Env(), "download", e, "copying " + std::to_string(bytes) + " bytes");
+      }
+      PinnedPool* pool = &pinned_;
+      on_host = [pool, st, dst, bytes](CudaCompletion*) {
+        std::memcpy(dst, st.ptr, (size_t)bytes);
+        pool->give_back(st);
+      };
+      // (on an error the staging block is not returned: a sticky fault ends the context anyway)
+    } else {
+      // No pinned memory: a pageable copy into the ArrayBuffer, synchronous on this thread.
+      const cudaError_t e = cudaMemcpyAsync(dst, b.ptr, (size_t)bytes, cudaMemcpyDeviceToHost, s);
+      if (e != cudaSuccess) {
+        c->out.Reset();
+        delete c;
+        throw_cuda(info.Env(), "download", e, "copying " + std::to_string(bytes) + " bytes");
+      }
+    }
+  }
+  enqueue_completion(a, c, on_host);
+  return promise;
+}
+
+Napi::Value CudaAddon::Sync(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "sync", 0);
+  not_capturing(a);
+  open_device(a);
+  auto* c = new CudaCompletion(info.Env());
+  Napi::Promise promise = c->deferred.Promise();
+  enqueue_completion(a, c, nullptr);
+  return promise;
+}
+
+Napi::Value CudaAddon::Stats(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "stats", 0);
+  const CudaAllocStats s = alloc_.stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("liveBuffers", (double)s.live_buffers);
+  o.Set("liveBytes", (double)s.live_bytes);
+  o.Set("pooledBuffers", (double)s.pooled_buffers);
+  o.Set("pooledBytes", (double)s.pooled_bytes);
+  o.Set("heldBuffers", (double)s.held_buffers);
+  o.Set("heldBytes", (double)s.held_bytes);
+  o.Set("deviceBytes", (double)s.device_bytes);
+  o.Set("mallocCalls", (double)s.malloc_calls);
+  o.Set("pinnedBytes", (double)pinned_.total_bytes());
+  o.Set("graphs", (double)graphs_.size());
+  return o;
+}
+
+Napi::Value CudaAddon::EmptyCache(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "emptyCache", 0);
+  not_capturing(a);
+  if (!stream_) return info.Env().Undefined();  // nothing was ever allocated
+  const cudaError_t e = stream_->wait_idle();
+  if (e != cudaSuccess) throw_cuda(info.Env(), "emptyCache", e);
+  if (!release_caches()) throw_cuda(info.Env(), "emptyCache", cudaGetLastError());
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaAddon::Copy(const Napi::CallbackInfo& info) {
+  CudaArgs a(info, "copy", 5);
+  const int64_t n = a.dim(0, "n");
+  const Buf src = buf(a, 1, "src");
+  const int64_t so = a.index(2, "srcOffset");
+  const Buf dst = buf(a, 3, "dst");
+  const int64_t d_o = a.index(4, "dstOffset");
+  a.need(src, "src", a.bytes({so + n}));
+  a.need(dst, "dst", a.bytes({d_o + n}));
+  const float* s = src.f32() + so;
+  float* d = dst.f32() + d_o;
+  const bool overlap = src.id == dst.id && so < d_o + n && d_o < so + n;
+  if (!overlap) {
+    launch(a, [=](cudaStream_t st) { return cuda::copy_f32(n, s, d, st); });
+    return info.Env().Undefined();
+  }
+  // copy_f32 needs disjoint ranges: bounce through a scratch buffer (pooled, stream-ordered).
+  cudaError_t err = cudaSuccess;
+  const uint64_t tmp = alloc_.alloc((uint64_t)n * 4, &err);
+  if (tmp == 0) throw_cuda(info.Env(), "copy", err, "allocating " + std::to_string(n * 4) + " bytes of scratch");
+  float* t = static_cast<float*>(alloc_.find(tmp)->ptr);
+  if (capturing_) capture_ids_.insert(tmp);
+  try {
+    launch(a, [=](cudaStream_t st) {
+      const cudaError_t e = cuda::copy_f32(n, s, t, st);
+      return e != cudaSuccess ? e : cuda::copy_f32(n, t, d, st);
+    });
+  } catch (...) {
+    alloc_.free(tmp);
+    throw;
+  }
+  alloc_.free(tmp);  // stream order keeps the block intact until both copies have run
+  return info.Env().Undefined();
+}
+
+}  // namespace imagerate
+
+// One instance per environment: the addon is context-aware and safe in worker_threads.
+using imagerate::CudaAddon;
+NODE_API_NAMED_ADDON(imagerate_cuda, CudaAddon)

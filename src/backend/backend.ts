@@ -76,6 +76,8 @@ export interface Backend {
    * it are timed on the host around a submit-and-wait fence (sync()).
    */
   timeOnDevice?(call: () => void): Promise<number | null>;
+  /** The math mode of GEMM/conv on backends with more than fp32 (checked first by checkPrecision). */
+  setPrecision?(p: 'fp32' | 'tf32' | 'bf16' | 'fp16'): unknown;
   /** The device timer timeOnDevice uses, as recorded in BenchTiming.method. */
   readonly deviceTimer?: 'webgpu-timestamp' | 'cuda-event';
 

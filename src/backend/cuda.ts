@@ -1,11 +1,24 @@
-// The CUDA backend, loaded lazily: the addon (build/Release/imagerate_cuda.node) exists only
-// where nvcc was found at build time, and it can be used only where a driver and a device
-// exist. Either way a missing piece becomes `cuda unavailable: <reason>`, never a crash.
-// The CUDA kernels themselves arrive with the CUDA issue; until then a machine with a GPU
-// reports that the op table is empty.
+// The CUDA backend: a thin TypeScript face over the CUDA addon (native/cuda_addon.cc), loaded
+// lazily. The addon (build/Release/imagerate_cuda.node) exists only where the build made it
+// (CMake option IMAGERATE_CUDA: by default only where nvcc and an NVIDIA driver were both
+// found), and it can run only where a driver and a device exist. Either way a missing piece
+// becomes `cuda unavailable: <reason>` (BackendUnavailableError), never a crash.
+//
+// Like the CPU backend, every op only enqueues: the addon launches kernels on its own CUDA
+// stream and returns at once; download()/sync() are Promises settled from the addon's
+// completion thread, so the event loop never blocks on the GPU. Beyond the Backend interface:
+//   setPrecision('fp32' | 'tf32' | 'bf16' | 'fp16')  the GEMM/conv math mode (kernels.cuh)
+//   timeOnDevice(fn)   seconds of GPU time for the work `fn` enqueues (a cudaEvent pair)
+//   flushL2()          cold-cache timing: overwrite 2 x L2 on the stream
+//   captureGraph(fn)   record the ops `fn` enqueues into a CUDA graph, replay it later
+//   emptyCache(), info()
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { BackendUnavailableError } from './backend.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  Backend, BackendStats, BackendUnavailableError, BufferHandle, Conv2dParams, GemmParams, OP_NAMES,
+  OpName, Pool2dParams,
+} from './backend.js';
 import { addonPath } from '../util/paths.js';
 
 export interface CudaDevice {
@@ -13,6 +26,10 @@ export interface CudaDevice {
   name: string;
   computeCapability: string;
   totalMemoryBytes: number;
+  multiprocessors?: number;
+  l2CacheBytes?: number;
+  sharedMemPerBlockOptin?: number;
+  pciBusId?: string;
 }
 
 export interface CudaProbe {
@@ -23,29 +40,333 @@ export interface CudaProbe {
   devices?: CudaDevice[];
 }
 
+/** The open device, as the addon's info() reports it. Versions in CUDA's encoding (13000 = 13.0). */
+export interface CudaInfo {
+  name: string;
+  computeCapability: string;
+  multiprocessors: number;
+  totalMemoryBytes: number;
+  freeMemoryBytes: number;
+  l2CacheBytes: number;
+  sharedMemPerBlockOptin: number;
+  clockMhz: number;
+  memClockMhz: number;
+  memBusWidthBits: number;
+  driverVersion: number;
+  runtimeVersion: number;
+  device: number;
+  pciBusId: string;
+  mathMode: CudaMathMode;
+  stream: 'async' | 'sync-each-op';
+  addon: string;
+}
+
+export interface CudaStats extends BackendStats {
+  heldBuffers: number;
+  heldBytes: number;
+  deviceBytes: number;
+  mallocCalls: number;
+  pinnedBytes: number;
+  graphs: number;
+}
+
+/** GEMM/conv math modes of the CUDA kernels (the same names as the CLI's --precision). */
+export const CUDA_MATH_MODES = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
+export type CudaMathMode = (typeof CUDA_MATH_MODES)[number];
+
+/** The raw addon exports (see native/cuda_addon.cc and cuda_graph.cc for the authoritative list). */
+export interface CudaAddon {
+  probe(): CudaProbe;
+  info(): CudaInfo;
+  setMathMode(mode: CudaMathMode): CudaMathMode;
+  alloc(bytes: number): number;
+  free(id: number): void;
+  upload(id: number, data: ArrayBufferView | ArrayBuffer): void;
+  download(id: number, bytes?: number): Promise<ArrayBuffer>;
+  sync(): Promise<void>;
+  stats(): CudaStats;
+  emptyCache(): void;
+  captureBegin(): void;
+  captureEnd(): { id: number; nodes: number };
+  replay(id: number, times?: number): void;
+  graphDestroy(id: number): void;
+  eventRecord(): number;
+  eventElapsed(start: number, end: number): Promise<number>;
+  flushL2(): void;
+  gemmKernelName(transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number): string;
+  [op: string]: unknown;
+}
+
+/** How to build the addon where the default build skipped it. */
+export const CUDA_BUILD_HINT = 'npx cmake-js compile --CDIMAGERATE_CUDA=ON';
+
 const require = createRequire(import.meta.url);
+let addonCache: CudaAddon | null = null;
+let addonError: string | null = null;
 let probeCache: CudaProbe | null = null;
 
-/** Loads the CUDA addon (if built) and asks it whether a usable device exists. */
-export function probeCuda(): CudaProbe {
-  if (probeCache) return probeCache;
-  const path = process.env.IMAGERATE_CUDA_ADDON || addonPath('imagerate_cuda');
+function cudaAddonPath(): string {
+  return process.env.IMAGERATE_CUDA_ADDON || addonPath('imagerate_cuda');
+}
+
+/** Why the addon is missing: CMake leaves imagerate_cuda.skipped next to where it would be. */
+function notBuiltReason(path: string): string {
+  let why = 'the build skips it unless nvcc and an NVIDIA driver are both found (IMAGERATE_CUDA=AUTO)';
+  const marker = join(dirname(path), 'imagerate_cuda.skipped');
+  try {
+    if (existsSync(marker)) why = `the build skipped it: ${readFileSync(marker, 'utf8').trim()}`;
+  } catch {
+    // keep the generic reason
+  }
+  return `CUDA addon not built (${path} is missing; ${why}); build it with \`${CUDA_BUILD_HINT}\``;
+}
+
+/** Loads the CUDA addon, or throws BackendUnavailableError('cuda', reason). Loading needs no GPU. */
+export function loadCudaAddon(): CudaAddon {
+  if (addonCache) return addonCache;
+  if (addonError) throw new BackendUnavailableError('cuda', addonError);
+  const path = cudaAddonPath();
   if (!existsSync(path)) {
-    probeCache = { available: false, reason: `CUDA addon not built (nvcc was not found when the project was built; ${path} is missing)` };
-    return probeCache;
+    addonError = notBuiltReason(path);
+    throw new BackendUnavailableError('cuda', addonError);
   }
   try {
-    const addon = require(path) as { probe(): CudaProbe };
-    probeCache = addon.probe();
+    addonCache = require(path) as CudaAddon;
   } catch (e) {
-    probeCache = { available: false, reason: `cannot load ${path}: ${(e as Error).message}` };
+    addonError = `cannot load ${path}: ${(e as Error).message}`;
+    throw new BackendUnavailableError('cuda', addonError);
+  }
+  return addonCache;
+}
+
+/** Loads the CUDA addon (if built) and asks it whether a usable device exists. Never throws. */
+export function probeCuda(): CudaProbe {
+  if (probeCache) return probeCache;
+  try {
+    probeCache = loadCudaAddon().probe();
+  } catch (e) {
+    probeCache = { available: false, reason: e instanceof BackendUnavailableError ? e.reason : (e as Error).message };
   }
   return probeCache;
 }
 
+/** Why the CUDA backend cannot run here, or null when it can. */
 export function cudaUnavailable(): BackendUnavailableError | null {
   const p = probeCuda();
-  if (!p.available) return new BackendUnavailableError('cuda', p.reason ?? 'unknown reason');
-  // A device exists, but this build has no CUDA kernels registered yet.
-  return new BackendUnavailableError('cuda', `device found (${p.devices?.[0]?.name ?? 'unknown'}) but no CUDA kernels are registered in this build yet`);
+  return p.available ? null : new BackendUnavailableError('cuda', p.reason ?? 'unknown reason');
+}
+
+class CudaBuffer implements BufferHandle {
+  constructor(readonly id: number, readonly bytes: number) {}
+}
+
+const id = (b: BufferHandle | null): number => (b === null ? -1 : b.id);
+
+function convArgs(p: Conv2dParams): number[] {
+  return [p.n, p.c, p.h, p.w, p.k, p.r, p.s, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.p, p.q];
+}
+
+function poolArgs(p: Pool2dParams): number[] {
+  return [p.n, p.c, p.h, p.w, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, p.p, p.q, p.countIncludePad ? 1 : 0];
+}
+
+function version(v: number): string {
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+/** A captured CUDA graph: replay() re-launches every op it recorded, on the same buffers. */
+export interface CudaGraph {
+  readonly nodes: number;
+  replay(times?: number): void;
+  dispose(): void;
+}
+
+type Fn = (...args: unknown[]) => void;
+
+export class CudaBackend implements Backend {
+  readonly name = 'cuda';
+  readonly device: string;
+  /** "12.8" style versions of the driver (what it supports) and of the runtime linked in. */
+  readonly driver: string;
+  readonly runtime: string;
+  readonly ops: ReadonlySet<OpName>;
+  readonly deviceTimer = 'cuda-event' as const;
+  private readonly a: CudaAddon;
+
+  constructor(addon: CudaAddon = loadCudaAddon()) {
+    this.a = addon;
+    const info = addon.info(); // opens the device; throws "cuda unavailable: ..." without one
+    this.driver = version(info.driverVersion);
+    this.runtime = version(info.runtimeVersion);
+    const gib = (info.totalMemoryBytes / 2 ** 30).toFixed(1);
+    this.device = `${info.name} (sm_${info.computeCapability.replace('.', '')}, ${info.multiprocessors} SMs, ${gib} GiB, ` +
+      `driver ${this.driver}, runtime ${this.runtime})`;
+    this.ops = new Set(OP_NAMES.filter((op) => typeof addon[op] === 'function'));
+  }
+
+  info(): CudaInfo { return this.a.info(); }
+  get addon(): CudaAddon { return this.a; }
+
+  /** GEMM/conv math mode for ops enqueued from now on; returns the mode in force. */
+  setPrecision(mode: CudaMathMode): CudaMathMode { return this.a.setMathMode(mode); }
+  precision(): CudaMathMode { return this.a.info().mathMode; }
+
+  private op(name: string): Fn {
+    const f = this.a[name];
+    if (typeof f !== 'function') throw new Error(`not implemented on cuda: ${name}`);
+    return f as Fn;
+  }
+
+  alloc(bytes: number): BufferHandle { return new CudaBuffer(this.a.alloc(bytes), bytes); }
+  free(buf: BufferHandle): void { this.a.free(buf.id); }
+  upload(buf: BufferHandle, data: Float32Array | Int32Array): void { this.a.upload(buf.id, data); }
+  download(buf: BufferHandle, bytes = buf.bytes): Promise<ArrayBuffer> { return this.a.download(buf.id, bytes); }
+  sync(): Promise<void> { return this.a.sync(); }
+  stats(): CudaStats { return this.a.stats(); }
+  /** Synchronises, then gives pooled device and pinned memory back to the driver. */
+  emptyCache(): void { this.a.emptyCache(); }
+
+  /**
+   * GPU time (seconds) of the work `fn` enqueues, between two cudaEvents recorded around it
+   * (resolution about 0.5 us). `fn` must only enqueue (no awaits inside); the Promise settles
+   * once the GPU got past the second event.
+   */
+  async timeOnDevice(fn: () => void): Promise<number> {
+    const start = this.a.eventRecord();
+    let end: number;
+    try {
+      fn();
+    } finally {
+      end = this.a.eventRecord();
+    }
+    return (await this.a.eventElapsed(start, end)) / 1000;
+  }
+
+  /** Overwrites 2 x L2 on the stream, so the next op starts with a cold cache. */
+  flushL2(): void { this.a.flushL2(); }
+
+  /**
+   * Records the ops `fn` enqueues into a CUDA graph instead of running them. Every buffer they
+   * touch stays allocated until the graph is disposed (free() then only marks it). Upload,
+   * download and sync are refused inside `fn`; upload new inputs between replays.
+   */
+  captureGraph(fn: () => void): CudaGraph {
+    this.a.captureBegin();
+    let g: { id: number; nodes: number };
+    try {
+      fn();
+    } finally {
+      g = this.a.captureEnd(); // always ends the capture, even when fn threw
+    }
+    const a = this.a;
+    let live = true;
+    return {
+      nodes: g.nodes,
+      replay(times = 1) {
+        if (!live) throw new Error('cuda graph: replay after dispose');
+        a.replay(g.id, times);
+      },
+      dispose() {
+        if (live) a.graphDestroy(g.id);
+        live = false;
+      },
+    };
+  }
+
+  gemm(p: GemmParams, a: BufferHandle, b: BufferHandle, c: BufferHandle): void {
+    this.op('gemm')(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a.id, p.lda, b.id, p.ldb, p.beta, c.id, p.ldc);
+  }
+  /** Name of the GEMM kernel gemm() would launch for `p` in the current math mode. */
+  gemmKernelName(p: GemmParams): string {
+    return this.a.gemmKernelName(p.transA, p.transB, p.m, p.n, p.k, p.alpha);
+  }
+  conv2dFwd(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void {
+    this.op('conv2dFwd')(convArgs(p), x.id, w.id, id(bias), y.id);
+  }
+  /** Fused y = relu(conv2d(x, w) + bias) (CUDA only). */
+  conv2dFwdBiasRelu(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void {
+    this.op('conv2dFwdBiasRelu')(convArgs(p), x.id, w.id, id(bias), y.id);
+  }
+  conv2dBwdData(p: Conv2dParams, dy: BufferHandle, w: BufferHandle, dx: BufferHandle): void {
+    this.op('conv2dBwdData')(convArgs(p), dy.id, w.id, dx.id);
+  }
+  conv2dBwdFilter(p: Conv2dParams, x: BufferHandle, dy: BufferHandle, dw: BufferHandle, db: BufferHandle | null): void {
+    this.op('conv2dBwdFilter')(convArgs(p), x.id, dy.id, dw.id, id(db));
+  }
+  maxpool2dFwd(p: Pool2dParams, x: BufferHandle, y: BufferHandle, argmax: BufferHandle): void {
+    this.op('maxpool2dFwd')(poolArgs(p), x.id, y.id, argmax.id);
+  }
+  maxpool2dBwd(p: Pool2dParams, dy: BufferHandle, argmax: BufferHandle, dx: BufferHandle): void {
+    this.op('maxpool2dBwd')(poolArgs(p), dy.id, argmax.id, dx.id);
+  }
+  avgpool2dFwd(p: Pool2dParams, x: BufferHandle, y: BufferHandle): void {
+    this.op('avgpool2dFwd')(poolArgs(p), x.id, y.id);
+  }
+  avgpool2dBwd(p: Pool2dParams, dy: BufferHandle, dx: BufferHandle): void {
+    this.op('avgpool2dBwd')(poolArgs(p), dy.id, dx.id);
+  }
+  biasAdd(outer: number, ch: number, inner: number, x: BufferHandle, b: BufferHandle, y: BufferHandle): void {
+    this.op('biasAdd')(outer, ch, inner, x.id, b.id, y.id);
+  }
+  biasGrad(outer: number, ch: number, inner: number, dy: BufferHandle, db: BufferHandle): void {
+    this.op('biasGrad')(outer, ch, inner, dy.id, db.id);
+  }
+  reluFwd(n: number, x: BufferHandle, y: BufferHandle): void { this.op('reluFwd')(n, x.id, y.id); }
+  reluBwd(n: number, y: BufferHandle, dy: BufferHandle, dx: BufferHandle): void { this.op('reluBwd')(n, y.id, dy.id, dx.id); }
+  add(n: number, a: BufferHandle, b: BufferHandle, y: BufferHandle): void { this.op('add')(n, a.id, b.id, y.id); }
+  mul(n: number, a: BufferHandle, b: BufferHandle, y: BufferHandle): void { this.op('mul')(n, a.id, b.id, y.id); }
+  axpby(n: number, alpha: number, x: BufferHandle, beta: number, y: BufferHandle): void { this.op('axpby')(n, alpha, x.id, beta, y.id); }
+  scale(n: number, alpha: number, x: BufferHandle, y: BufferHandle): void { this.op('scale')(n, alpha, x.id, y.id); }
+  fill(n: number, value: number, y: BufferHandle): void { this.op('fill')(n, value, y.id); }
+  copy(n: number, src: BufferHandle, srcOffset: number, dst: BufferHandle, dstOffset: number): void {
+    this.op('copy')(n, src.id, srcOffset, dst.id, dstOffset);
+  }
+  dropoutFwd(n: number, p: number, seed: number, x: BufferHandle, mask: BufferHandle, y: BufferHandle): void {
+    this.op('dropoutFwd')(n, p, seed, x.id, mask.id, y.id);
+  }
+  sumsqCheck(n: number, x: BufferHandle, out: BufferHandle): void { this.op('sumsqCheck')(n, x.id, out.id); }
+  softmaxXentFwd(n: number, c: number, eps: number, logits: BufferHandle, labels: BufferHandle, probs: BufferHandle, loss: BufferHandle): void {
+    this.op('softmaxXentFwd')(n, c, eps, logits.id, labels.id, probs.id, loss.id);
+  }
+  softmaxXentBwd(n: number, c: number, eps: number, scale: number, probs: BufferHandle, labels: BufferHandle, dlogits: BufferHandle): void {
+    this.op('softmaxXentBwd')(n, c, eps, scale, probs.id, labels.id, dlogits.id);
+  }
+  sgdUpdate(n: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void {
+    this.op('sgdUpdate')(n, lr, momentum, weightDecay, nesterov, w.id, g.id, v.id);
+  }
+  batchnorm2dFwdTrain(outer: number, ch: number, inner: number, eps: number, momentum: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
+    y: BufferHandle, saveMean: BufferHandle, saveInvstd: BufferHandle, runningMean: BufferHandle, runningVar: BufferHandle): void {
+    this.op('batchnorm2dFwdTrain')(outer, ch, inner, eps, momentum, x.id, gamma.id, beta.id, y.id, saveMean.id, saveInvstd.id, runningMean.id, runningVar.id);
+  }
+  batchnorm2dFwdEval(outer: number, ch: number, inner: number, eps: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
+    runningMean: BufferHandle, runningVar: BufferHandle, y: BufferHandle): void {
+    this.op('batchnorm2dFwdEval')(outer, ch, inner, eps, x.id, gamma.id, beta.id, runningMean.id, runningVar.id, y.id);
+  }
+  batchnorm2dBwd(outer: number, ch: number, inner: number, x: BufferHandle, dy: BufferHandle, gamma: BufferHandle, saveMean: BufferHandle,
+    saveInvstd: BufferHandle, dx: BufferHandle | null, dgamma: BufferHandle, dbeta: BufferHandle): void {
+    this.op('batchnorm2dBwd')(outer, ch, inner, x.id, dy.id, gamma.id, saveMean.id, saveInvstd.id, id(dx), dgamma.id, dbeta.id);
+  }
+  lrnFwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle, scale: BufferHandle): void {
+    this.op('lrnFwd')(n, c, hw, radius, bias, alpha, beta, x.id, y.id, scale.id);
+  }
+  lrnBwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle,
+    scale: BufferHandle, dy: BufferHandle, dx: BufferHandle): void {
+    this.op('lrnBwd')(n, c, hw, radius, bias, alpha, beta, x.id, y.id, scale.id, dy.id, dx.id);
+  }
+}
+
+/**
+ * The CUDA backend, or BackendUnavailableError('cuda', reason) where it cannot run (addon not
+ * built, no driver, no device, device cannot be opened). For src/backend/registry.ts.
+ */
+export function createCudaBackend(): CudaBackend {
+  const addon = loadCudaAddon();
+  const p = probeCuda();
+  if (!p.available) throw new BackendUnavailableError('cuda', p.reason ?? 'unknown reason');
+  try {
+    return new CudaBackend(addon);
+  } catch (e) {
+    if (e instanceof BackendUnavailableError) throw e;
+    throw new BackendUnavailableError('cuda', (e as Error).message.replace(/^info: (cuda unavailable: )?/, ''));
+  }
 }

@@ -7,7 +7,7 @@
 // A WebGPU device that is lost is dropped here, so the next openBackend('webgpu') gets a new one.
 import { Backend, BackendUnavailableError } from './backend.js';
 import { CpuBackend } from './cpu.js';
-import { cudaUnavailable } from './cuda.js';
+import { createCudaBackend } from './cuda.js';
 import { UserError } from '../util/errors.js';
 
 export const BACKEND_NAMES = ['cpu', 'cuda', 'webgpu'] as const;
@@ -23,9 +23,9 @@ export function getBackend(name: string = 'cpu'): Backend {
     case 'cpu':
       be = new CpuBackend();
       break;
-    case 'cuda': {
-      throw cudaUnavailable() ?? new BackendUnavailableError('cuda', 'unknown');
-    }
+    case 'cuda':
+      be = createCudaBackend();
+      break;
     case 'webgpu':
       throw webgpuFailure ?? new Error("the webgpu backend must be opened first: await openBackend('webgpu')");
     default:
@@ -91,7 +91,7 @@ export const PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
 /** The precisions each backend of this build computes in. */
-const BACKEND_PRECISIONS: Record<string, readonly Precision[]> = { cpu: ['fp32'], webgpu: ['fp32'] };
+const BACKEND_PRECISIONS: Record<string, readonly Precision[]> = { cpu: ['fp32'], webgpu: ['fp32'], cuda: ['fp32', 'tf32', 'bf16', 'fp16'] };
 
 /** Checks `--precision <precision>` for `backend`; returns it typed, or throws a UserError. */
 export function checkPrecision(backend: string, precision: string, option = '--precision'): Precision {

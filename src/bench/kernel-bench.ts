@@ -161,6 +161,11 @@ export function backendPeakGflops(be: Backend, host: HostInfo, threads: number |
     const per = host.cpuPeak.perCoreGflops;
     return per === null ? null : per * Math.min(threads ?? host.cores, host.cores);
   }
+  // A software WebGPU adapter (Mesa lavapipe) runs its shaders on every CPU core.
+  if (be.name === 'webgpu' && /llvmpipe|lavapipe|software|swiftshader/i.test(be.device)) {
+    const per = host.cpuPeak.perCoreGflops;
+    return per === null ? null : per * host.cores;
+  }
   return gpuPeakGflops(be.device, 'fp32');
 }
 

@@ -223,6 +223,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
   const backend = o.backend ?? 'cpu';
   const precision: Precision = checkPrecision(backend, o.precision ?? 'fp32');
   const be = await openBackend(backend);
+  be.setPrecision?.(precision);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const threads = be.threads?.() ?? null;
   const warmup = o.warmup ?? 10;

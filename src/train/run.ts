@@ -212,6 +212,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
   validateTrainOptions(o);
   const be = await openBackend(o.backend);
   const precision = checkPrecision(be.name, o.precision ?? 'fp32');
+  be.setPrecision?.(precision);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { train, test } = await prepareSources(o, spec);
   const lr = scaledLr(o.lr, o.batch);

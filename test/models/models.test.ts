@@ -300,7 +300,7 @@ forEachBackend((be) => {
       if (VERBOSE) console.log(`resnet50 @224: ${r.macs} MACs, ${r.flops} FLOPs`);
     });
 
-    it('is initialised as torchvision: He normal over fan_out, BN gamma 1 and beta 0', async () => {
+    it('is initialised as torchvision: He normal over fan_out, BN gamma 1 and beta 0', { timeout: 60_000 }, async () => {
       const p = Object.fromEntries(m.namedParameters());
       // fan_out and fan_in differ for the 1x1 convs that change the width.
       for (const [n, fanOut, fanIn] of [['layer1.0.conv3.weight', 256, 64], ['layer2.0.conv1.weight', 128, 256], ['conv1.weight', 64 * 49, 3 * 49]] as const) {
@@ -373,7 +373,13 @@ forEachBackend((be) => {
     });
   });
 
-  describe('alexnet', () => {
+  // AlexNet's fc6 weight (9216 x 4096 floats, 144 MiB) is one buffer; lavapipe binds at most
+  // 128 MiB per storage buffer, so there the model cannot be built (alloc says so, naming the
+  // size and the device). GPUs' limits are 2-4 GiB.
+  const maxBind = be.name === 'webgpu' ? (be as unknown as { rt: { limits: GPUSupportedLimits } }).rt.limits.maxStorageBufferBindingSize : Infinity;
+  const fc6Bytes = 9216 * 4096 * 4;
+  if (maxBind < fc6Bytes) console.log(`[skip] alexnet on ${be.name}: its fc6 weight (${fc6Bytes} bytes) exceeds this device's storage binding limit (${maxBind} bytes)`);
+  describe.skipIf(maxBind < fc6Bytes)('alexnet', () => {
     let m: Module;
     beforeAll(() => { m = getModelSpec('alexnet').build(be, 1); });
     afterAll(() => m.dispose());

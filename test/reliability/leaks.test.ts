@@ -1,9 +1,11 @@
 // Leaks (docs/reliability.md): 1,000 training steps of LeNet-5 (batch 8: one epoch of the
 // embedded MNIST split) must leave the backend's live-buffer count and bytes exactly where
-// they were after warm-up, and process memory (rss) within a small bound.
+// they were after warm-up, and process memory (rss) within a small bound. On webgpu the same
+// run must also create no GPU buffer after warm-up (the pool serves every step).
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS, runTraining } from '../../src/train/run.js';
-import { getBackend } from '../../src/backend/registry.js';
+import { backendAvailability, getBackend, openBackend } from '../../src/backend/registry.js';
+import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 
 const WARMUP = 50;
 const RSS_GROWTH_LIMIT_MB = 64;
@@ -45,4 +47,39 @@ describe('memory stays flat over 1,000 training steps', () => {
     expect(after.liveBuffers).toBe(before.liveBuffers);
     expect(after.liveBytes).toBe(before.liveBytes);
   }, 120_000);
+});
+
+const webgpu = (await backendAvailability()).find((b) => b.name === 'webgpu')!;
+if (!webgpu.available) console.log(`[skip] webgpu leak test: webgpu unavailable: ${webgpu.reason}`);
+
+describe.skipIf(!webgpu.available)('webgpu: GPU memory stays flat over 1,000 training steps', () => {
+  it('live buffers, live bytes, GPU buffers created, and queue submits per step', async () => {
+    const be = (await openBackend('webgpu')) as WebGpuBackend;
+    const before = be.stats();
+    const samples: { step: number; live: number; bytes: number; created: number; submits: number }[] = [];
+    const s = await runTraining({ ...TRAIN_DEFAULTS, model: 'lenet5', backend: 'webgpu', epochs: 1, batch: 8, target: null }, {
+      onStep: ({ step }) => {
+        if (step >= WARMUP && step % 10 === 0) {
+          const st = be.stats();
+          samples.push({ step, live: st.liveBuffers, bytes: st.liveBytes, created: be.rt.counters.buffersCreated, submits: be.rt.counters.submits });
+        }
+      },
+    });
+    expect(s.trainImagesCount / s.batch).toBe(1000);
+    const first = samples[0], last = samples[samples.length - 1];
+    expect(last.step).toBeGreaterThanOrEqual(990);
+    for (const x of samples) {
+      expect(x.live, `live buffers at step ${x.step}`).toBe(first.live);
+      expect(x.bytes, `live bytes at step ${x.step}`).toBe(first.bytes);
+      expect(x.created, `GPU buffers created by step ${x.step}`).toBe(first.created);
+    }
+    // Batched encoding: a step is a few submits (uploads and the per-step checks), not one per op.
+    const submitsPerStep = (last.submits - first.submits) / (last.step - first.step);
+    console.log(`webgpu leaks: ${first.live} live buffers (${first.bytes} bytes) and ${first.created} GPU buffers created, flat from step ${first.step} to ${last.step}; ` +
+      `${submitsPerStep.toFixed(2)} submits per step`);
+    expect(submitsPerStep).toBeLessThanOrEqual(4);
+    const after = be.stats();
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect(after.liveBytes).toBe(before.liveBytes);
+  }, 600_000);
 });

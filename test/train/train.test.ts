@@ -14,7 +14,7 @@ forEachBackend((be) => {
       expect(s.testTop5).toBeGreaterThanOrEqual(s.testTop1);
       expect(s.history).toHaveLength(2);
       expect(s.history[1].trainLoss).toBeLessThan(s.history[0].trainLoss);
-    }, 120_000);
+    }, 300_000);
 
     it('stops at --target and reports the time to it', async () => {
       const s = await runTraining({ ...TRAIN_DEFAULTS, model: 'lenet5', backend: be.name, epochs: 5, target: 0.5 });
@@ -25,12 +25,14 @@ forEachBackend((be) => {
       expect(s.secondsToTarget!).toBeLessThanOrEqual(s.totalSeconds);
     }, 120_000);
 
+    // lenet-caffe on cpu; the smaller lenet5 on GPU backends, whose software fallback in CI
+    // (lavapipe) runs ~450 img/s.
     it('is reproducible from --seed', async () => {
-      const opts = { ...TRAIN_DEFAULTS, model: 'lenet-caffe', backend: be.name, epochs: 1, target: null, threads: 1 };
+      const opts = { ...TRAIN_DEFAULTS, model: be.name === 'cpu' ? 'lenet-caffe' : 'lenet5', backend: be.name, epochs: 1, target: null, threads: 1 };
       const a = await runTraining(opts);
       const b = await runTraining(opts);
       expect(a.history[0].trainLoss).toBe(b.history[0].trainLoss);
       expect(a.testTop1).toBe(b.testTop1);
-    }, 120_000);
+    }, 300_000);
   });
 });

@@ -1,0 +1,168 @@
+// gemm.cu: C = alpha * op(A) * op(B) + beta * C on the GPU (kernels.cuh), row-major fp32
+// storage, any M, N, K, leading dimensions and transposes.
+//
+// Which kernel runs (gemm_kernel_name says the same):
+//   M, N > 0 and (K == 0 or alpha == 0)  gemm_scale_c: C = beta * C (0 when beta == 0), A and
+//                                        B unread, exactly as the CPU contract.
+//   MathMode TF32/BF16/FP16, sm_80+      gemm_<mode>_mma_128x128 (tensor cores, gemm_tile.cuh)
+//   otherwise (FP32, or an older GPU)    gemm_f32_simt_128x128, or gemm_f32_simt_64x64 when the
+//                                        128x128 grid would not give every SM a block.
+// The transposes select the loaders' orientation at compile time (4 instantiations per main
+// loop); alignment (16-byte pointers, leading dimensions multiple of 4) is checked here and
+// switches the loaders and the epilogue between float4 and scalar accesses at run time, so an
+// odd lda costs speed, never correctness. Every output accumulates its k terms in order 0..K-1
+// with one fp32 FMA each in the SIMT kernels, so the two SIMT tile configs give identical bits.
+#include <cuda_runtime.h>
+
+#include <mutex>
+
+#include "common.cuh"
+#include "gemm_operands.cuh"
+#include "kernels.cuh"
+
+namespace imagerate {
+namespace cuda {
+namespace detail {
+
+cudaError_t current_device_info(DeviceInfo* out) {
+  static std::mutex mu;
+  static DeviceInfo cache[64];
+  int dev = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return e;
+  std::lock_guard<std::mutex> lock(mu);
+  if (dev >= 0 && dev < 64 && cache[dev].cc > 0) {
+    *out = cache[dev];
+    return cudaSuccess;
+  }
+  int major = 0, minor = 0, sms = 0;
+  if ((e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev)) != cudaSuccess) return e;
+  if ((e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev)) != cudaSuccess) return e;
+  if ((e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess) return e;
+  DeviceInfo d;
+  d.cc = major * 10 + minor;
+  d.sms = sms;
+  if (dev >= 0 && dev < 64) cache[dev] = d;
+  *out = d;
+  return cudaSuccess;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::aligned16;
+using detail::div_up;
+using detail::fits_i32;
+using tile::MatEpilogue;
+using tile::MatLoader;
+using tile::MmaRun;
+using tile::SimtRun;
+
+__global__ void gemm_scale_c(int M, int N, float beta, float* C, int64_t ldc) {
+  const int64_t total = (int64_t)M * N;
+  for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+       idx += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t i = idx / N, j = idx - i * N;
+    float* c = C + i * ldc + j;
+    *c = beta == 0.f ? 0.f : beta * *c;
+  }
+}
+
+// op(A) rows are m: A as stored is along-K (A[m*lda + k]); transposed it is along-row.
+// op(B) rows (of the B operand tile) are n: B as stored is along-row (B[k*ldb + n]).
+template <class Run>
+cudaError_t dispatch(bool ta, bool tb, int M, int N, int K, const float* A, int64_t lda, int va,
+                     const float* B, int64_t ldb, int vb, const MatEpilogue& epi, cudaStream_t s) {
+  using SA = typename Run::ShapeA;
+  using SB = typename Run::ShapeB;
+  if (!ta && !tb)
+    return Run::run(MatLoader<SA, true>{A, lda, M, va}, MatLoader<SB, false>{B, ldb, N, vb}, epi, M, N, K, 1, K, s);
+  if (!ta && tb)
+    return Run::run(MatLoader<SA, true>{A, lda, M, va}, MatLoader<SB, true>{B, ldb, N, vb}, epi, M, N, K, 1, K, s);
+  if (ta && !tb)
+    return Run::run(MatLoader<SA, false>{A, lda, M, va}, MatLoader<SB, false>{B, ldb, N, vb}, epi, M, N, K, 1, K, s);
+  return Run::run(MatLoader<SA, false>{A, lda, M, va}, MatLoader<SB, true>{B, ldb, N, vb}, epi, M, N, K, 1, K, s);
+}
+
+enum class Pick { kNone, kScale, kSimtBig, kSimtSmall, kMma };
+
+Pick pick_kernel(int64_t M, int64_t N, int64_t K, float alpha, MathMode mode, const detail::DeviceInfo& di) {
+  if (M <= 0 || N <= 0) return Pick::kNone;
+  if (K <= 0 || alpha == 0.f) return Pick::kScale;
+  if (mode != MathMode::FP32 && di.cc >= 80) return Pick::kMma;
+  const int64_t big_tiles = div_up(M, 128) * div_up(N, 128);
+  return big_tiles >= di.sms ? Pick::kSimtBig : Pick::kSimtSmall;
+}
+
+}  // namespace
+
+const char* math_mode_name(MathMode m) {
+  switch (m) {
+    case MathMode::FP32: return "fp32";
+    case MathMode::TF32: return "tf32";
+    case MathMode::BF16: return "bf16";
+    case MathMode::FP16: return "fp16";
+  }
+  return "unknown";
+}
+
+const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, MathMode mode) {
+  (void)trans_a;
+  (void)trans_b;
+  detail::DeviceInfo di;
+  if (detail::current_device_info(&di) != cudaSuccess) return "none (no CUDA device)";
+  switch (pick_kernel(M, N, K, alpha, mode, di)) {
+    case Pick::kNone: return "none (empty)";
+    case Pick::kScale: return "gemm_scale_c";
+    case Pick::kSimtBig: return "gemm_f32_simt_128x128";
+    case Pick::kSimtSmall: return "gemm_f32_simt_64x64";
+    case Pick::kMma:
+      switch (mode) {
+        case MathMode::TF32: return "gemm_tf32_mma_128x128";
+        case MathMode::BF16: return "gemm_bf16_mma_128x128";
+        case MathMode::FP16: return "gemm_fp16_mma_128x128";
+        default: break;
+      }
+  }
+  return "unknown";
+}
+
+cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc, MathMode mode, cudaStream_t stream) {
+  if (M <= 0 || N <= 0) return cudaSuccess;
+  if (!fits_i32(M) || !fits_i32(N) || !fits_i32(K < 0 ? 0 : K)) return cudaErrorInvalidValue;
+  if (K <= 0 || alpha == 0.f) {
+    if (beta == 1.f) return cudaSuccess;
+    const int64_t total = M * N;
+    gemm_scale_c<<<detail::grid_for(total, 256, 4), 256, 0, stream>>>((int)M, (int)N, beta, C, ldc);
+    return detail::launch_status();
+  }
+  detail::DeviceInfo di;
+  cudaError_t e = detail::current_device_info(&di);
+  if (e != cudaSuccess) return e;
+  const Pick pick = pick_kernel(M, N, K, alpha, mode, di);
+  const int va = aligned16(A) && lda % 4 == 0;
+  const int vb = aligned16(B) && ldb % 4 == 0;
+  const MatEpilogue epi{C, ldc, 0, (int)M, (int)N, alpha, beta, aligned16(C) && ldc % 4 == 0};
+  const int m = (int)M, n = (int)N, k = (int)K;
+  switch (pick) {
+    case Pick::kMma:
+      if (mode == MathMode::TF32)
+        return dispatch<MmaRun<MathMode::TF32>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+      if (mode == MathMode::BF16)
+        return dispatch<MmaRun<MathMode::BF16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+      return dispatch<MmaRun<MathMode::FP16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+    case Pick::kSimtBig:
+      return dispatch<SimtRun<tile::SimtBig>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+    case Pick::kSimtSmall:
+      return dispatch<SimtRun<tile::SimtSmall>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+    default:
+      return cudaSuccess;
+  }
+}
+
+}  // namespace cuda
+}  // namespace imagerate

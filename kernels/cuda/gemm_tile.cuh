@@ -1,0 +1,436 @@
+// gemm_tile.cuh: the tiled GEMM main loops shared by gemm.cu and conv2d.cu.
+//
+// Both compute, for one thread block, a BM x BN tile of  acc[m][n] = sum_k A(m, k) * B(n, k)
+// over a k range, where A and B are *loaders* (the operand's memory layout: a plain row-major
+// matrix, a transposed one, or an implicit-GEMM view of a convolution) and the result goes to
+// an *epilogue* (alpha/beta store, NCHW scatter with bias + ReLU, split-K partials...). One main
+// loop serves GEMM and all three convolution passes; only loaders and epilogues differ.
+//
+// Operand tiles: R rows (m for A, n for B) x BK values of k, read from global memory into
+// registers as float4 "vectors" and then stored into shared memory in one layout, k-major:
+// smem[kw][row] with a row pitch of R + 8 words. Two thread->element maps exist (TileMap):
+//   along-K    each vector is 4 consecutive k of one row (A row-major, B transposed, ...)
+//   along-row  each vector is 4 consecutive rows at one k (A transposed, B row-major, ...)
+// A loader picks the map that makes its global reads contiguous (coalesced, and 16-byte
+// vector loads when the addresses allow); both maps store into the same smem layout.
+// For 16-bit math modes one smem word packs the k-pair (2j, 2j+1) of a row (low half = even k),
+// so kw = k/2; "paired" along-row maps load the two k rows of a pair together.
+//
+// Main loops (both double-buffered: the next k tile is loaded into registers while the current
+// one is multiplied from shared memory; one __syncthreads per k tile):
+//   simt_kernel  fp32 FMA. Cfg BM x BN x BK with TM x TN outputs per thread; the thread's rows
+//                are TM/4 groups of 4, BM/(TM/4) apart (same for columns), so every smem read
+//                is a float4; a warp covers 4 x 8 threads (4 distinct A vectors, 8 distinct B
+//                vectors per k: broadcast, no bank conflicts). 128x128x8 / 8x8 / 256 threads
+//                is the main config, 64x64x8 / 8x8 / 64 threads the one for small problems.
+//   mma_kernel   tensor cores (mma.sync, sm_80+), 128x128 tile, 8 warps as 2 (m) x 4 (n), each
+//                warp 64 x 32 = 4 x 4 mma tiles of 16 x 8. TF32: m16n8k8, BK = 16; BF16/FP16:
+//                m16n8k16, BK = 32; both are 16 smem words of k per stage, so fragment loads
+//                are the same code: a word (kw, row) with kw = t or t+4, row = g or g+8
+//                (g = lane/4, t = lane%4), conflict-free because the pitch is 8 mod 32 words.
+//                Operands are rounded to tf32 (cvt.rna) / bf16 / fp16 (round to nearest even)
+//                when they are staged; accumulation is fp32.
+// Edges: loaders return 0 outside [0, rows) x [k_begin, k_end), so partial tiles multiply
+// zeros; epilogues drop out-of-range outputs. No access leaves the operands' bounds.
+// Split-K: blockIdx.z selects the k range [z*k_chunk, min(K, (z+1)*k_chunk)); k_chunk is a
+// multiple of BK (or >= K), and the epilogue offsets its output by z.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels.cuh"
+
+namespace imagerate {
+namespace cuda {
+namespace tile {
+
+// ------------------------------------------------------------ thread -> element maps
+template <int R_, int BK_, int T_, bool kPair_>
+struct Shape {
+  static constexpr int R = R_, BK = BK_, T = T_;
+  static constexpr bool kPair = kPair_;  // one smem word = a k pair (16-bit modes)
+};
+
+template <class S, bool kAlongK_>
+struct TileMap {
+  static constexpr int R = S::R, BK = S::BK, T = S::T;
+  static constexpr bool kAlongK = kAlongK_, kPair = S::kPair;
+  static constexpr int kVecs = R * BK / (4 * T);  // float4 registers per thread
+  static_assert(R * BK % (4 * T) == 0, "tile must split into whole float4s per thread");
+  static_assert(kAlongK || T % (R / 4) == 0, "along-row: a thread's rows must not change with i");
+  static_assert(!(kPair && !kAlongK) || kVecs % 2 == 0, "paired along-row needs vector pairs");
+
+  // First element (row, k) of vector i of thread tid (tile-relative).
+  //   along-K:            elements (row, k .. k+3)
+  //   along-row:          elements (row .. row+3, k); paired: vectors 2j, 2j+1 are k, k+1
+  __device__ __forceinline__ static void coord(int tid, int i, int& row, int& k) {
+    if (kAlongK) {
+      const int c = tid + i * T;
+      row = c / (BK / 4);
+      k = (c % (BK / 4)) * 4;
+    } else if (!kPair) {
+      const int c = tid + i * T;
+      row = (c % (R / 4)) * 4;
+      k = c / (R / 4);
+    } else {
+      const int c = tid + (i >> 1) * T;
+      row = (c % (R / 4)) * 4;
+      k = 2 * (c / (R / 4)) + (i & 1);
+    }
+  }
+};
+
+// Loader state for loaders that need nothing per thread beyond the tile origin.
+struct RowState {
+  int row0, tid;
+};
+
+// ------------------------------------------------------------ conversions while staging
+__device__ __forceinline__ uint32_t to_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+}
+// Two floats -> one word of two 16-bit values, lo in bits 0..15 (round to nearest even).
+template <MathMode MODE>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  uint32_t r;
+  if (MODE == MathMode::BF16) {
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  } else {
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  }
+  return r;
+}
+
+// Word type in shared memory: raw fp32 for the SIMT loop, 32-bit patterns for tensor cores.
+template <MathMode MODE>
+struct SmemWord {
+  using type = uint32_t;
+};
+template <>
+struct SmemWord<MathMode::FP32> {
+  using type = float;
+};
+
+template <MathMode MODE>
+__device__ __forceinline__ typename SmemWord<MODE>::type word1(float x) {
+  if constexpr (MODE == MathMode::FP32) return x;
+  else return to_tf32(x);
+}
+
+// Stores one thread's loaded vectors into the k-major tile s[kw * LD + row].
+template <class Map, MathMode MODE, int LD>
+__device__ __forceinline__ void stage(typename SmemWord<MODE>::type* s, int tid,
+                                      const float4 (&v)[Map::kVecs]) {
+  constexpr bool kPair = Map::kPair;
+  static_assert(kPair == (MODE == MathMode::BF16 || MODE == MathMode::FP16), "pairing follows the mode");
+#pragma unroll
+  for (int i = 0; i < Map::kVecs; ++i) {
+    int row, k;
+    Map::coord(tid, i, row, k);
+    if constexpr (Map::kAlongK) {
+      if constexpr (!kPair) {
+        s[(k + 0) * LD + row] = word1<MODE>(v[i].x);
+        s[(k + 1) * LD + row] = word1<MODE>(v[i].y);
+        s[(k + 2) * LD + row] = word1<MODE>(v[i].z);
+        s[(k + 3) * LD + row] = word1<MODE>(v[i].w);
+      } else {
+        s[(k / 2) * LD + row] = pack2<MODE>(v[i].x, v[i].y);
+        s[(k / 2 + 1) * LD + row] = pack2<MODE>(v[i].z, v[i].w);
+      }
+    } else {
+      if constexpr (MODE == MathMode::FP32) {
+        *reinterpret_cast<float4*>(&s[k * LD + row]) = v[i];
+      } else if constexpr (!kPair) {
+        *reinterpret_cast<uint4*>(&s[k * LD + row]) =
+            make_uint4(to_tf32(v[i].x), to_tf32(v[i].y), to_tf32(v[i].z), to_tf32(v[i].w));
+      } else if ((i & 1) == 0) {  // vectors i (k even) and i + 1 (k + 1): one word per row
+        const float4 a = v[i], b = v[i + 1];
+        *reinterpret_cast<uint4*>(&s[(k / 2) * LD + row]) =
+            make_uint4(pack2<MODE>(a.x, b.x), pack2<MODE>(a.y, b.y), pack2<MODE>(a.z, b.z),
+                       pack2<MODE>(a.w, b.w));
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------ SIMT fp32 main loop
+template <int BM_, int BN_, int BK_, int TM_, int TN_, int MIN_BLOCKS_>
+struct SimtCfg {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int kMinBlocks = MIN_BLOCKS_;  // __launch_bounds__ min blocks per SM
+  static constexpr int RT = BM / TM, CT = BN / TN;  // thread grid (rows x cols)
+  static constexpr int T = RT * CT;
+  static constexpr int LDA = BM + 8, LDB = BN + 8;  // smem pitch in words (keeps float4 alignment)
+  static_assert(TM % 4 == 0 && TN % 4 == 0 && CT % 8 == 0 && RT % 4 == 0, "4 x 8 threads per warp");
+  using ShapeA = Shape<BM, BK, T, false>;
+  using ShapeB = Shape<BN, BK, T, false>;
+};
+using SimtBig = SimtCfg<128, 128, 8, 8, 8, 2>;   // 256 threads, 2 blocks (16 warps) per SM
+using SimtSmall = SimtCfg<64, 64, 8, 8, 8, 1>;   // 64 threads (~6 blocks per SM by registers)
+
+template <class Cfg, class LA, class LB, class Epi>
+__global__ void __launch_bounds__(Cfg::T, Cfg::kMinBlocks) simt_kernel(LA la, LB lb, Epi epi, int K, int k_chunk) {
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
+  constexpr int LDA = Cfg::LDA, LDB = Cfg::LDB, RT = Cfg::RT, CT = Cfg::CT;
+  using MapA = typename LA::Map;
+  using MapB = typename LB::Map;
+  __shared__ __align__(16) float As[2][BK * LDA];
+  __shared__ __align__(16) float Bs[2][BK * LDB];
+
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int k_begin = blockIdx.z * k_chunk;
+  const int k_end = min(K, k_begin + k_chunk);
+  const int warp = tid >> 5, lane = tid & 31;
+  const int ty = (warp / (CT / 8)) * 4 + (lane >> 3);
+  const int tx = (warp % (CT / 8)) * 8 + (lane & 7);
+
+  const auto sa = la.init(m0, tid);
+  const auto sb = lb.init(n0, tid);
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
+
+  float4 ra[MapA::kVecs], rb[MapB::kVecs];
+  const int ktiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
+  if (ktiles > 0) {
+    la.load(sa, k_begin, k_end, ra);
+    lb.load(sb, k_begin, k_end, rb);
+    stage<MapA, MathMode::FP32, LDA>(As[0], tid, ra);
+    stage<MapB, MathMode::FP32, LDB>(Bs[0], tid, rb);
+  }
+  __syncthreads();
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int cur = kt & 1;
+    const bool more = kt + 1 < ktiles;
+    if (more) {  // issue the next tile's global loads; they land while we compute
+      la.load(sa, k_begin + (kt + 1) * BK, k_end, ra);
+      lb.load(sb, k_begin + (kt + 1) * BK, k_end, rb);
+    }
+    const float* a_s = As[cur];
+    const float* b_s = Bs[cur];
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int g = 0; g < TM / 4; ++g) {
+        const float4 t = *reinterpret_cast<const float4*>(&a_s[kk * LDA + g * RT * 4 + ty * 4]);
+        a[g * 4 + 0] = t.x; a[g * 4 + 1] = t.y; a[g * 4 + 2] = t.z; a[g * 4 + 3] = t.w;
+      }
+#pragma unroll
+      for (int g = 0; g < TN / 4; ++g) {
+        const float4 t = *reinterpret_cast<const float4*>(&b_s[kk * LDB + g * CT * 4 + tx * 4]);
+        b[g * 4 + 0] = t.x; b[g * 4 + 1] = t.y; b[g * 4 + 2] = t.z; b[g * 4 + 3] = t.w;
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    if (more) {  // the other buffer was last read in iteration kt - 1, before its barrier
+      stage<MapA, MathMode::FP32, LDA>(As[cur ^ 1], tid, ra);
+      stage<MapB, MathMode::FP32, LDB>(Bs[cur ^ 1], tid, rb);
+    }
+    __syncthreads();
+  }
+
+  const int z = blockIdx.z;
+#pragma unroll
+  for (int gi = 0; gi < TM / 4; ++gi)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int row = m0 + gi * RT * 4 + ty * 4 + i;
+#pragma unroll
+      for (int gj = 0; gj < TN / 4; ++gj) {
+        const int col = n0 + gj * CT * 4 + tx * 4;
+        const float* r = &acc[gi * 4 + i][gj * 4];
+        epi.store4(z, row, col, r[0], r[1], r[2], r[3]);
+      }
+    }
+}
+
+// ------------------------------------------------------------ tensor-core main loop
+template <MathMode MODE>
+struct MmaCfg {
+  static constexpr int BM = 128, BN = 128, T = 256;
+  static constexpr bool kPair = MODE != MathMode::TF32;
+  static constexpr int BK = kPair ? 32 : 16;  // 16 smem words of k either way
+  static constexpr int KW = 16;
+  static constexpr int LD = 128 + 8;          // words; 8 mod 32 -> conflict-free fragments
+  using ShapeA = Shape<BM, BK, T, kPair>;
+  using ShapeB = Shape<BN, BK, T, kPair>;
+};
+
+template <MathMode MODE>
+__device__ __forceinline__ void mma_tile(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if constexpr (MODE == MathMode::TF32) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  } else if constexpr (MODE == MathMode::BF16) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+#else
+  (void)d; (void)a; (void)b;  // never launched below sm_80 (the host falls back to FP32)
+#endif
+}
+
+template <MathMode MODE, class LA, class LB, class Epi>
+__global__ void __launch_bounds__(256) mma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using Cfg = MmaCfg<MODE>;
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, LD = Cfg::LD, KW = Cfg::KW;
+  using MapA = typename LA::Map;
+  using MapB = typename LB::Map;
+  __shared__ __align__(16) uint32_t As[2][KW * LD];
+  __shared__ __align__(16) uint32_t Bs[2][KW * LD];
+
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int k_begin = blockIdx.z * k_chunk;
+  const int k_end = min(K, k_begin + k_chunk);
+  const int warp = tid >> 5, lane = tid & 31;
+  const int wm = warp >> 2, wn = warp & 3;  // 2 x 4 warps, 64 x 32 each
+  const int g = lane >> 2, t = lane & 3;
+
+  const auto sa = la.init(m0, tid);
+  const auto sb = lb.init(n0, tid);
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;
+
+  float4 ra[MapA::kVecs], rb[MapB::kVecs];
+  const int ktiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
+  if (ktiles > 0) {
+    la.load(sa, k_begin, k_end, ra);
+    lb.load(sb, k_begin, k_end, rb);
+    stage<MapA, MODE, LD>(As[0], tid, ra);
+    stage<MapB, MODE, LD>(Bs[0], tid, rb);
+  }
+  __syncthreads();
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int cur = kt & 1;
+    const bool more = kt + 1 < ktiles;
+    if (more) {
+      la.load(sa, k_begin + (kt + 1) * BK, k_end, ra);
+      lb.load(sb, k_begin + (kt + 1) * BK, k_end, rb);
+    }
+    const uint32_t* a_s = As[cur];
+    const uint32_t* b_s = Bs[cur];
+#pragma unroll
+    for (int ks = 0; ks < KW; ks += 8) {
+      uint32_t af[4][4], bf[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+        const int r0 = wm * 64 + mi * 16 + g;
+        af[mi][0] = a_s[(ks + t) * LD + r0];
+        af[mi][1] = a_s[(ks + t) * LD + r0 + 8];
+        af[mi][2] = a_s[(ks + t + 4) * LD + r0];
+        af[mi][3] = a_s[(ks + t + 4) * LD + r0 + 8];
+      }
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        const int c0 = wn * 32 + ni * 8 + g;
+        bf[ni][0] = b_s[(ks + t) * LD + c0];
+        bf[ni][1] = b_s[(ks + t + 4) * LD + c0];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma_tile<MODE>(acc[mi][ni], af[mi], bf[ni]);
+    }
+    if (more) {
+      stage<MapA, MODE, LD>(As[cur ^ 1], tid, ra);
+      stage<MapB, MODE, LD>(Bs[cur ^ 1], tid, rb);
+    }
+    __syncthreads();
+  }
+
+  const int z = blockIdx.z;
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+      const int row = m0 + wm * 64 + mi * 16 + g;
+      const int col = n0 + wn * 32 + ni * 8 + 2 * t;
+      epi.store2(z, row, col, acc[mi][ni][0], acc[mi][ni][1]);
+      epi.store2(z, row + 8, col, acc[mi][ni][2], acc[mi][ni][3]);
+    }
+#else
+  (void)la; (void)lb; (void)epi; (void)K; (void)k_chunk;
+#endif
+}
+
+// ------------------------------------------------------------ launch helper
+// Launches the main loop for an M x N output, k range [0, K) cut into `splits` chunks.
+// Loaders/epilogue must have been built for the matching config (Shape / T).
+template <class Cfg, class LA, class LB, class Epi>
+cudaError_t launch_simt(const LA& la, const LB& lb, const Epi& epi, int M, int N, int K, int splits,
+                        int k_chunk, cudaStream_t stream) {
+  const dim3 grid((unsigned)((N + Cfg::BN - 1) / Cfg::BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM),
+                  (unsigned)splits);
+  simt_kernel<Cfg, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk);
+  return cudaGetLastError();
+}
+
+template <MathMode MODE, class LA, class LB, class Epi>
+cudaError_t launch_mma(const LA& la, const LB& lb, const Epi& epi, int M, int N, int K, int splits,
+                       int k_chunk, cudaStream_t stream) {
+  using Cfg = MmaCfg<MODE>;
+  const dim3 grid((unsigned)((N + Cfg::BN - 1) / Cfg::BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM),
+                  (unsigned)splits);
+  mma_kernel<MODE, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk);
+  return cudaGetLastError();
+}
+
+// Launch policies: a tile config plus the main loop that runs it, so that callers can write
+// one dispatch body for every config (their loaders are built from ShapeA / ShapeB).
+template <class Cfg>
+struct SimtRun {
+  using ShapeA = typename Cfg::ShapeA;
+  using ShapeB = typename Cfg::ShapeB;
+  static constexpr int BK = Cfg::BK;
+  template <class LA, class LB, class E>
+  static cudaError_t run(const LA& la, const LB& lb, const E& e, int M, int N, int K, int splits,
+                         int k_chunk, cudaStream_t s) {
+    return launch_simt<Cfg>(la, lb, e, M, N, K, splits, k_chunk, s);
+  }
+};
+
+template <MathMode MODE>
+struct MmaRun {
+  using ShapeA = typename MmaCfg<MODE>::ShapeA;
+  using ShapeB = typename MmaCfg<MODE>::ShapeB;
+  static constexpr int BK = MmaCfg<MODE>::BK;
+  template <class LA, class LB, class E>
+  static cudaError_t run(const LA& la, const LB& lb, const E& e, int M, int N, int K, int splits,
+                         int k_chunk, cudaStream_t s) {
+    return launch_mma<MODE>(la, lb, e, M, N, K, splits, k_chunk, s);
+  }
+};
+
+}  // namespace tile
+}  // namespace cuda
+}  // namespace imagerate

@@ -1,0 +1,167 @@
+// kernels.cuh: the CUDA kernel entry points, host-callable. Plain C++ (only cudaStream_t and
+// cudaError_t come from CUDA), so native/cuda_*.cc compile it with the host compiler.
+//
+// Change log (this header only grows; existing declarations keep their signatures):
+//   v1  first version: every op of kernels/cpu/kernels.h, plus copy_f32, the fused
+//       conv2d_fwd_bias_relu and batchnorm2d_*_relu, and gemm_kernel_name.
+//
+// Contract: each function mirrors the CPU function of the same name in kernels/cpu/kernels.h
+// (same math, same argument order), with two differences:
+//   * pointers are device pointers, and a trailing `cudaStream_t stream` says where to launch;
+//   * GEMM and conv2d take a MathMode just before the stream.
+// Functions launch and return without synchronising. They return cudaSuccess, or the error of
+// the launch (cudaGetLastError() after it) or of a stream-ordered allocation. Errors of the
+// kernel's execution surface at the caller's next synchronisation, as usual in CUDA.
+// Shapes are validated by the caller (native/), as for the CPU kernels; sizes of 0 launch
+// nothing and return cudaSuccess. Nothing here calls exit()/abort() or prints.
+//
+// Scratch memory: conv2d_bwd_filter (split-K partials), bias_grad, conv2d_bwd_filter's db,
+// batchnorm2d_* (per-channel partial sums) and sumsq_check take a small stream-ordered
+// workspace with cudaMallocAsync/cudaFreeAsync on `stream` (the device's default memory pool).
+// Reductions are deterministic: partial sums are combined in a fixed order that depends on
+// the shape only, so a given shape gives the same bits on every run (and on every GPU model).
+//
+// Differences from the CPU kernels that a caller can see:
+//   * softmax_xent_fwd/bwd cannot throw for a label outside [0, C): that row gets NaN loss
+//     (fwd; probs are still written) or NaN dlogits (bwd), which sumsq_check reports.
+//   * MathMode::TF32/BF16/FP16 round GEMM/conv operands to that format (fp32 accumulate,
+//     fp32 storage). On a GPU older than sm_80 they fall back to FP32 (see gemm_kernel_name).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace imagerate {
+namespace cuda {
+
+// Precision of the GEMM/conv multiply. Storage is always fp32; operands are rounded to the
+// named format while they are staged into shared memory, products are accumulated in fp32.
+//   FP32  SIMT fp32 FMA (exact fp32 products)
+//   TF32  tensor cores, operands rounded to TF32 (10-bit mantissa, round to nearest, ties away)
+//   BF16  tensor cores, operands rounded to bfloat16 (7-bit mantissa, round to nearest even)
+//   FP16  tensor cores, operands rounded to IEEE half (10-bit mantissa, range +-65504)
+enum class MathMode : int { FP32 = 0, TF32 = 1, BF16 = 2, FP16 = 3 };
+const char* math_mode_name(MathMode m);  // "fp32" | "tf32" | "bf16" | "fp16"
+
+// ---------------------------------------------------------------- GEMM (gemm.cu)
+// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C. Row-major; lda/ldb/ldc are the row
+// strides of A, B, C as stored (A is K x M when trans_a). beta == 0 ignores C's old contents
+// (NaN in C does not leak through). K == 0 or alpha == 0 only scales C by beta (A, B unread).
+cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc, MathMode mode, cudaStream_t stream);
+// Name of the kernel gemm_f32 would launch for this problem on the current device, e.g.
+// "gemm_f32_simt_128x128", "gemm_tf32_mma_128x128", "gemm_scale_c" (for benchmark labels).
+const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                             float alpha, MathMode mode);
+
+// ---------------------------------------------------------------- conv2d (conv2d.cu)
+// Same fields and meaning as imagerate::Conv2dParams (kernels/cpu/kernels.h).
+struct Conv2dParams {
+  int64_t n, c, h, w;      // input
+  int64_t k, r, s;         // output channels, kernel height, kernel width
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int64_t p, q;            // output height, width (computed by the caller)
+};
+// y[n,k,p,q] = sum_{c,r,s} x[n,c,p*sh-ph+r*dh, q*sw-pw+s*dw] * w[k,c,r,s] (+ bias[k] if non-null).
+// Layouts: x NCHW, w OIHW (KCRS), y NKPQ. Overwrites y.
+cudaError_t conv2d_fwd(const Conv2dParams& cp, const float* x, const float* w, const float* bias,
+                       float* y, MathMode mode, cudaStream_t stream);
+// Fused: y = relu(conv2d_fwd(x, w) + bias) in one pass over y (bias may be null).
+cudaError_t conv2d_fwd_bias_relu(const Conv2dParams& cp, const float* x, const float* w,
+                                 const float* bias, float* y, MathMode mode, cudaStream_t stream);
+// dx = conv_transpose(dy, w): overwrites dx.
+cudaError_t conv2d_bwd_data(const Conv2dParams& cp, const float* dy, const float* w, float* dx,
+                            MathMode mode, cudaStream_t stream);
+// dw[k,c,r,s] = sum_{n,p,q} dy[n,k,p,q] * x[n,c,...]: overwrites dw. db[k] = sum dy if db non-null.
+cudaError_t conv2d_bwd_filter(const Conv2dParams& cp, const float* x, const float* dy, float* dw,
+                              float* db, MathMode mode, cudaStream_t stream);
+
+// ---------------------------------------------------------------- pooling (pool2d.cu)
+// Same fields and meaning as imagerate::Pool2dParams.
+struct Pool2dParams {
+  int64_t n, c, h, w;
+  int64_t kh, kw, stride_h, stride_w, pad_h, pad_w;
+  int64_t p, q;                 // output height, width
+  bool count_include_pad;       // avg pool: divide by kh*kw (true) or by the in-bounds count
+};
+// argmax[n,c,p,q] = flat index h*W+w of the chosen input (first max on ties; a NaN wins);
+// padding never wins. A window entirely in padding yields -inf and argmax -1.
+cudaError_t maxpool2d_fwd(const Pool2dParams& pp, const float* x, float* y, int32_t* argmax,
+                          cudaStream_t stream);
+cudaError_t maxpool2d_bwd(const Pool2dParams& pp, const float* dy, const int32_t* argmax, float* dx,
+                          cudaStream_t stream);
+cudaError_t avgpool2d_fwd(const Pool2dParams& pp, const float* x, float* y, cudaStream_t stream);
+cudaError_t avgpool2d_bwd(const Pool2dParams& pp, const float* dy, float* dx, cudaStream_t stream);
+
+// ---------------------------------------------------------------- elementwise (elementwise.cu)
+// Channel bias for NCHW (inner = H*W) or row bias for [rows, cols] (outer = rows, ch = cols, inner = 1).
+cudaError_t bias_add(int64_t outer, int64_t ch, int64_t inner, const float* x, const float* b,
+                     float* y, cudaStream_t stream);
+cudaError_t bias_grad(int64_t outer, int64_t ch, int64_t inner, const float* dy, float* db,
+                      cudaStream_t stream);  // overwrites db
+cudaError_t relu_fwd(int64_t n, const float* x, float* y, cudaStream_t stream);
+cudaError_t relu_bwd(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream);
+cudaError_t add_f32(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);
+cudaError_t mul_f32(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);
+// y = alpha*x + beta*y; beta == 0 ignores y's old contents.
+cudaError_t axpby_f32(int64_t n, float alpha, const float* x, float beta, float* y,
+                      cudaStream_t stream);
+cudaError_t scale_f32(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream);
+cudaError_t fill_f32(int64_t n, float value, float* y, cudaStream_t stream);
+cudaError_t copy_f32(int64_t n, const float* x, float* y, cudaStream_t stream);  // y = x (no overlap)
+// Dropout (inverted), bit-identical mask to the CPU kernel for the same (seed, n, p).
+cudaError_t dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* mask, float* y,
+                        cudaStream_t stream);
+// out (device, 2 doubles): out[0] = sum x^2 (in double), out[1] = number of non-finite values.
+cudaError_t sumsq_check(int64_t n, const float* x, double* out, cudaStream_t stream);
+
+// ---------------------------------------------------------------- loss (softmax_xent.cu)
+cudaError_t softmax_xent_fwd(int64_t N, int64_t C, float eps, const float* logits,
+                             const int32_t* labels, float* probs, float* loss, cudaStream_t stream);
+cudaError_t softmax_xent_bwd(int64_t N, int64_t C, float eps, float scale, const float* probs,
+                             const int32_t* labels, float* dlogits, cudaStream_t stream);
+
+// ---------------------------------------------------------------- optimiser (sgd.cu)
+cudaError_t sgd_momentum_update(int64_t n, float lr, float momentum, float weight_decay,
+                                bool nesterov, float* w, const float* g, float* v,
+                                cudaStream_t stream);
+
+// ---------------------------------------------------------------- normalisation (batchnorm.cu, lrn.cu)
+cudaError_t batchnorm2d_fwd_train(int64_t outer, int64_t ch, int64_t inner, float eps,
+                                  float momentum, const float* x, const float* gamma,
+                                  const float* beta, float* y, float* save_mean,
+                                  float* save_invstd, float* running_mean, float* running_var,
+                                  cudaStream_t stream);
+cudaError_t batchnorm2d_fwd_eval(int64_t outer, int64_t ch, int64_t inner, float eps,
+                                 const float* x, const float* gamma, const float* beta,
+                                 const float* running_mean, const float* running_var, float* y,
+                                 cudaStream_t stream);
+cudaError_t batchnorm2d_bwd(int64_t outer, int64_t ch, int64_t inner, const float* x,
+                            const float* dy, const float* gamma, const float* save_mean,
+                            const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                            cudaStream_t stream);
+// Fused BN + ReLU: y = relu(batchnorm(x)), same statistics/running-stat updates as above.
+cudaError_t batchnorm2d_fwd_train_relu(int64_t outer, int64_t ch, int64_t inner, float eps,
+                                       float momentum, const float* x, const float* gamma,
+                                       const float* beta, float* y, float* save_mean,
+                                       float* save_invstd, float* running_mean, float* running_var,
+                                       cudaStream_t stream);
+cudaError_t batchnorm2d_fwd_eval_relu(int64_t outer, int64_t ch, int64_t inner, float eps,
+                                      const float* x, const float* gamma, const float* beta,
+                                      const float* running_mean, const float* running_var,
+                                      float* y, cudaStream_t stream);
+// Backward of the fused forward: y is the fused output relu(bn(x)); the BN backward sees
+// dy * (y > 0), exactly relu_bwd followed by batchnorm2d_bwd, without the intermediate tensor.
+cudaError_t batchnorm2d_bwd_relu(int64_t outer, int64_t ch, int64_t inner, const float* x,
+                                 const float* y, const float* dy, const float* gamma,
+                                 const float* save_mean, const float* save_invstd, float* dx,
+                                 float* dgamma, float* dbeta, cudaStream_t stream);
+cudaError_t lrn_fwd(int64_t n, int64_t c, int64_t hw, int64_t radius, float bias, float alpha,
+                    float beta, const float* x, float* y, float* scale, cudaStream_t stream);
+cudaError_t lrn_bwd(int64_t n, int64_t c, int64_t hw, int64_t radius, float bias, float alpha,
+                    float beta, const float* x, const float* y, const float* scale,
+                    const float* dy, float* dx, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace imagerate

@@ -1,0 +1,192 @@
+// cuda_addon.h: the CUDA backend's Node-API addon (imagerate_cuda.node), one instance per Node
+// environment (main thread or worker_thread), the counterpart of cpu_addon.h.
+//
+// Loading the addon never touches the GPU: probe() works on any machine, and the device is
+// opened on the first call that needs it (alloc, an op, info...), which throws
+// "cuda unavailable: <reason>" where there is none. Once open, each instance owns:
+//   - a caching device allocator and a pinned staging pool (cuda_allocator.h);
+//   - one stream with its completion thread (cuda_stream.h);
+//   - the math mode for GEMM/conv (setMathMode), CUDA graphs captured from the stream
+//     (cuda_graph.cc), and cudaEvent pairs for device-side timing.
+// Op exports check their arguments on the JS thread with the CPU addon's checks (cpu_args.h,
+// cuda_op_args.h: identical messages), then launch the kernel of kernels/cuda/kernels.cuh on
+// the stream and return. sync()/download()/eventElapsed() return Promises settled on the JS
+// thread through a thread-safe function once the completion thread sees the stream get there.
+//
+// The method bodies live by family: cuda_addon.cc (device, memory, stream, info),
+// cuda_graph.cc (graphs, events, L2 flush), cuda_ops_nn.cc (gemm, conv, pool),
+// cuda_ops_pointwise.cc (elementwise, loss, optimiser), cuda_ops_norm.cc (batch norm, LRN).
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cuda_allocator.h"
+#include "cuda_op_args.h"
+#include "cuda_stream.h"
+#include "kernels.cuh"
+
+namespace imagerate {
+
+// A pending sync()/download()/eventElapsed() Promise, settled on the JS thread (cuda_addon.cc).
+struct CudaCompletion {
+  explicit CudaCompletion(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::ArrayBuffer> out;  // download target; empty otherwise
+  bool has_number = false;                 // eventElapsed: resolve with `number`
+  double number = 0;
+  std::string error;                       // set on the completion thread: reject with it
+};
+
+// What info() reports about the open device.
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name, pci_bus_id;
+  int major = 0, minor = 0, multiprocessors = 0;
+  uint64_t total_memory = 0, l2_cache_bytes = 0, shared_mem_per_block_optin = 0;
+  int clock_khz = 0, mem_clock_khz = 0, mem_bus_width = 0;
+  int driver_version = 0, runtime_version = 0;
+};
+
+class CudaAddon : public Napi::Addon<CudaAddon> {
+ public:
+  CudaAddon(Napi::Env env, Napi::Object exports);
+  ~CudaAddon();
+
+  // ---- device, memory and stream (cuda_addon.cc)
+  Napi::Value Probe(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value SetMathMode(const Napi::CallbackInfo& info);
+  Napi::Value Alloc(const Napi::CallbackInfo& info);
+  Napi::Value Free(const Napi::CallbackInfo& info);
+  Napi::Value Upload(const Napi::CallbackInfo& info);
+  Napi::Value Download(const Napi::CallbackInfo& info);
+  Napi::Value Sync(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value EmptyCache(const Napi::CallbackInfo& info);
+  Napi::Value Copy(const Napi::CallbackInfo& info);
+
+  // ---- graphs, events, L2 flush (cuda_graph.cc)
+  Napi::Value CaptureBegin(const Napi::CallbackInfo& info);
+  Napi::Value CaptureEnd(const Napi::CallbackInfo& info);
+  Napi::Value Replay(const Napi::CallbackInfo& info);
+  Napi::Value GraphDestroy(const Napi::CallbackInfo& info);
+  Napi::Value EventRecord(const Napi::CallbackInfo& info);
+  Napi::Value EventElapsed(const Napi::CallbackInfo& info);
+  Napi::Value FlushL2(const Napi::CallbackInfo& info);
+
+  // ---- gemm, conv, pool (cuda_ops_nn.cc)
+  Napi::Value Gemm(const Napi::CallbackInfo& info);
+  Napi::Value GemmKernelName(const Napi::CallbackInfo& info);
+  Napi::Value Conv2dFwd(const Napi::CallbackInfo& info);
+  Napi::Value Conv2dFwdBiasRelu(const Napi::CallbackInfo& info);
+  Napi::Value Conv2dBwdData(const Napi::CallbackInfo& info);
+  Napi::Value Conv2dBwdFilter(const Napi::CallbackInfo& info);
+  Napi::Value Maxpool2dFwd(const Napi::CallbackInfo& info);
+  Napi::Value Maxpool2dBwd(const Napi::CallbackInfo& info);
+  Napi::Value Avgpool2dFwd(const Napi::CallbackInfo& info);
+  Napi::Value Avgpool2dBwd(const Napi::CallbackInfo& info);
+
+  // ---- elementwise, loss, optimiser (cuda_ops_pointwise.cc)
+  Napi::Value BiasAdd(const Napi::CallbackInfo& info);
+  Napi::Value BiasGrad(const Napi::CallbackInfo& info);
+  Napi::Value ReluFwd(const Napi::CallbackInfo& info);
+  Napi::Value ReluBwd(const Napi::CallbackInfo& info);
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Mul(const Napi::CallbackInfo& info);
+  Napi::Value Axpby(const Napi::CallbackInfo& info);
+  Napi::Value Scale(const Napi::CallbackInfo& info);
+  Napi::Value Fill(const Napi::CallbackInfo& info);
+  Napi::Value DropoutFwd(const Napi::CallbackInfo& info);
+  Napi::Value SumsqCheck(const Napi::CallbackInfo& info);
+  Napi::Value SoftmaxXentFwd(const Napi::CallbackInfo& info);
+  Napi::Value SoftmaxXentBwd(const Napi::CallbackInfo& info);
+  Napi::Value SgdUpdate(const Napi::CallbackInfo& info);
+
+  // ---- batch norm, LRN (cuda_ops_norm.cc)
+  Napi::Value Batchnorm2dFwdTrain(const Napi::CallbackInfo& info);
+  Napi::Value Batchnorm2dFwdEval(const Napi::CallbackInfo& info);
+  Napi::Value Batchnorm2dBwd(const Napi::CallbackInfo& info);
+  Napi::Value Batchnorm2dFwdTrainRelu(const Napi::CallbackInfo& info);
+  Napi::Value Batchnorm2dFwdEvalRelu(const Napi::CallbackInfo& info);
+  Napi::Value Batchnorm2dBwdRelu(const Napi::CallbackInfo& info);
+  Napi::Value LrnFwd(const Napi::CallbackInfo& info);
+  Napi::Value LrnBwd(const Napi::CallbackInfo& info);
+
+  // Called on the JS thread by the thread-safe function: settles one Promise.
+  void Settle(Napi::Env env, CudaCompletion* c);
+
+ private:
+  // ---- helpers for the op files
+  // Opens the device on first use; throws "cuda <op>: cuda unavailable: <reason>".
+  cudaStream_t stream(const CudaArgs& a);
+  // A live device buffer; while a graph is being captured, also remembers its id (see
+  // cuda_graph.cc) so the buffer outlives any free() until the graph is destroyed.
+  Buf buf(const CudaArgs& a, size_t i, const char* name);
+  Buf opt_buf(const CudaArgs& a, size_t i, const char* name);  // -1 means none (ptr == nullptr)
+  // Runs one kernel launch. On cudaErrorMemoryAllocation (a kernel's scratch allocation),
+  // empties the caches and tries once more; any error then throws "cuda <op>: <error>".
+  // With IMAGERATE_CUDA_SYNC=1 it also waits for the kernel, so an asynchronous fault is
+  // reported by the op that caused it.
+  void launch(const CudaArgs& a, const std::function<cudaError_t(cudaStream_t)>& fn);
+  cuda::MathMode math() const { return math_; }
+  // conv2dFwd and conv2dFwdBiasRelu: checked arguments (cuda_ops_nn.cc).
+  struct ConvFwdCall {
+    cuda::Conv2dParams cp;
+    const float *x, *w, *bias;
+    float* y;
+  };
+  ConvFwdCall conv_fwd_args(const CudaArgs& a);
+  // add and mul (cuda_ops_pointwise.cc); batch norm with or without the fused ReLU (cuda_ops_norm.cc).
+  void binary_args(const CudaArgs& a, int64_t& n, Buf& x0, Buf& x1, Buf& y);
+  Napi::Value bn_fwd_train(const Napi::CallbackInfo& info, bool relu);
+  Napi::Value bn_fwd_eval(const Napi::CallbackInfo& info, bool relu);
+  Napi::Value bn_bwd(const Napi::CallbackInfo& info, bool relu);
+  // Throws "<op>: not allowed while a CUDA graph is being captured ..." when capturing.
+  void not_capturing(const CudaArgs& a) const;
+
+  void open_device(const CudaArgs& a);
+  void enqueue_completion(const CudaArgs& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host);
+  void deliver(CudaCompletion* c);  // completion thread -> JS thread
+  bool release_caches();            // synchronises, cudaFree of the pool; false if it failed
+  void shutdown();                  // env cleanup hook
+
+  CudaAllocator alloc_;
+  PinnedPool pinned_;
+  std::unique_ptr<CudaStream> stream_;
+  std::string unavailable_;  // why the device could not be opened (sticky)
+  CudaDeviceInfo dev_;
+  cuda::MathMode math_ = cuda::MathMode::FP32;
+  bool sync_each_op_ = false;  // IMAGERATE_CUDA_SYNC=1
+  struct Delivery;             // the thread-safe function, hidden from the op files
+  std::unique_ptr<Delivery> delivery_;
+  uint64_t pending_ = 0;  // unsettled Promises (the TSFN keeps the loop alive while > 0)
+
+  // ---- graphs and events (cuda_graph.cc)
+  struct Graph {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    std::set<uint64_t> ids;  // held buffers
+    size_t nodes = 0;
+  };
+  bool capturing_ = false;
+  std::set<uint64_t> capture_ids_;  // buffers touched while capturing
+  std::map<uint64_t, std::unique_ptr<Graph>> graphs_;
+  uint64_t next_graph_ = 1;
+  std::map<uint64_t, cudaEvent_t> events_;  // recorded, not yet consumed by eventElapsed
+  std::mutex spare_mu_;
+  std::vector<cudaEvent_t> spare_timing_events_;  // returned by the completion thread
+  uint64_t next_event_ = 1;
+  void* l2_flush_ = nullptr;  // FlushL2's scratch (2 x L2), outside the pool
+  uint64_t l2_flush_bytes_ = 0;
+  void destroy_graphs_and_events();
+};
+
+}  // namespace imagerate

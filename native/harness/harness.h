@@ -1,0 +1,141 @@
+// harness.h: shared pieces of imagerate_cuda_harness (a standalone C++ program, no Node): the
+// CUDA error check, device buffers, a deterministic RNG, the check reporter and the options.
+//
+// Errors in the harness itself (a failed CUDA call) throw HarnessError, caught in main();
+// kernel results that disagree with their reference are counted as failed checks instead.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels.cuh"
+
+namespace harness {
+
+struct HarnessError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void cuda_fail(cudaError_t e, const char* what, const char* file, int line);
+#define CK(call)                                                          \
+  do {                                                                    \
+    const cudaError_t ck_err_ = (call);                                   \
+    if (ck_err_ != cudaSuccess) harness::cuda_fail(ck_err_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+// A device allocation of n elements of T, freed on scope exit. upload/download are synchronous.
+template <typename T>
+class DevBuf {
+ public:
+  DevBuf() = default;
+  explicit DevBuf(size_t n, size_t offset_elems = 0) { alloc(n, offset_elems); }
+  DevBuf(const std::vector<T>& h, size_t offset_elems = 0) {
+    alloc(h.size(), offset_elems);
+    upload(h);
+  }
+  ~DevBuf() {
+    if (raw_) cudaFree(raw_);
+  }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  // offset_elems > 0 places the data that many elements past an aligned allocation
+  // (to exercise the kernels' unaligned paths).
+  void alloc(size_t n, size_t offset_elems = 0) {
+    if (raw_) CK(cudaFree(raw_));
+    raw_ = nullptr;
+    n_ = n;
+    CK(cudaMalloc(&raw_, (n + offset_elems + 1) * sizeof(T)));
+    p_ = static_cast<T*>(raw_) + offset_elems;
+  }
+  void upload(const std::vector<T>& h) {
+    if (h.size() > n_) throw HarnessError("upload larger than buffer");
+    CK(cudaMemcpy(p_, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> download() const {
+    std::vector<T> h(n_);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+  T* get() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  void* raw_ = nullptr;
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+// xorshift64* : deterministic, seedable, platform-independent.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed ? seed : 0x9E3779B97F4A7C15ull) {}
+  uint64_t next() {
+    s_ ^= s_ >> 12;
+    s_ ^= s_ << 25;
+    s_ ^= s_ >> 27;
+    return s_ * 2685821657736338717ull;
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * (float)((next() >> 40) * (1.0 / 16777216.0)); }
+  std::vector<float> vec(size_t n, float lo = -1.f, float hi = 1.f) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = uniform(lo, hi);
+    return v;
+  }
+
+ private:
+  uint64_t s_;
+};
+
+struct Options {
+  bool validate = true;
+  bool bench = false;
+  bool quick = false;
+  std::string suite = "all";   // gemm | conv | all
+  std::string out;             // JSONL file for --bench (stdout when empty)
+  std::string filter;          // only checks / benchmarks whose name contains this
+  int device = 0;
+  int iters = 0;               // 0: default per mode
+};
+
+// Counts and prints checks: one line each, "PASS|FAIL  name  detail".
+class Report {
+ public:
+  void pass(const std::string& name, const std::string& detail);
+  void fail(const std::string& name, const std::string& detail);
+  int passed() const { return passed_; }
+  int failed() const { return failed_; }
+  bool wants(const std::string& name) const;
+  std::string filter;
+
+ private:
+  int passed_ = 0, failed_ = 0;
+};
+
+// Elementwise comparison |got - want| <= atol + rtol * |want| (both NaN counts as equal, a
+// NaN on one side only fails). Records one check.
+void compare(Report& rep, const std::string& name, const std::vector<float>& got,
+             const std::vector<float>& want, double atol, double rtol);
+// Comparison against a float64 reference with a per-element error bound
+// |got - ref| <= tol * scale[i] + atol (scale: e.g. sum |a_ik * b_kj|).
+void compare_bound(Report& rep, const std::string& name, const std::vector<float>& got,
+                   const std::vector<double>& ref, const std::vector<double>& scale, double tol,
+                   double atol);
+template <typename T>
+void compare_exact(Report& rep, const std::string& name, const std::vector<T>& got, const std::vector<T>& want);
+
+// Relative tolerance per math mode, for a product of two rounded operands accumulated over
+// k terms (bound relative to sum |a*b|): see validate_gemm_conv.cc.
+double mode_tolerance(imagerate::cuda::MathMode m, int64_t k);
+const char* mode_str(imagerate::cuda::MathMode m);
+
+void validate_gemm_conv(const Options& opt, Report& rep);
+void validate_ops(const Options& opt, Report& rep);
+int run_bench(const Options& opt, Report& rep);  // returns 0 or an error count
+
+}  // namespace harness

@@ -1,0 +1,303 @@
+// validate_gemm_conv.cc: checks of the CUDA GEMM and conv2d kernels against plain float64
+// loops (and the fp32 SIMT GEMM against the CPU gemm_f32 too), for every math mode.
+//
+// Error bound per output: |got - ref| <= mode_tolerance(mode, k) * sum_k |a_k * b_k| (+ the
+// beta * C term), i.e. a bound relative to the magnitude of the terms, not of the result, so
+// cancellation cannot make a correct kernel fail. FP32 uses the worst-case bound of k fp32
+// FMAs; TF32/FP16/BF16 add the operands' rounding (2^-11 / 2^-11 / 2^-8 each).
+// Shapes are chosen to hit every launch variant: both SIMT tile configs and the tensor-core
+// one, the float4 and scalar load paths (aligned and odd leading dimensions, a misaligned
+// pointer), partial tiles in m, n and k, K < 8, the pointwise conv fast paths, strides,
+// padding, dilation, and split-K in the filter gradient.
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "kernels.h"
+
+namespace harness {
+namespace {
+
+using imagerate::cuda::MathMode;
+const MathMode kModes[] = {MathMode::FP32, MathMode::TF32, MathMode::BF16, MathMode::FP16};
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// ---------------------------------------------------------------- GEMM
+struct GemmCase {
+  int64_t M, N, K;
+};
+
+struct GemmVariant {
+  const char* name;
+  float alpha, beta;
+  int64_t lda_pad, ldb_pad, ldc_pad;
+  size_t misalign;  // elements of offset applied to A, B and C
+  bool nan_c;       // fill C with NaN (beta must be 0)
+};
+
+void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode, const GemmVariant& v,
+                uint64_t seed, bool also_cpu) {
+  const std::string name = fmt("gemm %s%s %s %lldx%lldx%lld %s", ta ? "T" : "N", tb ? "T" : "N", mode_str(mode),
+                               (long long)gc.M, (long long)gc.N, (long long)gc.K, v.name);
+  if (!rep.wants(name)) return;
+  const int64_t M = gc.M, N = gc.N, K = gc.K;
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
+  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const int64_t lda = std::max<int64_t>(1, a_cols) + v.lda_pad, ldb = std::max<int64_t>(1, b_cols) + v.ldb_pad;
+  const int64_t ldc = N + v.ldc_pad;
+  Rng rng(seed);
+  std::vector<float> A = rng.vec((size_t)std::max<int64_t>(1, a_rows * lda));
+  std::vector<float> B = rng.vec((size_t)std::max<int64_t>(1, b_rows * ldb));
+  std::vector<float> C0 = rng.vec((size_t)std::max<int64_t>(1, M * ldc));
+  if (v.nan_c) std::fill(C0.begin(), C0.end(), NAN);
+  DevBuf<float> dA(A, v.misalign), dB(B, v.misalign), dC(C0, v.misalign);
+  CK(imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb, v.beta, dC.get(), ldc, mode,
+                               nullptr));
+  const std::vector<float> got = dC.download();
+
+  std::vector<double> ref(C0.size()), scale(C0.size(), 0.0);
+  std::vector<float> got_c(C0.size());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const size_t o = (size_t)(i * ldc + j);
+      if (j >= N) {  // padding columns must be untouched
+        ref[o] = C0[o];
+        continue;
+      }
+      double s = 0, sa = 0;
+      if (v.alpha != 0.f)
+        for (int64_t k = 0; k < K; ++k) {
+          const double a = ta ? A[(size_t)(k * lda + i)] : A[(size_t)(i * lda + k)];
+          const double b = tb ? B[(size_t)(j * ldb + k)] : B[(size_t)(k * ldb + j)];
+          s += a * b;
+          sa += std::fabs(a * b);
+        }
+      const double c = v.beta == 0.f ? 0.0 : (double)v.beta * C0[o];
+      ref[o] = (double)v.alpha * s + c;
+      scale[o] = std::fabs((double)v.alpha) * sa + std::fabs(c);
+    }
+  compare_bound(rep, name, got, ref, scale, mode_tolerance(mode, K), 1e-30);
+  if (also_cpu) {
+    std::vector<float> cpu = C0;
+    imagerate::gemm_f32(ta, tb, M, N, K, v.alpha, A.data(), lda, B.data(), ldb, v.beta, cpu.data(), ldc);
+    std::vector<double> cref(cpu.begin(), cpu.end());
+    // Both are fp32 with different summation orders: each within the FP32 bound of the exact value.
+    compare_bound(rep, name + " vs cpu", got, cref, scale, 2 * mode_tolerance(MathMode::FP32, K), 1e-30);
+  }
+}
+
+void validate_gemm(const Options& opt, Report& rep) {
+  std::vector<GemmCase> shapes = {{1, 1, 1},    {1, 1, 17},    {7, 13, 5},     {17, 33, 9},  {3, 300, 7},
+                                  {300, 3, 7},  {64, 64, 64},  {65, 63, 31},   {128, 128, 8}, {129, 127, 31},
+                                  {257, 130, 67}, {33, 65, 1000}, {200, 260, 300}};
+  const std::vector<GemmCase> big = {{1543, 1551, 43}, {1409, 1411, 129}};  // SIMT 128x128 config
+  if (opt.quick) shapes = {{1, 1, 1}, {7, 13, 5}, {129, 127, 31}, {33, 65, 1000}};
+  const GemmVariant variants[] = {
+      {"a=1 b=0 nanC", 1.f, 0.f, 0, 0, 0, 0, true},
+      {"a=.75 b=-1.5 odd-ld", 0.75f, -1.5f, 3, 1, 5, 0, false},
+      {"a=1.25 b=.5 ld+4", 1.25f, 0.5f, 4, 4, 4, 0, false},
+      {"a=1 b=0 misaligned", 1.f, 0.f, 0, 0, 0, 1, false},
+  };
+  uint64_t seed = 1;
+  for (MathMode mode : kModes)
+    for (const GemmCase& gc : shapes)
+      for (int t = 0; t < 4; ++t)
+        for (const GemmVariant& v : variants)
+          check_gemm(rep, gc, t & 1, t & 2, mode, v, seed++, mode == MathMode::FP32 && &v == &variants[0]);
+  if (!opt.quick)
+    for (MathMode mode : kModes)
+      for (const GemmCase& gc : big)
+        for (int t = 0; t < 4; ++t) check_gemm(rep, gc, t & 1, t & 2, mode, variants[t == 3 ? 1 : 0], seed++, false);
+
+  // Degenerate cases: K == 0 and alpha == 0 only scale C (A, B unread: NaN there must not
+  // matter); beta == 0 then zeroes C, even if it held NaN; M == 0 leaves C alone.
+  for (MathMode mode : {MathMode::FP32, MathMode::TF32}) {
+    struct Deg {
+      const char* name;
+      int64_t M, N, K;
+      float alpha, beta;
+      bool nan_c;
+    } degs[] = {{"K=0 b=.5", 5, 7, 0, 1.f, 0.5f, false},
+                {"K=0 b=0 nanC", 5, 7, 0, 1.f, 0.f, true},
+                {"alpha=0 b=2 nanAB", 9, 4, 6, 0.f, 2.f, false},
+                {"alpha=0 b=0 nanC", 9, 4, 6, 0.f, 0.f, true},
+                {"M=0", 0, 4, 6, 1.f, 0.f, false}};
+    for (const Deg& d : degs) {
+      const std::string name = fmt("gemm degenerate %s %s", mode_str(mode), d.name);
+      if (!rep.wants(name)) continue;
+      Rng rng(seed++);
+      std::vector<float> A((size_t)std::max<int64_t>(1, d.M * d.K), NAN), B((size_t)std::max<int64_t>(1, d.K * d.N), NAN);
+      std::vector<float> C = rng.vec((size_t)std::max<int64_t>(1, d.M * d.N) + 8);
+      if (d.nan_c) std::fill(C.begin(), C.end(), NAN);
+      DevBuf<float> dA(A), dB(B), dC(C);
+      CK(imagerate::cuda::gemm_f32(false, false, d.M, d.N, d.K, d.alpha, dA.get(), std::max<int64_t>(1, d.K), dB.get(),
+                                   d.N, d.beta, dC.get(), d.N, mode, nullptr));
+      std::vector<float> want = C;
+      for (int64_t i = 0; i < d.M * d.N; ++i) want[(size_t)i] = d.beta == 0.f ? 0.f : d.beta * C[(size_t)i];
+      compare_exact(rep, name, dC.download(), want);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- conv2d
+struct ConvCase {
+  int64_t n, c, h, w, k, r, s, sh, sw, ph, pw, dh, dw;
+};
+
+imagerate::Conv2dParams cpu_params(const ConvCase& t) {
+  imagerate::Conv2dParams cp{t.n, t.c, t.h, t.w, t.k, t.r, t.s, t.sh, t.sw, t.ph, t.pw, t.dh, t.dw, 0, 0};
+  cp.p = (t.h + 2 * t.ph - t.dh * (t.r - 1) - 1) / t.sh + 1;
+  cp.q = (t.w + 2 * t.pw - t.dw * (t.s - 1) - 1) / t.sw + 1;
+  return cp;
+}
+imagerate::cuda::Conv2dParams gpu_params(const imagerate::Conv2dParams& c) {
+  return imagerate::cuda::Conv2dParams{c.n, c.c, c.h, c.w, c.k, c.r, c.s, c.stride_h, c.stride_w,
+                                       c.pad_h, c.pad_w, c.dil_h, c.dil_w, c.p, c.q};
+}
+
+// Double references: y (fwd), dx (bwd-data), dw (bwd-filter), each with sum |terms|.
+struct ConvRef {
+  std::vector<double> y, ys, dx, dxs, dw, dws, db;
+};
+ConvRef conv_reference(const imagerate::Conv2dParams& cp, const std::vector<float>& x, const std::vector<float>& w,
+                       const std::vector<float>& dy) {
+  ConvRef r;
+  const int64_t N = cp.n, C = cp.c, H = cp.h, W = cp.w, K = cp.k, R = cp.r, S = cp.s, P = cp.p, Q = cp.q;
+  r.y.assign((size_t)(N * K * P * Q), 0.0);
+  r.ys = r.y;
+  r.dx.assign((size_t)(N * C * H * W), 0.0);
+  r.dxs = r.dx;
+  r.dw.assign((size_t)(K * C * R * S), 0.0);
+  r.dws = r.dw;
+  r.db.assign((size_t)K, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) {
+          const size_t yo = (size_t)(((n * K + k) * P + p) * Q + q);
+          const double g = dy[yo];
+          r.db[(size_t)k] += g;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t rr = 0; rr < R; ++rr) {
+              const int64_t h = p * cp.stride_h - cp.pad_h + rr * cp.dil_h;
+              if (h < 0 || h >= H) continue;
+              for (int64_t ss = 0; ss < S; ++ss) {
+                const int64_t ww = q * cp.stride_w - cp.pad_w + ss * cp.dil_w;
+                if (ww < 0 || ww >= W) continue;
+                const size_t xo = (size_t)(((n * C + c) * H + h) * W + ww);
+                const size_t wo = (size_t)(((k * C + c) * R + rr) * S + ss);
+                const double xv = x[xo], wv = w[wo];
+                r.y[yo] += xv * wv;
+                r.ys[yo] += std::fabs(xv * wv);
+                r.dx[xo] += g * wv;
+                r.dxs[xo] += std::fabs(g * wv);
+                r.dw[wo] += g * xv;
+                r.dws[wo] += std::fabs(g * xv);
+              }
+            }
+        }
+  return r;
+}
+
+void check_conv(const Options& opt, Report& rep, const ConvCase& t, MathMode mode, uint64_t seed) {
+  const imagerate::Conv2dParams cp = cpu_params(t);
+  const imagerate::cuda::Conv2dParams gp = gpu_params(cp);
+  const std::string tag = fmt("n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld,%lld p%lld,%lld d%lld,%lld %s",
+                              (long long)t.n, (long long)t.c, (long long)t.h, (long long)t.w, (long long)t.k,
+                              (long long)t.r, (long long)t.s, (long long)t.sh, (long long)t.sw, (long long)t.ph,
+                              (long long)t.pw, (long long)t.dh, (long long)t.dw, mode_str(mode));
+  if (!rep.wants("conv fwd+bias+relu " + tag) && !rep.wants("conv bwd-data " + tag) &&
+      !rep.wants("conv bwd-filter " + tag) && !rep.wants("conv bwd-bias " + tag))
+    return;
+  (void)opt;
+  Rng rng(seed);
+  const size_t xs = (size_t)(cp.n * cp.c * cp.h * cp.w), ws = (size_t)(cp.k * cp.c * cp.r * cp.s);
+  const size_t ys = (size_t)(cp.n * cp.k * cp.p * cp.q);
+  const std::vector<float> x = rng.vec(xs), w = rng.vec(ws), dy = rng.vec(ys), bias = rng.vec((size_t)cp.k);
+  const ConvRef ref = conv_reference(cp, x, w, dy);
+  const int64_t crs = cp.c * cp.r * cp.s, krs = cp.k * cp.r * cp.s, npq = cp.n * cp.p * cp.q;
+  DevBuf<float> dx_in(x), dw_in(w), ddy(dy), dbias(bias);
+
+  {  // forward, with and without bias, and the fused bias + ReLU
+    std::vector<float> nanfill(ys, NAN);
+    DevBuf<float> dyo(nanfill);
+    CK(imagerate::cuda::conv2d_fwd(gp, dx_in.get(), dw_in.get(), nullptr, dyo.get(), mode, nullptr));
+    compare_bound(rep, "conv fwd " + tag, dyo.download(), ref.y, ref.ys, mode_tolerance(mode, crs), 1e-30);
+    CK(imagerate::cuda::conv2d_fwd(gp, dx_in.get(), dw_in.get(), dbias.get(), dyo.get(), mode, nullptr));
+    std::vector<double> yb(ys), ybs(ys), yr(ys);
+    const int64_t pq = cp.p * cp.q;
+    for (size_t i = 0; i < ys; ++i) {
+      const int64_t k = ((int64_t)i / pq) % cp.k;
+      yb[i] = ref.y[i] + bias[(size_t)k];
+      ybs[i] = ref.ys[i] + std::fabs(bias[(size_t)k]);
+      yr[i] = yb[i] < 0 ? 0.0 : yb[i];
+    }
+    compare_bound(rep, "conv fwd+bias " + tag, dyo.download(), yb, ybs, mode_tolerance(mode, crs + 1), 1e-30);
+    CK(imagerate::cuda::conv2d_fwd_bias_relu(gp, dx_in.get(), dw_in.get(), dbias.get(), dyo.get(), mode, nullptr));
+    compare_bound(rep, "conv fwd+bias+relu " + tag, dyo.download(), yr, ybs, mode_tolerance(mode, crs + 1), 1e-30);
+    if (mode == MathMode::FP32) {  // the CPU kernel agrees too (both fp32)
+      std::vector<float> cpu(ys);
+      imagerate::conv2d_fwd(cp, x.data(), w.data(), bias.data(), cpu.data());
+      CK(imagerate::cuda::conv2d_fwd(gp, dx_in.get(), dw_in.get(), dbias.get(), dyo.get(), mode, nullptr));
+      std::vector<double> cref(cpu.begin(), cpu.end());
+      compare_bound(rep, "conv fwd+bias vs cpu " + tag, dyo.download(), cref, ybs,
+                    2 * mode_tolerance(mode, crs + 1), 1e-30);
+    }
+  }
+  {  // backward data
+    std::vector<float> nanfill(xs, NAN);
+    DevBuf<float> ddx(nanfill);
+    CK(imagerate::cuda::conv2d_bwd_data(gp, ddy.get(), dw_in.get(), ddx.get(), mode, nullptr));
+    compare_bound(rep, "conv bwd-data " + tag, ddx.download(), ref.dx, ref.dxs, mode_tolerance(mode, krs), 1e-30);
+  }
+  {  // backward filter + bias gradient
+    std::vector<float> nanfill(ws, NAN), nanb((size_t)cp.k, NAN);
+    DevBuf<float> ddw(nanfill), ddb(nanb);
+    CK(imagerate::cuda::conv2d_bwd_filter(gp, dx_in.get(), ddy.get(), ddw.get(), ddb.get(), mode, nullptr));
+    compare_bound(rep, "conv bwd-filter " + tag, ddw.download(), ref.dw, ref.dws, mode_tolerance(mode, npq), 1e-30);
+    std::vector<double> dbs((size_t)cp.k, 0.0);
+    const int64_t pq = cp.p * cp.q;
+    for (size_t i = 0; i < ys; ++i) dbs[(size_t)(((int64_t)i / pq) % cp.k)] += std::fabs(dy[i]);
+    // db is summed in double and rounded once: within a float rounding of the exact sum.
+    compare_bound(rep, "conv bwd-bias " + tag, ddb.download(), ref.db, dbs, 1e-6, 1e-30);
+  }
+}
+
+void validate_conv(const Options& opt, Report& rep) {
+  std::vector<ConvCase> cases = {
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1},     {2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1, 1},
+      {3, 4, 11, 10, 6, 3, 2, 2, 2, 1, 0, 2, 1},   {2, 8, 4, 4, 12, 1, 1, 1, 1, 0, 0, 1, 1},
+      {2, 8, 5, 3, 12, 1, 1, 1, 1, 0, 0, 1, 1},    {2, 16, 9, 9, 8, 1, 1, 2, 2, 0, 0, 1, 1},
+      {4, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1},   {2, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1},
+      {2, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1}, {8, 8, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1},
+      {2, 3, 17, 17, 70, 7, 7, 2, 2, 3, 3, 1, 1},  {1, 130, 6, 6, 129, 3, 3, 1, 1, 1, 1, 1, 1},
+      {2, 5, 6, 7, 3, 3, 3, 3, 2, 2, 1, 1, 2},     {9, 16, 32, 32, 136, 3, 3, 1, 1, 1, 1, 1, 1},
+      {9, 136, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1}, {4, 64, 8, 8, 132, 1, 1, 1, 1, 0, 0, 1, 1},
+  };
+  if (opt.quick) cases = {cases[1], cases[2], cases[3], cases[9]};
+  uint64_t seed = 1000;
+  for (MathMode mode : kModes)
+    for (const ConvCase& t : cases) check_conv(opt, rep, t, mode, seed++);
+}
+
+}  // namespace
+
+void validate_gemm_conv(const Options& opt, Report& rep) {
+  if (opt.suite == "gemm" || opt.suite == "all") validate_gemm(opt, rep);
+  if (opt.suite == "conv" || opt.suite == "all") validate_conv(opt, rep);
+}
+
+}  // namespace harness

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# run-gpu.sh: run THERE, on the GPU machine (CUDA, cmake, PyTorch, NVIDIA driver; no Node.js,
+# no network), from the repository root of a working tree carried with ["gpu-carry", "dist"]
+# (see scripts/gpu/prepare-carry.sh and docs/gpu.md). Everything it measures goes under
+# $OUT/results/h100/ so that it comes back; every step has a time limit, so a hang costs one
+# step, not the session.
+#
+#   bash scripts/gpu/run-gpu.sh STAGE...     stages run in the order given:
+#     setup    node (from gpu-carry/node.xz), node_modules, Vulkan libraries (dpkg -x into a
+#              local prefix), the native addons (carried prebuilt ones if they load, else a
+#              cmake build with IMAGERATE_CUDA=ON for sm_90), and env.txt (GPU, driver, versions).
+#              Idempotent and quick once done; every other stage runs it first.
+#     harness  the CUDA kernel harness: --validate, compute-sanitizer memcheck of --validate
+#              --quick, then --bench (records to harness-bench.jsonl)
+#     pytorch  bench/baselines/pytorch_gpu.py (records to pytorch_gpu.jsonl) and its --golden file
+#     tests    vitest: the CUDA addon test and the shared backend op tests (cpu, cuda, webgpu)
+#     bench    node dist/cli.js bench all --backend cuda (records + report.html in bench-all/)
+#     models   node dist/cli.js bench models for lenet5/cifar10-tf/resnet50 at 32/128/256,
+#              fp32 and tf32 (records to models-cuda.jsonl)
+#     webgpu   node dist/cli.js bench kernels --backend webgpu on the lenet suite (Dawn on the
+#              NVIDIA Vulkan driver; records to kernels-webgpu.jsonl)
+#
+# Environment: OUT (default ./gpu-out), IMAGERATE_GPU_WORK (default /tmp/imagerate-gpu: node
+# and the Vulkan prefix), IMAGERATE_GPU_REBUILD=1 (build the addons even if the prebuilt load),
+# IMAGERATE_GPU_QUICK=1 (shorter pytorch/bench runs), IMAGERATE_GPU_DRY_RUN=1 (rehearsal on a
+# machine without a GPU: accept the prebuilt addons although no device answers).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+OUT="${OUT:-$ROOT/gpu-out}"
+RES="$OUT/results/h100"
+LOGS="$RES/logs"
+WORK="${IMAGERATE_GPU_WORK:-/tmp/imagerate-gpu}"
+CARRY="$ROOT/gpu-carry"
+QUICK="${IMAGERATE_GPU_QUICK:-0}"
+mkdir -p "$RES" "$LOGS" "$WORK/bin"
+export IMAGERATE_COMMIT="$(cat "$CARRY/COMMIT" 2>/dev/null || echo unknown)"
+for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do [ -d "$d" ] && PATH="$PATH:$d"; done
+export PATH="$WORK/bin:$PATH"
+NPROC="$(nproc 2>/dev/null || echo 8)"
+
+log() { printf '[run-gpu %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$LOGS/run-gpu.log" >&2; }
+# step NAME LIMIT_S CMD...: runs CMD with a time limit, output to logs/NAME.log (tail shown),
+# records "NAME rc seconds" in status.txt; never stops the script.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  local t0=$SECONDS rc
+  log "$name: $* (limit ${limit}s)"
+  timeout --kill-after=10 "$limit" "$@" > "$LOGS/$name.log" 2>&1
+  rc=$?
+  printf '%-28s rc=%-4s %5ss\n' "$name" "$rc" "$((SECONDS - t0))" | tee -a "$RES/status.txt" >&2
+  tail -n 15 "$LOGS/$name.log" >&2
+  return $rc
+}
+
+# ---------------------------------------------------------------- setup
+# Loads an addon; for the CUDA one also requires a usable device (IMAGERATE_GPU_DRY_RUN=1: any
+# probe answer will do, to rehearse this script on a machine without a GPU).
+addon_loads() {
+  node -e "const a=require(process.argv[1]);if(a.probe){const p=a.probe();console.log(JSON.stringify(p));if(!p.available&&process.env.IMAGERATE_GPU_DRY_RUN!=='1')process.exit(3)}" "$(readlink -f "$1")"
+}
+
+build_native() {
+  log "building the native addons with cmake (IMAGERATE_CUDA=ON, sm_90, -j$NPROC)"
+  step build-native-configure 120 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_JS_INC=$ROOT/node_modules/node-api-headers/include;$ROOT/node_modules/node-addon-api" \
+    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$ROOT/build/Release" -DIMAGERATE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 &&
+    step build-native 420 cmake --build build -j "$NPROC"
+}
+
+setup() {
+  if [ -f "$WORK/.setup-done" ] && [ -x "$WORK/bin/node" ] && [ -d node_modules ] && [ -f build/Release/imagerate_cuda.node ]; then
+    [ -f "$WORK/env.sh" ] && . "$WORK/env.sh"
+    return 0
+  fi
+  local t0=$SECONDS
+  # node
+  if [ ! -x "$WORK/bin/node" ]; then
+    xz -dc "$CARRY/node.xz" > "$WORK/bin/node.tmp" && chmod +x "$WORK/bin/node.tmp" && mv "$WORK/bin/node.tmp" "$WORK/bin/node" ||
+      { log "cannot unpack node from $CARRY/node.xz"; return 1; }
+  fi
+  log "node $(node --version)"
+  # node_modules
+  if [ ! -d node_modules ]; then
+    tar -xJf "$CARRY/node_modules.tar.xz" || { log "cannot unpack node_modules"; return 1; }
+  fi
+  # Vulkan loader for WebGPU: the machine's own if it has one, else the carried .debs.
+  : > "$WORK/env.sh"
+  local libs
+  libs="$(/sbin/ldconfig -p 2>/dev/null || true)"
+  if ! grep -q 'libvulkan.so.1 ' <<< "$libs"; then
+    if ls "$CARRY"/debs/*.deb > /dev/null 2>&1; then
+      for deb in "$CARRY"/debs/*.deb; do dpkg -x "$deb" "$WORK/vulkan"; done
+      echo "export LD_LIBRARY_PATH=\"$WORK/vulkan/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}\"" >> "$WORK/env.sh"
+      log "Vulkan loader: carried .debs unpacked into $WORK/vulkan"
+    else
+      log "Vulkan loader: none on this machine and none carried (WebGPU will report unavailable)"
+    fi
+  else
+    log "Vulkan loader: the machine's own ($(grep -m1 'libvulkan.so.1 ' <<< "$libs" | sed 's/^[[:space:]]*//'))"
+  fi
+  . "$WORK/env.sh"
+  # native addons: the carried sm_90 build if it loads here, else build
+  if [ "${IMAGERATE_GPU_REBUILD:-0}" != 1 ] && [ ! -f build/Release/imagerate_cuda.node ] && [ -f "$CARRY/prebuilt.tar.xz" ]; then
+    mkdir -p build && tar -C build -xJf "$CARRY/prebuilt.tar.xz"
+    if addon_loads build/Release/imagerate_cuda.node > "$LOGS/probe.log" 2>&1 && addon_loads build/Release/imagerate_cpu.node >> "$LOGS/probe.log" 2>&1; then
+      log "using the prebuilt addons (built with $(cat build/Release/BUILT_WITH_GLIBC 2>/dev/null))"
+    else
+      log "the prebuilt addons do not load here: $(tail -n 3 "$LOGS/probe.log" | tr '\n' ' ')"
+      rm -f build/Release/*.node build/Release/imagerate_cuda_harness
+    fi
+  fi
+  if [ "${IMAGERATE_GPU_REBUILD:-0}" = 1 ] || [ ! -f build/Release/imagerate_cuda.node ]; then
+    build_native || { log "native build failed (see logs/build-native*.log)"; return 1; }
+  fi
+  {
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $IMAGERATE_COMMIT"
+    echo "glibc: $(ldd --version | head -n 1)"
+    echo "node: $(node --version)"
+    echo "nvcc: $(nvcc --version 2>/dev/null | tail -n 2 | tr '\n' ' ')"
+    echo "cmake: $(cmake --version 2>/dev/null | head -n 1)"
+    echo "python: $(python3 -c 'import torch,sys;print(sys.version.split()[0],"torch",torch.__version__,"cuda",torch.version.cuda,"cudnn",torch.backends.cudnn.version())' 2>&1)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $NPROC"
+    echo "probe: $(addon_loads build/Release/imagerate_cuda.node 2>&1)"
+    nvidia-smi 2>&1
+    vulkaninfo --summary 2>&1 | head -n 40 || true
+  } > "$RES/env.txt" 2>&1
+  touch "$WORK/.setup-done"
+  log "setup done in $((SECONDS - t0)) s"
+}
+
+# ---------------------------------------------------------------- stages
+harness_bin() {
+  find build -name imagerate_cuda_harness -type f -perm -u+x -print -quit 2>/dev/null
+}
+
+stage_harness() {
+  local h
+  h="$(harness_bin)"
+  if [ -z "$h" ]; then
+    step build-harness 300 cmake --build build -j "$NPROC" --target imagerate_cuda_harness
+    h="$(harness_bin)"
+  fi
+  [ -n "$h" ] || { log "no imagerate_cuda_harness binary"; return 1; }
+  step harness-validate 240 "$h" --validate
+  local san
+  san="$(command -v compute-sanitizer || true)"
+  if [ -n "$san" ]; then
+    step harness-memcheck 240 "$san" --tool memcheck --error-exitcode 9 "$h" --validate --quick
+  else
+    log "compute-sanitizer not found; memcheck skipped"
+  fi
+  step harness-bench 300 "$h" --bench --out "$RES/harness-bench.jsonl"
+}
+
+stage_pytorch() {
+  local extra=()
+  [ "$QUICK" = 1 ] && extra=(--quick)
+  step pytorch-gpu 480 python3 bench/baselines/pytorch_gpu.py --out "$RES/pytorch_gpu.jsonl" "${extra[@]}"
+  step pytorch-golden 120 python3 bench/baselines/pytorch_gpu.py --golden "$RES/golden/pytorch_gpu.safetensors"
+}
+
+stage_tests() {
+  # The CUDA addon's own test and the op tests that run one body on every backend.
+  local files=(test/native/cuda-addon.test.ts)
+  for f in test/kernels/backend-ops.test.ts test/kernels/backend-gemm-conv.test.ts test/backend/registry.test.ts \
+           test/reliability/device.test.ts test/reliability/leaks.test.ts; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  step vitest-cuda 420 node node_modules/vitest/vitest.mjs run --reporter=verbose "${files[@]}"
+}
+
+stage_bench() {
+  local extra=()
+  [ "$QUICK" = 1 ] && extra=(--quick)
+  step bench-all-cuda 540 node dist/cli.js bench all --backend cuda --frameworks none --out-dir "$RES/bench-all" "${extra[@]}"
+}
+
+stage_models() {
+  for p in fp32 tf32; do
+    step "bench-models-$p" 270 node dist/cli.js bench models --model lenet5,cifar10-tf,resnet50 --batch 32,128,256 \
+      --mode training,inference --backend cuda --precision "$p" --seconds 1 --frameworks none --out "$RES/models-cuda.jsonl"
+  done
+}
+
+stage_webgpu() {
+  step bench-kernels-webgpu 240 node dist/cli.js bench kernels --backend webgpu --suite lenet --out "$RES/kernels-webgpu.jsonl"
+}
+
+[ $# -gt 0 ] || set -- setup
+for stage in "$@"; do
+  case "$stage" in
+    setup) setup ;;
+    harness | pytorch | tests | bench | models | webgpu)
+      if [ "$stage" != pytorch ]; then setup || { log "setup failed; skipping $stage"; continue; }; fi
+      "stage_$stage" ;;
+    *) log "unknown stage '$stage' (setup harness pytorch tests bench models webgpu)"; exit 2 ;;
+  esac
+done
+log "done: $(ls "$RES" | tr '\n' ' ')"
+cat "$RES/status.txt" 2>/dev/null >&2 || true

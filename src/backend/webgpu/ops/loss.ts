@@ -1,0 +1,51 @@
+// Glue for kernels/wgsl/softmax_xent.wgsl: softmax cross-entropy forward (a thread per row for
+// C <= 64, a workgroup per row above) and backward (a thread per element). Checks follow
+// native/cpu_ops_pointwise.cc. A label outside [0, C) cannot be seen before the kernel runs
+// (labels live on the device); the kernels write NaN for that row instead of throwing.
+import type { OpImpls } from './index.js';
+import { params } from '../runtime.js';
+import { F, dim, distinct, fail, finite, fitsU32 } from './args.js';
+
+const FILE = 'softmax_xent.wgsl';
+const WG = 256;
+const ROWS_WG = 64;
+/** Above this many classes a row gets a workgroup (tree reductions) instead of a thread. */
+const ROW_THREAD_MAX_C = 64;
+
+function lossArgs(op: string, n: number, c: number, eps: number): number {
+  dim(op, 'n', n); dim(op, 'c', c);
+  finite(op, 'eps', eps);
+  if (eps < 0 || eps > 1) fail(op, `eps must be in [0, 1], got ${eps}`);
+  if (c > 0x7fffffff) fail(op, 'c must fit in int32 (labels are int32)');
+  return fitsU32(op, 'n*c', n * c);
+}
+
+export const lossOps: Partial<OpImpls> = {
+  softmaxXentFwd(d, n, c, eps, logits, labels, probs, loss) {
+    const op = 'softmaxXentFwd';
+    const nc = lossArgs(op, n, c, eps);
+    d.need(op, 'logits', logits, nc * F); d.need(op, 'labels', labels, n * 4);
+    d.need(op, 'probs', probs, nc * F); d.need(op, 'loss', loss, n * F);
+    distinct(op, probs, 'probs', labels, 'labels'); distinct(op, loss, 'loss', logits, 'logits');
+    distinct(op, loss, 'loss', labels, 'labels'); distinct(op, loss, 'loss', probs, 'probs');
+    const p = params().u(n).u(c).f(eps);
+    if (c <= ROW_THREAD_MAX_C) {
+      d.dispatch(op, { file: FILE, entry: 'xent_fwd_rows' }, p, [logits, labels], [probs, loss], d.grid(n, ROWS_WG));
+    } else {
+      d.dispatch(op, { file: FILE, entry: 'xent_fwd_wg' }, p, [logits, labels], [probs, loss], d.grid(n * WG, WG));
+    }
+  },
+  softmaxXentBwd(d, n, c, eps, scale, probs, labels, dlogits) {
+    const op = 'softmaxXentBwd';
+    const nc = lossArgs(op, n, c, eps);
+    finite(op, 'scale', scale);
+    d.need(op, 'probs', probs, nc * F); d.need(op, 'labels', labels, n * 4); d.need(op, 'dlogits', dlogits, nc * F);
+    distinct(op, dlogits, 'dlogits', labels, 'labels');
+    // t_ij as the CPU kernel rounds them (float32): off = eps / C, on = (1 - eps) + off.
+    const e = Math.fround(eps);
+    const off = Math.fround(e / Math.fround(c));
+    const on = Math.fround(Math.fround(1 - e) + off);
+    const p = params().u(nc).u(c).f(eps).f(scale).f(on).f(off);
+    d.dispatch(op, { file: FILE, entry: 'xent_bwd' }, p, [probs, labels], [dlogits], d.grid(nc, WG));
+  },
+};
