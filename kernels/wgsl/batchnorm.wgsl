@@ -16,7 +16,7 @@
 // Evaluation forward: bn_eval_stats (one thread per channel) writes stats = (rm, 0,
 //   gamma / sqrt(rv + eps), beta), then bn_train_apply gives y = (x - rm) * scale + beta.
 //   (A single per-element kernel recomputing the scale took 95 ms against 83 ms for
-//   128x64x32x32 on lavapipe, scratch/bench_div.mjs: a sqrt and a division per element.)
+//   128x64x32x32 on lavapipe, scripts/wgsl/bn-div.mjs: a sqrt and a division per element.)
 // Backward, two dispatches (the second only when dx is wanted):
 //   bn_bwd_reduce (workgroup per channel): sdy = sum dy, sdyx = sum dy * (x - mean_f),
 //     sx = sum (x - mean_f) about the saved float mean_f; delta = sx / M recovers the exact
@@ -29,7 +29,7 @@
 // partial sum runs long, then a tree reduction: deterministic; a value passes through at most
 // 32 + M/8192 + 8 float32 additions (against the CPU's double sums; the webgpu tolerances of
 // test/kernels/norm.test.ts state the bound).
-// Measured on lavapipe (scratch/bench_ops.mjs, 128x64x32x32, 2 shared cores so +-50%):
+// Measured on lavapipe (scripts/wgsl/ops-timing.mjs, 128x64x32x32, 2 shared cores so +-50%):
 // training forward 160-370 ms (3 passes over x), evaluation 83 ms, backward 310-570 ms.
 
 const WG: u32 = 256u;

@@ -16,7 +16,7 @@
 //
 // Choice, measured on lavapipe (llvmpipe, Mesa 25.0.7, 2 cores shared with other work, load
 // average 5-6 during the run, so absolute times are ~2x inflated; the ordering held in three
-// runs). `node scratch/gemmconv/conv_bench.mjs` after `npx tsc`: device time by timestamp
+// runs). `node scripts/wgsl/conv-algos.mjs` after `npx tsc`: device time by timestamp
 // query, best of 3, ms. LeNet-5 conv1 (1->6, 5x5, 28x28 pad 2) and conv2 (6->16, 5x5, 14x14)
 // at batch 64; ResNet-50 3x3 layers 64->64 on 56x56 and 256->256 on 14x14 at batch 2.
 //                         lenet1   lenet2   r50 64@56   r50 256@14

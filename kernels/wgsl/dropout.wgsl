@@ -7,7 +7,7 @@
 // built from 16-bit limbs (mul32_wide) plus the two cross products that land in the high word.
 // Every step is exact integer arithmetic, so the mask matches the CPU's bit for bit.
 // Thread mapping: one thread per element (folded x/y grid, runtime.ts grid()). The hash costs
-// ~40 integer ops per element. Measured on lavapipe (scratch/bench_ops.mjs): 78 ms for 8.4M
+// ~40 integer ops per element. Measured on lavapipe (scripts/wgsl/ops-timing.mjs): 78 ms for 8.4M
 // elements, against 83 ms for sgd_update's pure memory traffic on the same n, so the hash is
 // not what limits it.
 

@@ -16,7 +16,7 @@
 // buffers are 16-byte multiples (the runtime's size classes).
 //
 // Tile shape, measured on lavapipe (llvmpipe, Mesa 25.0.7, on 2 cores shared with other
-// work; M=N=K, vec4 loads; `node scratch/gemmconv/bench.mjs` after `npx tsc`: device time by
+// work; M=N=K, vec4 loads; `node scripts/wgsl/gemm-tiles.mjs` after `npx tsc`: device time by
 // timestamp query, configurations interleaved, best of 5 GFLOP/s; two runs, load average ~3):
 //   BM x BN / BK / TM x TN     256^3        512^3        1024^3
 //   64 x 64 / 16 / 4 x 4       3.2 | 6.3    2.0 | 4.0    3.8 | 4.0

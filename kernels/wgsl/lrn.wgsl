@@ -12,7 +12,7 @@
 // r <= 5 in the models), rather than a running add/subtract along c, so a large value leaving
 // the window leaves no residue and every element is independent (deterministic). Adjacent
 // threads read adjacent positions of hw, so every load is coalesced. Measured on lavapipe
-// (scratch/bench_ops.mjs, 128x64x1024, radius 2): forward 245-310 ms, backward 420-570 ms.
+// (scripts/wgsl/ops-timing.mjs, 128x64x1024, radius 2): forward 245-310 ms, backward 420-570 ms.
 
 const WG: u32 = 256u;
 

@@ -24,7 +24,7 @@
 //                  capped at 256: one workgroup per plane from 91x91 up); each thread sums
 //                  strided values in blocks of 32, then a log2(TPP)-level tree. Its
 //                  backward (avgpool2d_global_bwd) is a broadcast, one thread per dx element.
-// Design note (lavapipe, scratch/bench_ops.mjs, device time): one 256-thread workgroup per
+// Design note (lavapipe, scripts/wgsl/ops-timing.mjs, device time): one 256-thread workgroup per
 // plane whatever its size was tried first and lost badly on small planes, since lavapipe
 // runs a workgroup barrier as a switch between its 8-lane coroutines: 128x512 planes of 7x7
 // took 1264 ms with TPP 256, 22 ms with TPP 4 (16 values a thread) and 13 ms with TPP 2

@@ -18,7 +18,7 @@
 // Accuracy: float32 sums of at most ~40 sequential terms per level (32 per block, blocks of
 // blocks, 8 tree levels); the CPU kernels sum in double, so the result differs from it by
 // ~1e-6 relative at worst (test/kernels/backend-ops.test.ts states the tolerance).
-// Measured on lavapipe (scratch/bench_ops.mjs, device time, 2 shared cores so +-50%):
+// Measured on lavapipe (scripts/wgsl/ops-timing.mjs, device time, 2 shared cores so +-50%):
 // bias_grad over 128x64x1024 70 ms, bias_grad_rows 128x4096 1.1 ms, sumsq over 8.4M values
 // 62 ms (0.5 GB/s). A 2-level scheme (one workgroup per chunk of a channel, then a pass over
 // the partials) would spread bias_grad over more workgroups for a real GPU; on lavapipe's

@@ -5,7 +5,7 @@
 // cannot inject NaN. Flat arrays of n floats: g at binding 1, w and v (updated in place) at
 // 2 and 3. One thread per element (folded x/y grid, runtime.ts grid()): memory-bound, three
 // loads and two stores per element, nothing to tile. 83 ms for 8.4M elements on lavapipe
-// (2 GB/s, scratch/bench_ops.mjs).
+// (2 GB/s, scripts/wgsl/ops-timing.mjs).
 
 const WG: u32 = 256u;
 

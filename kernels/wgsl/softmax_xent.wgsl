@@ -14,7 +14,7 @@
 // Thread mapping: xent_fwd_rows, one thread per row (small C: CIFAR's 10 classes, where a
 // workgroup per row would leave 246 of 256 threads idle); xent_fwd_wg, one 256-thread
 // workgroup per row (C > 64, e.g. ImageNet's 1000), with tree reductions for max and sums;
-// xent_bwd, one thread per element. Measured on lavapipe (scratch/bench_ops.mjs): forward
+// xent_bwd, one thread per element. Measured on lavapipe (scripts/wgsl/ops-timing.mjs): forward
 // 128x1000 2.6-16 ms (workgroup path), 128x10 0.07 ms (row path); backward 128x1000 0.6 ms.
 
 const WG: u32 = 256u;

@@ -12,6 +12,10 @@
 //
 // OpenBLAS is dlopen'ed by the addon at run time. When it is missing, our records say
 // "OpenBLAS: not installed (<reason>)" and no OpenBLAS figure is produced, never a guess.
+//
+// Other backends (runDeviceGemmBench: webgpu, cuda) run the same square NN problems through
+// Backend.gemm, timed per call by the device's own timer where it has one (timeCalls in
+// kernel-bench.ts). Their library column (cuBLAS) comes from the PyTorch GPU baseline script.
 // This module prints nothing; the CLI (src/cli/bench.ts) prints formatGemmTable(records).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,6 +23,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { addonPath } from '../util/paths.js';
 import { describeHost, imagerateInfo, type HostInfo } from './host.js';
 import { appendRecord, throughput, timingFromSeconds, type BenchRecord } from './record.js';
+import { openBackend } from '../backend/registry.js';
+import { gemmParams } from './shapes.js';
+import { backendPeakGflops, timeCalls, timerMethod } from './kernel-bench.js';
+import { describeBackendHost } from './host.js';
+import { Rng } from '../util/rng.js';
 
 /** The benchmark exports of imagerate_cpu.node (native/gemm_bench.h), plus the two it needs from the glue. */
 export interface GemmBenchAddon {
@@ -160,7 +169,7 @@ export function formatGemmTable(records: BenchRecord[]): string {
     const mark = (x: BenchRecord) => (x.timing.noisy ? '*' : '');
     rows.push([
       `${n}^3`,
-      String(r.threads),
+      String(r.threads ?? "-"),
       fmt(r.gflops) + mark(r),
       theirs ? fmt(theirs.gflops) + mark(theirs) : missing ? 'not installed' : '-',
       theirs && r.gflops && theirs.gflops ? fmt(r.gflops / theirs.gflops, 2) : '-',
@@ -186,4 +195,39 @@ export function formatGemmTable(records: BenchRecord[]): string {
   }
   out.push(...notes);
   return out.join('\n');
+}
+
+/** SGEMM at square sizes on a device backend (webgpu, cuda) through Backend.gemm. */
+export async function runDeviceGemmBench(backend: string, opts: Pick<GemmBenchOptions, 'sizes' | 'iters' | 'warmup' | 'out'> = {}): Promise<BenchRecord[]> {
+  const be = await openBackend(backend);
+  const host = describeBackendHost(be);
+  const warmup = opts.warmup ?? 2;
+  const peak = backendPeakGflops(be, host, null);
+  const rng = new Rng(11, 'gemm-bench');
+  const records: BenchRecord[] = [];
+  for (const n of opts.sizes ?? [1024, 2048]) {
+    const bytes = n * n * 4;
+    const a = be.alloc(bytes), b = be.alloc(bytes), c = be.alloc(bytes);
+    try {
+      const fill = () => Float32Array.from({ length: n * n }, () => rng.normal());
+      be.upload(a, fill());
+      be.upload(b, fill());
+      const p = gemmParams(n, n, n);
+      const call = () => be.gemm(p, a, b, c);
+      const times = await timeCalls(be, call, { warmup, iters: opts.iters, targetSeconds: TARGET_SECONDS, minIters: MIN_ITERS, maxIters: MAX_ITERS });
+      const timing = timingFromSeconds(times, timerMethod(be));
+      const r: BenchRecord = {
+        imagerate: imagerateInfo(), date: new Date().toISOString(), host, backend: be.name, kind: 'kernel', name: 'sgemm',
+        shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major' },
+        mode: null, batch: null, precision: 'fp32', data: 'synthetic', loading: 'compute', threads: null, warmup, iters: times.length, timing,
+        ...throughput(2 * n * n * n, timing, peak), framework: null,
+        notes: `${be.device}; ${timing.method === 'wall-clock' ? 'host clock around each call and a fence' : `device time from ${timing.method}`}; ${warmup} warm-up calls`,
+      };
+      records.push(r);
+      if (opts.out) appendRecord(opts.out, r);
+    } finally {
+      be.free(a); be.free(b); be.free(c);
+    }
+  }
+  return records;
 }

@@ -1,7 +1,7 @@
 // `imagerate bench ...`: kernels, models, gemm, overhead, all (and the internal `profile` the --profile
 // option runs in a child process). Every figure is written as a JSONL record (--out).
 import { Command, Option } from 'commander';
-import { runGemmBench, formatGemmTable } from '../bench/gemm-bench.js';
+import { runDeviceGemmBench, runGemmBench, formatGemmTable } from '../bench/gemm-bench.js';
 import { ALL_FRAMEWORKS, formatModelTable, runModelBench, type FrameworkName } from '../bench/model-bench.js';
 import { formatKernelTable, runKernelBench } from '../bench/kernel-bench.js';
 import { SUITE_NAMES } from '../bench/shapes.js';
@@ -42,10 +42,13 @@ export function registerBenchCommand(program: Command): void {
     .option('--sizes <list>', 'square matrix sizes', parseIntList('--sizes'), [1024, 2048])
     .option('--threads <list>', 'thread counts', parseIntList('--threads'), [1, 2])
     .option('--iters <n>', 'timed iterations per point (default: enough for a stable median)', parseNumber('--iters'))
+    .option('--backend <name>', 'cpu (beside OpenBLAS), or a device backend: webgpu, cuda', 'cpu')
     .option('--out <file>', 'append JSONL records to this file')
     .option('--json', 'print the records as JSON lines instead of a table')
     .action(async (o) => {
-      const records = await runGemmBench({ sizes: o.sizes, threads: o.threads, iters: o.iters, out: o.out });
+      const records = o.backend === 'cpu'
+        ? await runGemmBench({ sizes: o.sizes, threads: o.threads, iters: o.iters, out: o.out })
+        : await runDeviceGemmBench(o.backend, { sizes: o.sizes, iters: o.iters, out: o.out });
       if (o.json) for (const r of records) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(formatGemmTable(records) + '\n');
       if (o.out) process.stderr.write(`records appended to ${o.out}\n`);

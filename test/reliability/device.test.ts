@@ -10,6 +10,7 @@ import { backendAvailability, getBackend, openBackend } from '../../src/backend/
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { backward, noGrad } from '../../src/autograd/tape.js';
 import { softmaxCrossEntropy } from '../../src/ops/index.js';
+import { Sgd } from '../../src/train/sgd.js';
 import { getModelSpec } from '../../src/models/index.js';
 import { Tensor } from '../../src/tensor.js';
 import { tidy } from '../../src/autograd/scope.js';
@@ -78,14 +79,22 @@ describe.skipIf(!webgpu.available)('device failure on the webgpu backend', () =>
     const net = getModelSpec('lenet5').build(be, 1);
     const x = Tensor.fromArray(be, [2, 1, 28, 28], new Float32Array(2 * 784).fill(0.5));
     const labels = Tensor.fromArray(be, [2], new Int32Array([3, 7]));
-    const step = () => tidy(() => { backward(softmaxCrossEntropy(net.forward(x), labels).loss); });
-    step();
-    await be.sync();
+    const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 0 });
+    // One training step as the loop runs it: forward, loss, backward, SGD update.
+    const step = async () => {
+      tidy(() => {
+        backward(softmaxCrossEntropy(net.forward(x), labels).loss);
+        noGrad(() => opt.step(0.01));
+        opt.zeroGrad();
+      });
+      await be.sync();
+    };
+    await step();
+    // A real loss (driver reset, GPU hang) arrives asynchronously, while work is being enqueued.
     be.rt.destroy();
     let err: unknown = null;
     try {
-      step();
-      await be.sync();
+      await step();
     } catch (e) {
       err = e;
     }

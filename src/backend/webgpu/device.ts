@@ -32,9 +32,13 @@ async function loadDawn(): Promise<{ gpu: GPU; globals: Record<string, unknown> 
   } catch (e) {
     throw new BackendUnavailableError('webgpu', `cannot load the 'webgpu' package (dawn.node): ${(e as Error).message.split('\n')[0]}`);
   }
-  // IMAGERATE_WEBGPU_BACKEND=vulkan|null|... is passed to Dawn as backend=<value> (PLATFORM.md).
-  const opts: string[] = [];
+  // Dawn rounds timestamps to 2^16 ns by default (a browser's guard against timing attacks);
+  // a benchmark needs them as the GPU counts them. IMAGERATE_WEBGPU_BACKEND=vulkan|null|... is
+  // passed to Dawn as backend=<value> (PLATFORM.md); IMAGERATE_WEBGPU_DAWN adds raw Dawn options
+  // (space-separated, e.g. "enable-dawn-features=dump_shaders").
+  const opts: string[] = ['disable-dawn-features=timestamp_quantization'];
   if (process.env.IMAGERATE_WEBGPU_BACKEND) opts.push(`backend=${process.env.IMAGERATE_WEBGPU_BACKEND}`);
+  if (process.env.IMAGERATE_WEBGPU_DAWN) opts.push(...process.env.IMAGERATE_WEBGPU_DAWN.split(' '));
   dawn = { gpu: mod.create(opts), globals: mod.globals };
   return dawn;
 }
