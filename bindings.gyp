@@ -6,7 +6,9 @@
 # node-gyp wants a file named binding.gyp in its working directory and writes ./build, which
 # cmake-js uses too, so do not run node-gyp here: run scripts/build-gyp.sh, which stages this
 # file as binding.gyp in build-gyp/ and fails if a source in kernels/cpu/*.cc or
-# native/cpu_*.cc is missing from the lists below (add new files by hand: explicit lists).
+# native/cpu_*.cc is missing from the lists below (add new files by hand: explicit lists; the
+# shared glue, native/op_*.cc, is not globbed by either build: keep it in step with
+# IMAGERATE_SHARED_GLUE in CMakeLists.txt).
 {
   'target_defaults': {
     'include_dirs': [
@@ -52,12 +54,16 @@
         'kernels/cpu/softmax_xent.cc',
         'native/cpu_addon.cc',
         'native/cpu_allocator.cc',
-        'native/cpu_args.cc',
         'native/cpu_ops_nn.cc',
         'native/cpu_ops_norm.cc',
         'native/cpu_ops_pointwise.cc',
         'native/cpu_stream.cc',
         'native/gemm_bench.cc',
+        # shared with the CUDA addon (CMakeLists.txt: IMAGERATE_SHARED_GLUE)
+        'native/op_args.cc',
+        'native/op_checks_nn.cc',
+        'native/op_checks_norm.cc',
+        'native/op_checks_pointwise.cc',
       ],
       'libraries': ['-pthread', '-ldl'],
       'ldflags': ['-pthread'],

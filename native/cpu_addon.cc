@@ -28,10 +28,6 @@
 
 namespace imagerate {
 
-// The normalisation exports (native/cpu_ops_norm.cc): plain functions over this instance's
-// allocator and stream, defined on `exports` next to the table below.
-void RegisterNormOps(Napi::Env env, Napi::Object exports, const CpuAllocator& alloc, CpuStream& stream);
-
 struct Completion {
   explicit Completion(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
@@ -40,15 +36,6 @@ struct Completion {
 };
 
 namespace {
-
-void call_js(Napi::Env env, Napi::Function, CpuAddon* addon, Completion* c) {
-  if (env == nullptr) {  // the TSFN is being torn down with its environment
-    c->out.SuppressDestruct();
-    delete c;
-    return;
-  }
-  addon->Settle(env, c);
-}
 
 std::string cpu_model() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -83,21 +70,10 @@ bool cpu_has(const char* feature) {
   return false;
 }
 
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::strcmp(v, "0") != 0;
-}
-
 }  // namespace
 
-using Tsfn = Napi::TypedThreadSafeFunction<CpuAddon, Completion, call_js>;
-
-// Exports are enumerable, so Object.keys(addon) lists the ops this build registers.
-template <typename M>
-static Napi::ClassPropertyDescriptor<CpuAddon> Method(const char* name, M method) {
-  return CpuAddon::InstanceMethod(name, method,
-                                  static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable));
-}
+using Tsfn = Napi::TypedThreadSafeFunction<CpuAddon, Completion, settle_on_js<CpuAddon, Completion>>;
+constexpr auto Method = export_method<CpuAddon, Napi::Value (CpuAddon::*)(const Napi::CallbackInfo&)>;
 struct CpuAddon::Delivery {
   Tsfn tsfn;
 };
@@ -123,31 +99,12 @@ CpuAddon::CpuAddon(Napi::Env env, Napi::Object exports) {
     Method("sync", &CpuAddon::Sync),
     Method("stats", &CpuAddon::Stats),
     Method("emptyCache", &CpuAddon::EmptyCache),
-    Method("copy", &CpuAddon::Copy),
-    Method("gemm", &CpuAddon::Gemm),
-    Method("conv2dFwd", &CpuAddon::Conv2dFwd),
-    Method("conv2dBwdData", &CpuAddon::Conv2dBwdData),
-    Method("conv2dBwdFilter", &CpuAddon::Conv2dBwdFilter),
-    Method("maxpool2dFwd", &CpuAddon::Maxpool2dFwd),
-    Method("maxpool2dBwd", &CpuAddon::Maxpool2dBwd),
-    Method("avgpool2dFwd", &CpuAddon::Avgpool2dFwd),
-    Method("avgpool2dBwd", &CpuAddon::Avgpool2dBwd),
-    Method("biasAdd", &CpuAddon::BiasAdd),
-    Method("biasGrad", &CpuAddon::BiasGrad),
-    Method("reluFwd", &CpuAddon::ReluFwd),
-    Method("reluBwd", &CpuAddon::ReluBwd),
-    Method("add", &CpuAddon::Add),
-    Method("mul", &CpuAddon::Mul),
-    Method("axpby", &CpuAddon::Axpby),
-    Method("scale", &CpuAddon::Scale),
-    Method("fill", &CpuAddon::Fill),
-    Method("dropoutFwd", &CpuAddon::DropoutFwd),
-    Method("sumsqCheck", &CpuAddon::SumsqCheck),
-    Method("softmaxXentFwd", &CpuAddon::SoftmaxXentFwd),
-    Method("softmaxXentBwd", &CpuAddon::SoftmaxXentBwd),
-    Method("sgdUpdate", &CpuAddon::SgdUpdate),
   });
-  RegisterNormOps(env, exports, alloc_, *stream_);  // batchnorm2d*, lrn*
+  // copy (here: a memmove), then the op families of cpu_ops_*.cc.
+  define(exports, kCopy, [](const CopyCall& c) { std::memmove(c.d, c.s, (size_t)c.n * 4); });  // overlap is fine
+  define_nn_ops(exports);
+  define_pointwise_ops(exports);
+  define_norm_ops(exports);
 #ifdef IMAGERATE_HAVE_GEMM_BENCH
   RegisterGemmBench(env, exports);
 #endif
@@ -274,30 +231,9 @@ Napi::Value CpuAddon::Free(const Napi::CallbackInfo& info) {
 Napi::Value CpuAddon::Upload(const Napi::CallbackInfo& info) {
   Args a(info, "upload", 2);
   const Buf b = buf(a, 0, "id");
-  const Napi::Value v = info[1];
-  const uint8_t* src = nullptr;
-  size_t n = 0;
-  if (v.IsTypedArray()) {
-    // Ask Node-API for the data pointer directly: TypedArray::ArrayBuffer().Data() fails for
-    // arrays over a SharedArrayBuffer (which the decode workers fill).
-    napi_typedarray_type type;
-    size_t length = 0, offset = 0;
-    void* data = nullptr;
-    napi_value ab = nullptr;
-    NAPI_THROW_IF_FAILED(info.Env(), napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &offset), info.Env().Undefined());
-    src = static_cast<const uint8_t*>(data);
-    n = v.As<Napi::TypedArray>().ByteLength();
-  } else if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    src = static_cast<const uint8_t*>(ab.Data());
-    n = ab.ByteLength();
-  } else if (v.IsDataView()) {
-    Napi::DataView dv = v.As<Napi::DataView>();
-    src = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-    n = dv.ByteLength();
-  } else {
-    a.type_fail("data must be a TypedArray, ArrayBuffer or DataView");
-  }
+  const HostBytes data = a.host_bytes(1, "data");
+  const uint8_t* src = data.ptr;
+  const size_t n = data.bytes;
   a.need(b, "id", n);
   if (n == 0) return info.Env().Undefined();
   if (stream_->inline_mode()) {
@@ -354,22 +290,6 @@ Napi::Value CpuAddon::Stats(const Napi::CallbackInfo& info) {
 Napi::Value CpuAddon::EmptyCache(const Napi::CallbackInfo& info) {
   Args a(info, "emptyCache", 0);
   free_pool_in_order();
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::Copy(const Napi::CallbackInfo& info) {
-  Args a(info, "copy", 5);
-  const int64_t n = a.dim(0, "n");
-  const Buf src = buf(a, 1, "src");
-  const int64_t so = a.index(2, "srcOffset");
-  const Buf dst = buf(a, 3, "dst");
-  const int64_t d_o = a.index(4, "dstOffset");
-  a.need(src, "src", a.bytes({so + n}));
-  a.need(dst, "dst", a.bytes({d_o + n}));
-  const float* s = src.f32() + so;
-  float* d = dst.f32() + d_o;
-  const size_t bytes = (size_t)n * 4;
-  enqueue("copy", [s, d, bytes] { std::memmove(d, s, bytes); });  // overlap within one buffer is fine
   return info.Env().Undefined();
 }
 

@@ -2,12 +2,14 @@
 // thread or worker_thread), so vitest may load it in several workers at once.
 //
 // Each instance owns a caching allocator (cpu_allocator.h) and a stream (cpu_stream.h).
-// Op exports check their arguments on the JS thread, resolve buffer ids to pointers and
-// queue the kernel call; sync()/download() return Promises settled on the JS thread through
-// a thread-safe function once the stream reaches them.
+// Op exports check their arguments on the JS thread with the checks both addons share
+// (op_checks.h: the buffer ids resolve to pointers in the allocator), then queue the kernel
+// call; sync()/download() return Promises settled on the JS thread through a thread-safe
+// function once the stream reaches them.
 //
-// The method bodies live by family: cpu_addon.cc (memory, stream, info), cpu_ops_nn.cc
-// (gemm, conv, pool), cpu_ops_pointwise.cc (elementwise, loss, optimiser).
+// The bodies live by family: cpu_addon.cc (memory, stream, info, copy), cpu_ops_nn.cc
+// (gemm, conv, pool), cpu_ops_pointwise.cc (elementwise, loss, optimiser), cpu_ops_norm.cc
+// (batch norm, LRN): each op file says which kernel of kernels.h runs each op.
 #pragma once
 #include <napi.h>
 
@@ -15,7 +17,7 @@
 #include <string>
 
 #include "cpu_allocator.h"
-#include "cpu_args.h"
+#include "addon_common.h"
 #include "cpu_stream.h"
 
 namespace imagerate {
@@ -38,41 +40,26 @@ class CpuAddon : public Napi::Addon<CpuAddon> {
   Napi::Value Sync(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value EmptyCache(const Napi::CallbackInfo& info);
-  Napi::Value Copy(const Napi::CallbackInfo& info);
 
-  // ---- gemm, conv, pool (cpu_ops_nn.cc)
-  Napi::Value Gemm(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dFwd(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBwdData(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBwdFilter(const Napi::CallbackInfo& info);
-  Napi::Value Maxpool2dFwd(const Napi::CallbackInfo& info);
-  Napi::Value Maxpool2dBwd(const Napi::CallbackInfo& info);
-  Napi::Value Avgpool2dFwd(const Napi::CallbackInfo& info);
-  Napi::Value Avgpool2dBwd(const Napi::CallbackInfo& info);
-
-  // ---- elementwise, loss, optimiser (cpu_ops_pointwise.cc)
-  Napi::Value BiasAdd(const Napi::CallbackInfo& info);
-  Napi::Value BiasGrad(const Napi::CallbackInfo& info);
-  Napi::Value ReluFwd(const Napi::CallbackInfo& info);
-  Napi::Value ReluBwd(const Napi::CallbackInfo& info);
-  Napi::Value Add(const Napi::CallbackInfo& info);
-  Napi::Value Mul(const Napi::CallbackInfo& info);
-  Napi::Value Axpby(const Napi::CallbackInfo& info);
-  Napi::Value Scale(const Napi::CallbackInfo& info);
-  Napi::Value Fill(const Napi::CallbackInfo& info);
-  Napi::Value DropoutFwd(const Napi::CallbackInfo& info);
-  Napi::Value SumsqCheck(const Napi::CallbackInfo& info);
-  Napi::Value SoftmaxXentFwd(const Napi::CallbackInfo& info);
-  Napi::Value SoftmaxXentBwd(const Napi::CallbackInfo& info);
-  Napi::Value SgdUpdate(const Napi::CallbackInfo& info);
+  // ---- op exports: the checks of op_checks.h, then the kernel queued on the stream
+  void define_nn_ops(Napi::Object exports);         // cpu_ops_nn.cc
+  void define_pointwise_ops(Napi::Object exports);  // cpu_ops_pointwise.cc
+  void define_norm_ops(Napi::Object exports);       // cpu_ops_norm.cc
 
   // Called on the JS thread by the thread-safe function: settles one Promise.
   void Settle(Napi::Env env, Completion* c);
 
  private:
-  Buf buf(const Args& a, size_t i, const char* name) const { return a.buf(i, name, alloc_); }
-  Buf opt_buf(const Args& a, size_t i, const char* name) const { return a.opt_buf(i, name, alloc_); }
+  Buf buf(const Args& a, size_t i, const char* name) { return a.buf(i, name, alloc_); }
   void enqueue(const char* op, CpuStream::Task fn) { stream_->enqueue(op, std::move(fn)); }
+  // Defines the export of `spec`: its checks, then kernel(call) queued on the stream.
+  template <class Call, class Kernel>
+  void define(Napi::Object exports, const OpSpec<Call>& spec, Kernel kernel) {
+    CpuStream* stream = stream_.get();
+    define_op(exports, spec, alloc_, [stream, kernel](const Args& a, const Call& c) {
+      stream->enqueue(a.op(), [kernel, c] { kernel(c); });
+    });
+  }
   // Queues a fence that settles `c` (a Promise) after all earlier work.
   void enqueue_completion(Completion* c);
   void free_pool_in_order();  // hands pooled memory back to the OS after queued work

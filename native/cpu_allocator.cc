@@ -60,6 +60,12 @@ const CpuBlock* CpuAllocator::find(uint64_t id) const {
   return it == live_.end() ? nullptr : &it->second;
 }
 
+bool CpuAllocator::resolve(uint64_t id, Buf* out) {
+  const CpuBlock* b = find(id);
+  if (b) *out = Buf{id, b->ptr, b->bytes};
+  return b != nullptr;
+}
+
 CpuAllocStats CpuAllocator::stats() const { return stats_; }
 
 std::vector<void*> CpuAllocator::release_pool() {

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "buffer_table.h"
+
 namespace imagerate {
 
 struct CpuBlock {
@@ -29,7 +31,7 @@ struct CpuAllocStats {
   uint64_t pooled_buffers = 0, pooled_bytes = 0;  // freed, kept for reuse
 };
 
-class CpuAllocator {
+class CpuAllocator : public BufferTable {
  public:
   CpuAllocator() = default;
   CpuAllocator(const CpuAllocator&) = delete;
@@ -41,6 +43,7 @@ class CpuAllocator {
   uint64_t alloc(uint64_t bytes);
   bool free(uint64_t id);               // false if the id is not live
   const CpuBlock* find(uint64_t id) const;  // nullptr if not live
+  bool resolve(uint64_t id, Buf* out) override;  // find(), for the op checks
   CpuAllocStats stats() const;
   // Empties the pool and returns its blocks' memory; the caller must std::free them (with
   // aligned storage from posix_memalign) once no queued task can touch them.

@@ -1,231 +1,32 @@
-// cpu_ops_pointwise.cc: the elementwise, loss and optimiser exports of imagerate_cpu.node
-// (kernels in kernels/cpu/elementwise.cc, softmax_xent.cc, sgd.cc).
-//
-// Counts are elements, buffers are ids, byte needs are exact (float32/int32: 4 bytes each).
-// In-place use (y == x) is allowed wherever the kernel reads element i before writing it;
-// outputs that would overwrite data a kernel still has to read (a bias vector, the labels,
-// another row) must be distinct buffers, and the error says which two collide.
+// cpu_ops_pointwise.cc: the elementwise, loss and optimiser exports of imagerate_cpu.node: the
+// checks of op_checks_pointwise.cc (argument lists, byte needs, aliasing), then the kernel
+// queued on the stream (kernels/cpu/elementwise.cc, softmax_xent.cc, sgd.cc).
 #include "cpu_addon.h"
 #include "kernels.h"
 
 namespace imagerate {
 
-Napi::Value CpuAddon::BiasAdd(const Napi::CallbackInfo& info) {
-  Args a(info, "biasAdd", 6);
-  const int64_t outer = a.dim(0, "outer"), ch = a.dim(1, "ch"), inner = a.dim(2, "inner");
-  const Buf x = buf(a, 3, "x"), b = buf(a, 4, "b"), y = buf(a, 5, "y");
-  a.need(x, "x", a.bytes({outer, ch, inner}));
-  a.need(b, "b", a.bytes({ch}));
-  a.need(y, "y", a.bytes({outer, ch, inner}));
-  a.distinct(y, "y", b, "b");
-  const float *px = x.f32(), *pb = b.f32();
-  float* py = y.f32();
-  enqueue("biasAdd", [=] { bias_add(outer, ch, inner, px, pb, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::BiasGrad(const Napi::CallbackInfo& info) {
-  Args a(info, "biasGrad", 5);
-  const int64_t outer = a.dim(0, "outer"), ch = a.dim(1, "ch"), inner = a.dim(2, "inner");
-  const Buf dy = buf(a, 3, "dy"), db = buf(a, 4, "db");
-  a.need(dy, "dy", a.bytes({outer, ch, inner}));
-  a.need(db, "db", a.bytes({ch}));
-  a.distinct(db, "db", dy, "dy");
-  const float* pdy = dy.f32();
-  float* pdb = db.f32();
-  enqueue("biasGrad", [=] { bias_grad(outer, ch, inner, pdy, pdb); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::ReluFwd(const Napi::CallbackInfo& info) {
-  Args a(info, "reluFwd", 3);
-  const int64_t n = a.dim(0, "n");
-  const Buf x = buf(a, 1, "x"), y = buf(a, 2, "y");
-  a.need(x, "x", a.bytes({n}));
-  a.need(y, "y", a.bytes({n}));
-  const float* px = x.f32();
-  float* py = y.f32();
-  enqueue("reluFwd", [=] { relu_fwd(n, px, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::ReluBwd(const Napi::CallbackInfo& info) {
-  Args a(info, "reluBwd", 4);
-  const int64_t n = a.dim(0, "n");
-  const Buf y = buf(a, 1, "y"), dy = buf(a, 2, "dy"), dx = buf(a, 3, "dx");
-  a.need(y, "y", a.bytes({n}));
-  a.need(dy, "dy", a.bytes({n}));
-  a.need(dx, "dx", a.bytes({n}));
-  const float *py = y.f32(), *pdy = dy.f32();
-  float* pdx = dx.f32();
-  enqueue("reluBwd", [=] { relu_bwd(n, py, pdy, pdx); });
-  return info.Env().Undefined();
-}
-
-// add and mul share their checks: y = a (op) b over n elements.
-static void binary_args(const Args& a, const CpuAllocator& al, int64_t& n, Buf& x0, Buf& x1, Buf& y) {
-  n = a.dim(0, "n");
-  x0 = a.buf(1, "a", al);
-  x1 = a.buf(2, "b", al);
-  y = a.buf(3, "y", al);
-  a.need(x0, "a", a.bytes({n}));
-  a.need(x1, "b", a.bytes({n}));
-  a.need(y, "y", a.bytes({n}));
-}
-
-Napi::Value CpuAddon::Add(const Napi::CallbackInfo& info) {
-  Args a(info, "add", 4);
-  int64_t n;
-  Buf x0, x1, y;
-  binary_args(a, alloc_, n, x0, x1, y);
-  const float *p0 = x0.f32(), *p1 = x1.f32();
-  float* py = y.f32();
-  enqueue("add", [=] { add_f32(n, p0, p1, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::Mul(const Napi::CallbackInfo& info) {
-  Args a(info, "mul", 4);
-  int64_t n;
-  Buf x0, x1, y;
-  binary_args(a, alloc_, n, x0, x1, y);
-  const float *p0 = x0.f32(), *p1 = x1.f32();
-  float* py = y.f32();
-  enqueue("mul", [=] { mul_f32(n, p0, p1, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::Axpby(const Napi::CallbackInfo& info) {
-  Args a(info, "axpby", 5);
-  const int64_t n = a.dim(0, "n");
-  const float alpha = (float)a.number(1, "alpha");
-  const Buf x = buf(a, 2, "x");
-  const float beta = (float)a.number(3, "beta");
-  const Buf y = buf(a, 4, "y");
-  a.need(x, "x", a.bytes({n}));
-  a.need(y, "y", a.bytes({n}));
-  const float* px = x.f32();
-  float* py = y.f32();
-  enqueue("axpby", [=] { axpby_f32(n, alpha, px, beta, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::Scale(const Napi::CallbackInfo& info) {
-  Args a(info, "scale", 4);
-  const int64_t n = a.dim(0, "n");
-  const float alpha = (float)a.number(1, "alpha");
-  const Buf x = buf(a, 2, "x"), y = buf(a, 3, "y");
-  a.need(x, "x", a.bytes({n}));
-  a.need(y, "y", a.bytes({n}));
-  const float* px = x.f32();
-  float* py = y.f32();
-  enqueue("scale", [=] { scale_f32(n, alpha, px, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::Fill(const Napi::CallbackInfo& info) {
-  Args a(info, "fill", 3);
-  const int64_t n = a.dim(0, "n");
-  const float value = (float)a.number(1, "value");  // NaN and +-inf allowed (e.g. -inf init)
-  const Buf y = buf(a, 2, "y");
-  a.need(y, "y", a.bytes({n}));
-  float* py = y.f32();
-  enqueue("fill", [=] { fill_f32(n, value, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::DropoutFwd(const Napi::CallbackInfo& info) {
-  Args a(info, "dropoutFwd", 6);
-  const int64_t n = a.dim(0, "n");
-  const double p = a.finite(1, "p");
-  if (p < 0 || p > 1) a.fail("p must be in [0, 1], got " + std::to_string(p));
-  const uint64_t seed = (uint64_t)a.index(2, "seed");
-  const Buf x = buf(a, 3, "x"), mask = buf(a, 4, "mask"), y = buf(a, 5, "y");
-  a.need(x, "x", a.bytes({n}));
-  a.need(mask, "mask", a.bytes({n}));
-  a.need(y, "y", a.bytes({n}));
-  a.distinct(mask, "mask", y, "y");
-  const float* px = x.f32();
-  float *pm = mask.f32(), *py = y.f32();
-  const float pf = (float)p;
-  enqueue("dropoutFwd", [=] { dropout_fwd(n, pf, seed, px, pm, py); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::SumsqCheck(const Napi::CallbackInfo& info) {
-  Args a(info, "sumsqCheck", 3);
-  const int64_t n = a.dim(0, "n");
-  const Buf x = buf(a, 1, "x"), out = buf(a, 2, "out");
-  a.need(x, "x", a.bytes({n}));
-  a.need(out, "out", 16);  // two float64
-  a.distinct(out, "out", x, "x");
-  const float* px = x.f32();
-  double* po = static_cast<double*>(out.ptr);
-  enqueue("sumsqCheck", [=] { sumsq_check(n, px, po); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::SoftmaxXentFwd(const Napi::CallbackInfo& info) {
-  Args a(info, "softmaxXentFwd", 7);
-  const int64_t n = a.dim(0, "n"), c = a.dim(1, "c");
-  const double eps = a.finite(2, "eps");
-  if (eps < 0 || eps > 1) a.fail("eps must be in [0, 1], got " + std::to_string(eps));
-  if (c > INT32_MAX) a.fail("c must fit in int32 (labels are int32)");
-  const Buf logits = buf(a, 3, "logits"), labels = buf(a, 4, "labels");
-  const Buf probs = buf(a, 5, "probs"), loss = buf(a, 6, "loss");
-  a.need(logits, "logits", a.bytes({n, c}));
-  a.need(labels, "labels", a.bytes({n}));
-  a.need(probs, "probs", a.bytes({n, c}));
-  a.need(loss, "loss", a.bytes({n}));
-  a.distinct(probs, "probs", labels, "labels");
-  a.distinct(loss, "loss", logits, "logits");
-  a.distinct(loss, "loss", labels, "labels");
-  a.distinct(loss, "loss", probs, "probs");
-  const float* px = logits.f32();
-  const int32_t* pl = labels.i32();
-  float *pp = probs.f32(), *ploss = loss.f32();
-  const float e = (float)eps;
-  enqueue("softmaxXentFwd", [=] { softmax_xent_fwd(n, c, e, px, pl, pp, ploss); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::SoftmaxXentBwd(const Napi::CallbackInfo& info) {
-  Args a(info, "softmaxXentBwd", 7);
-  const int64_t n = a.dim(0, "n"), c = a.dim(1, "c");
-  const double eps = a.finite(2, "eps");
-  if (eps < 0 || eps > 1) a.fail("eps must be in [0, 1], got " + std::to_string(eps));
-  if (c > INT32_MAX) a.fail("c must fit in int32 (labels are int32)");
-  const float scale = (float)a.finite(3, "scale");
-  const Buf probs = buf(a, 4, "probs"), labels = buf(a, 5, "labels"), dl = buf(a, 6, "dlogits");
-  a.need(probs, "probs", a.bytes({n, c}));
-  a.need(labels, "labels", a.bytes({n}));
-  a.need(dl, "dlogits", a.bytes({n, c}));
-  a.distinct(dl, "dlogits", labels, "labels");
-  const float* pp = probs.f32();
-  const int32_t* pl = labels.i32();
-  float* pd = dl.f32();
-  const float e = (float)eps;
-  enqueue("softmaxXentBwd", [=] { softmax_xent_bwd(n, c, e, scale, pp, pl, pd); });
-  return info.Env().Undefined();
-}
-
-Napi::Value CpuAddon::SgdUpdate(const Napi::CallbackInfo& info) {
-  Args a(info, "sgdUpdate", 8);
-  const int64_t n = a.dim(0, "n");
-  const float lr = (float)a.finite(1, "lr"), momentum = (float)a.finite(2, "momentum");
-  const float wd = (float)a.finite(3, "weightDecay");
-  const bool nesterov = a.flag(4, "nesterov");
-  const Buf w = buf(a, 5, "w"), g = buf(a, 6, "g"), v = buf(a, 7, "v");
-  a.need(w, "w", a.bytes({n}));
-  a.need(g, "g", a.bytes({n}));
-  a.need(v, "v", a.bytes({n}));
-  a.distinct(w, "w", g, "g");
-  a.distinct(v, "v", w, "w");
-  a.distinct(v, "v", g, "g");
-  float *pw = w.f32(), *pv = v.f32();
-  const float* pg = g.f32();
-  enqueue("sgdUpdate", [=] { sgd_momentum_update(n, lr, momentum, wd, nesterov, pw, pg, pv); });
-  return info.Env().Undefined();
+void CpuAddon::define_pointwise_ops(Napi::Object exports) {
+  define(exports, kBiasAdd, [](const BiasAddCall& c) { bias_add(c.outer, c.ch, c.inner, c.x, c.b, c.y); });
+  define(exports, kBiasGrad, [](const BiasGradCall& c) { bias_grad(c.outer, c.ch, c.inner, c.dy, c.db); });
+  define(exports, kReluFwd, [](const UnaryCall& c) { relu_fwd(c.n, c.x, c.y); });
+  define(exports, kReluBwd, [](const ReluBwdCall& c) { relu_bwd(c.n, c.y, c.dy, c.dx); });
+  define(exports, kAdd, [](const BinaryCall& c) { add_f32(c.n, c.a, c.b, c.y); });
+  define(exports, kMul, [](const BinaryCall& c) { mul_f32(c.n, c.a, c.b, c.y); });
+  define(exports, kAxpby, [](const AxpbyCall& c) { axpby_f32(c.n, c.alpha, c.x, c.beta, c.y); });
+  define(exports, kScale, [](const AxpbyCall& c) { scale_f32(c.n, c.alpha, c.x, c.y); });
+  define(exports, kFill, [](const FillCall& c) { fill_f32(c.n, c.value, c.y); });
+  define(exports, kDropoutFwd, [](const DropoutFwdCall& c) { dropout_fwd(c.n, c.p, c.seed, c.x, c.mask, c.y); });
+  define(exports, kSumsqCheck, [](const SumsqCheckCall& c) { sumsq_check(c.n, c.x, c.out); });
+  define(exports, kSoftmaxXentFwd, [](const SoftmaxXentFwdCall& c) {
+    softmax_xent_fwd(c.n, c.c, c.eps, c.logits, c.labels, c.probs, c.loss);
+  });
+  define(exports, kSoftmaxXentBwd, [](const SoftmaxXentBwdCall& c) {
+    softmax_xent_bwd(c.n, c.c, c.eps, c.scale, c.probs, c.labels, c.dlogits);
+  });
+  define(exports, kSgdUpdate, [](const SgdUpdateCall& c) {
+    sgd_momentum_update(c.n, c.lr, c.momentum, c.weight_decay, c.nesterov, c.w, c.g, c.v);
+  });
 }
 
 }  // namespace imagerate

@@ -26,26 +26,11 @@
 #include <cstring>
 
 #include "cuda_check.h"
-#include "cuda_op_args.h"
 #include "device_probe.h"
 
 namespace imagerate {
 
 namespace {
-
-void call_js(Napi::Env env, Napi::Function, CudaAddon* addon, CudaCompletion* c) {
-  if (env == nullptr) {  // the TSFN is being torn down with its environment
-    c->out.SuppressDestruct();
-    delete c;
-    return;
-  }
-  addon->Settle(env, c);
-}
-
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::strcmp(v, "0") != 0;
-}
 
 std::string pci_id(int domain, int bus, int device) {
   char pci[32];
@@ -55,17 +40,12 @@ std::string pci_id(int domain, int bus, int device) {
 
 }  // namespace
 
-using Tsfn = Napi::TypedThreadSafeFunction<CudaAddon, CudaCompletion, call_js>;
+using Tsfn = Napi::TypedThreadSafeFunction<CudaAddon, CudaCompletion, settle_on_js<CudaAddon, CudaCompletion>>;
 struct CudaAddon::Delivery {
   Tsfn tsfn;
 };
 
-// Exports are enumerable, so Object.keys(addon) lists the ops this build registers.
-template <typename M>
-static Napi::ClassPropertyDescriptor<CudaAddon> Method(const char* name, M method) {
-  return CudaAddon::InstanceMethod(name, method,
-                                   static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable));
-}
+constexpr auto Method = export_method<CudaAddon, Napi::Value (CudaAddon::*)(const Napi::CallbackInfo&)>;
 
 CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
   sync_each_op_ = env_flag("IMAGERATE_CUDA_SYNC");
@@ -74,8 +54,9 @@ CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
   delivery_->tsfn.Unref(env);
   env.AddCleanupHook([this] { shutdown(); });  // after the TSFN: runs before Node closes it
 
-  // The registration table: every export of imagerate_cuda.node. The OP_NAMES of
-  // src/backend/backend.ts, then the CUDA-only extras (fused ops, graphs, timing).
+  // The registration table: every export of imagerate_cuda.node. The memory and stream
+  // exports, then the CUDA-only extras (graphs, timing), then the ops: the OP_NAMES of
+  // src/backend/backend.ts and the fused extras (conv2dFwdBiasRelu, batchnorm2d*Relu).
   DefineAddon(exports, {
     Method("probe", &CudaAddon::Probe),
     Method("info", &CudaAddon::Info),
@@ -87,40 +68,7 @@ CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
     Method("sync", &CudaAddon::Sync),
     Method("stats", &CudaAddon::Stats),
     Method("emptyCache", &CudaAddon::EmptyCache),
-    Method("copy", &CudaAddon::Copy),
-    Method("gemm", &CudaAddon::Gemm),
-    Method("conv2dFwd", &CudaAddon::Conv2dFwd),
-    Method("conv2dBwdData", &CudaAddon::Conv2dBwdData),
-    Method("conv2dBwdFilter", &CudaAddon::Conv2dBwdFilter),
-    Method("maxpool2dFwd", &CudaAddon::Maxpool2dFwd),
-    Method("maxpool2dBwd", &CudaAddon::Maxpool2dBwd),
-    Method("avgpool2dFwd", &CudaAddon::Avgpool2dFwd),
-    Method("avgpool2dBwd", &CudaAddon::Avgpool2dBwd),
-    Method("biasAdd", &CudaAddon::BiasAdd),
-    Method("biasGrad", &CudaAddon::BiasGrad),
-    Method("reluFwd", &CudaAddon::ReluFwd),
-    Method("reluBwd", &CudaAddon::ReluBwd),
-    Method("add", &CudaAddon::Add),
-    Method("mul", &CudaAddon::Mul),
-    Method("axpby", &CudaAddon::Axpby),
-    Method("scale", &CudaAddon::Scale),
-    Method("fill", &CudaAddon::Fill),
-    Method("dropoutFwd", &CudaAddon::DropoutFwd),
-    Method("sumsqCheck", &CudaAddon::SumsqCheck),
-    Method("softmaxXentFwd", &CudaAddon::SoftmaxXentFwd),
-    Method("softmaxXentBwd", &CudaAddon::SoftmaxXentBwd),
-    Method("sgdUpdate", &CudaAddon::SgdUpdate),
-    Method("batchnorm2dFwdTrain", &CudaAddon::Batchnorm2dFwdTrain),
-    Method("batchnorm2dFwdEval", &CudaAddon::Batchnorm2dFwdEval),
-    Method("batchnorm2dBwd", &CudaAddon::Batchnorm2dBwd),
-    Method("lrnFwd", &CudaAddon::LrnFwd),
-    Method("lrnBwd", &CudaAddon::LrnBwd),
-    // CUDA-only extras
     Method("gemmKernelName", &CudaAddon::GemmKernelName),
-    Method("conv2dFwdBiasRelu", &CudaAddon::Conv2dFwdBiasRelu),
-    Method("batchnorm2dFwdTrainRelu", &CudaAddon::Batchnorm2dFwdTrainRelu),
-    Method("batchnorm2dFwdEvalRelu", &CudaAddon::Batchnorm2dFwdEvalRelu),
-    Method("batchnorm2dBwdRelu", &CudaAddon::Batchnorm2dBwdRelu),
     Method("captureBegin", &CudaAddon::CaptureBegin),
     Method("captureEnd", &CudaAddon::CaptureEnd),
     Method("replay", &CudaAddon::Replay),
@@ -129,6 +77,10 @@ CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
     Method("eventElapsed", &CudaAddon::EventElapsed),
     Method("flushL2", &CudaAddon::FlushL2),
   });
+  define_op(exports, kCopy, *this, [this](const Args& a, const CopyCall& c) { copy(a, c); });
+  define_nn_ops(exports);
+  define_pointwise_ops(exports);
+  define_norm_ops(exports);
 }
 
 CudaAddon::~CudaAddon() {
@@ -145,7 +97,7 @@ void CudaAddon::shutdown() {
 
 // ------------------------------------------------------------------ helpers
 
-void CudaAddon::open_device(const CudaArgs& a) {
+void CudaAddon::open_device(const Args& a) {
   if (stream_) return;
   if (unavailable_.empty()) {
     constexpr int kMax = 16;
@@ -189,27 +141,22 @@ void CudaAddon::open_device(const CudaArgs& a) {
   a.fail("cuda unavailable: " + unavailable_);
 }
 
-cudaStream_t CudaAddon::stream(const CudaArgs& a) {
+cudaStream_t CudaAddon::stream(const Args& a) {
   open_device(a);
   return stream_->get();
 }
 
-Buf CudaAddon::buf(const CudaArgs& a, size_t i, const char* name) {
-  const Buf b = device_buf(a, i, name, alloc_);
-  if (capturing_) capture_ids_.insert(b.id);
-  return b;
+bool CudaAddon::resolve(uint64_t id, Buf* out) {
+  if (!alloc_.resolve(id, out)) return false;
+  if (capturing_) capture_ids_.insert(id);
+  return true;
 }
 
-Buf CudaAddon::opt_buf(const CudaArgs& a, size_t i, const char* name) {
-  if (is_no_buffer(a, i)) return Buf{};
-  return buf(a, i, name);
-}
-
-void CudaAddon::not_capturing(const CudaArgs& a) const {
+void CudaAddon::not_capturing(const Args& a) const {
   if (capturing_) a.fail("not allowed while a CUDA graph is being captured (call captureEnd() first)");
 }
 
-void CudaAddon::launch(const CudaArgs& a, const std::function<cudaError_t(cudaStream_t)>& fn) {
+void CudaAddon::launch(const Args& a, const std::function<cudaError_t(cudaStream_t)>& fn) {
   cudaStream_t s = stream(a);
   cudaError_t e = fn(s);
   if (e == cudaErrorMemoryAllocation && !capturing_) {
@@ -269,7 +216,7 @@ void CudaAddon::deliver(CudaCompletion* c) {
   }
 }
 
-void CudaAddon::enqueue_completion(const CudaArgs& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host) {
+void CudaAddon::enqueue_completion(const Args& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host) {
   const cudaError_t e = stream_->after(a.op(), [this, c, on_host](const std::string& err) {
     c->error = err;
     if (err.empty() && on_host) on_host(c);
@@ -286,7 +233,7 @@ void CudaAddon::enqueue_completion(const CudaArgs& a, CudaCompletion* c, std::fu
 // ------------------------------------------------------------------ exports
 
 Napi::Value CudaAddon::Probe(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "probe", 0);
+  Args a(info, "probe", 0);
   Napi::Env env = info.Env();
   constexpr int kMaxDevices = 16;
   ImagerateCudaDevice devs[kMaxDevices];
@@ -321,7 +268,7 @@ Napi::Value CudaAddon::Probe(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Info(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "info", 0);
+  Args a(info, "info", 0);
   open_device(a);
   Napi::Env env = info.Env();
   size_t free_b = 0, total_b = 0;
@@ -348,7 +295,7 @@ Napi::Value CudaAddon::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::SetMathMode(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "setMathMode", 1);
+  Args a(info, "setMathMode", 1);
   const std::string m = a.str(0, "mode");
   if (m == "fp32") math_ = cuda::MathMode::FP32;
   else if (m == "tf32") math_ = cuda::MathMode::TF32;
@@ -360,7 +307,7 @@ Napi::Value CudaAddon::SetMathMode(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Alloc(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "alloc", 1);
+  Args a(info, "alloc", 1);
   const int64_t bytes = a.index(0, "bytes");
   open_device(a);
   cudaError_t err = cudaSuccess;
@@ -371,40 +318,19 @@ Napi::Value CudaAddon::Alloc(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Free(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "free", 1);
-  const Buf b = device_buf(a, 0, "id", alloc_);
+  Args a(info, "free", 1);
+  const Buf b = a.buf(0, "id", alloc_);  // not buf(): freeing is no use of the buffer
   alloc_.free(b.id);
   return info.Env().Undefined();
 }
 
 Napi::Value CudaAddon::Upload(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "upload", 2);
+  Args a(info, "upload", 2);
   not_capturing(a);
   const Buf b = buf(a, 0, "id");
-  const Napi::Value v = info[1];
-  const uint8_t* src = nullptr;
-  size_t n = 0;
-  if (v.IsTypedArray()) {
-    // As in the CPU addon: ask Node-API for the data pointer directly (SharedArrayBuffer-backed
-    // arrays from the decode workers fail TypedArray::ArrayBuffer().Data()).
-    napi_typedarray_type type;
-    size_t length = 0, offset = 0;
-    void* data = nullptr;
-    napi_value ab = nullptr;
-    NAPI_THROW_IF_FAILED(info.Env(), napi_get_typedarray_info(info.Env(), v, &type, &length, &data, &ab, &offset), info.Env().Undefined());
-    src = static_cast<const uint8_t*>(data);
-    n = v.As<Napi::TypedArray>().ByteLength();
-  } else if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    src = static_cast<const uint8_t*>(ab.Data());
-    n = ab.ByteLength();
-  } else if (v.IsDataView()) {
-    Napi::DataView dv = v.As<Napi::DataView>();
-    src = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
-    n = dv.ByteLength();
-  } else {
-    a.type_fail("data must be a TypedArray, ArrayBuffer or DataView");
-  }
+  const HostBytes data = a.host_bytes(1, "data");
+  const uint8_t* src = data.ptr;
+  const size_t n = data.bytes;
   a.need(b, "id", n);
   if (n == 0) return info.Env().Undefined();
   cudaStream_t s = stream(a);
@@ -430,7 +356,7 @@ Napi::Value CudaAddon::Upload(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "download", 1, 2);
+  Args a(info, "download", 1, 2);
   not_capturing(a);
   const Buf b = buf(a, 0, "id");
   const uint64_t bytes = a.present(1) ? (uint64_t)a.index(1, "bytes") : b.bytes;
@@ -473,7 +399,7 @@ Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Sync(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "sync", 0);
+  Args a(info, "sync", 0);
   not_capturing(a);
   open_device(a);
   auto* c = new CudaCompletion(info.Env());
@@ -483,7 +409,7 @@ Napi::Value CudaAddon::Sync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Stats(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "stats", 0);
+  Args a(info, "stats", 0);
   const CudaAllocStats s = alloc_.stats();
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("liveBuffers", (double)s.live_buffers);
@@ -500,7 +426,7 @@ Napi::Value CudaAddon::Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::EmptyCache(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "emptyCache", 0);
+  Args a(info, "emptyCache", 0);
   not_capturing(a);
   if (!stream_) return info.Env().Undefined();  // nothing was ever allocated
   const cudaError_t e = stream_->wait_idle();
@@ -509,26 +435,21 @@ Napi::Value CudaAddon::EmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value CudaAddon::Copy(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "copy", 5);
-  const int64_t n = a.dim(0, "n");
-  const Buf src = buf(a, 1, "src");
-  const int64_t so = a.index(2, "srcOffset");
-  const Buf dst = buf(a, 3, "dst");
-  const int64_t d_o = a.index(4, "dstOffset");
-  a.need(src, "src", a.bytes({so + n}));
-  a.need(dst, "dst", a.bytes({d_o + n}));
-  const float* s = src.f32() + so;
-  float* d = dst.f32() + d_o;
+void CudaAddon::copy(const Args& a, const CopyCall& c) {
+  const int64_t n = c.n, so = c.src_offset, d_o = c.dst_offset;
+  const float* s = c.s;
+  float* d = c.d;
+  const Buf& src = c.src;
+  const Buf& dst = c.dst;
   const bool overlap = src.id == dst.id && so < d_o + n && d_o < so + n;
   if (!overlap) {
     launch(a, [=](cudaStream_t st) { return cuda::copy_f32(n, s, d, st); });
-    return info.Env().Undefined();
+    return;
   }
   // copy_f32 needs disjoint ranges: bounce through a scratch buffer (pooled, stream-ordered).
   cudaError_t err = cudaSuccess;
   const uint64_t tmp = alloc_.alloc((uint64_t)n * 4, &err);
-  if (tmp == 0) throw_cuda(info.Env(), "copy", err, "allocating " + std::to_string(n * 4) + " bytes of scratch");
+  if (tmp == 0) throw_cuda(a.env(), "copy", err, "allocating " + std::to_string(n * 4) + " bytes of scratch");
   float* t = static_cast<float*>(alloc_.find(tmp)->ptr);
   if (capturing_) capture_ids_.insert(tmp);
   try {
@@ -541,7 +462,6 @@ Napi::Value CudaAddon::Copy(const Napi::CallbackInfo& info) {
     throw;
   }
   alloc_.free(tmp);  // stream order keeps the block intact until both copies have run
-  return info.Env().Undefined();
 }
 
 }  // namespace imagerate

@@ -8,14 +8,15 @@
 //   - one stream with its completion thread (cuda_stream.h);
 //   - the math mode for GEMM/conv (setMathMode), CUDA graphs captured from the stream
 //     (cuda_graph.cc), and cudaEvent pairs for device-side timing.
-// Op exports check their arguments on the JS thread with the CPU addon's checks (cpu_args.h,
-// cuda_op_args.h: identical messages), then launch the kernel of kernels/cuda/kernels.cuh on
+// Op exports check their arguments on the JS thread with the checks both addons share
+// (op_checks.h: identical messages), then launch the kernel of kernels/cuda/kernels.cuh on
 // the stream and return. sync()/download()/eventElapsed() return Promises settled on the JS
 // thread through a thread-safe function once the completion thread sees the stream get there.
 //
-// The method bodies live by family: cuda_addon.cc (device, memory, stream, info),
+// The bodies live by family: cuda_addon.cc (device, memory, stream, info, copy),
 // cuda_graph.cc (graphs, events, L2 flush), cuda_ops_nn.cc (gemm, conv, pool),
-// cuda_ops_pointwise.cc (elementwise, loss, optimiser), cuda_ops_norm.cc (batch norm, LRN).
+// cuda_ops_pointwise.cc (elementwise, loss, optimiser), cuda_ops_norm.cc (batch norm, LRN):
+// each op file says which kernel of kernels.cuh each op launches.
 #pragma once
 #include <napi.h>
 
@@ -29,7 +30,7 @@
 #include <vector>
 
 #include "cuda_allocator.h"
-#include "cuda_op_args.h"
+#include "addon_common.h"
 #include "cuda_stream.h"
 #include "kernels.cuh"
 
@@ -55,7 +56,15 @@ struct CudaDeviceInfo {
   int driver_version = 0, runtime_version = 0;
 };
 
-class CudaAddon : public Napi::Addon<CudaAddon> {
+// What an op's kernel launch gets besides its checked call.
+struct Launch {
+  cudaStream_t stream;
+  cuda::MathMode mode;  // GEMM/conv math mode when the op was enqueued (setMathMode)
+};
+
+// The addon is also the BufferTable its op checks resolve ids in: the allocator's, plus the
+// ids a graph capture touches (see buf() below).
+class CudaAddon : public Napi::Addon<CudaAddon>, private BufferTable {
  public:
   CudaAddon(Napi::Env env, Napi::Object exports);
   ~CudaAddon();
@@ -71,8 +80,6 @@ class CudaAddon : public Napi::Addon<CudaAddon> {
   Napi::Value Sync(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value EmptyCache(const Napi::CallbackInfo& info);
-  Napi::Value Copy(const Napi::CallbackInfo& info);
-
   // ---- graphs, events, L2 flush (cuda_graph.cc)
   Napi::Value CaptureBegin(const Napi::CallbackInfo& info);
   Napi::Value CaptureEnd(const Napi::CallbackInfo& info);
@@ -82,78 +89,43 @@ class CudaAddon : public Napi::Addon<CudaAddon> {
   Napi::Value EventElapsed(const Napi::CallbackInfo& info);
   Napi::Value FlushL2(const Napi::CallbackInfo& info);
 
-  // ---- gemm, conv, pool (cuda_ops_nn.cc)
-  Napi::Value Gemm(const Napi::CallbackInfo& info);
-  Napi::Value GemmKernelName(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dFwd(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dFwdBiasRelu(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBwdData(const Napi::CallbackInfo& info);
-  Napi::Value Conv2dBwdFilter(const Napi::CallbackInfo& info);
-  Napi::Value Maxpool2dFwd(const Napi::CallbackInfo& info);
-  Napi::Value Maxpool2dBwd(const Napi::CallbackInfo& info);
-  Napi::Value Avgpool2dFwd(const Napi::CallbackInfo& info);
-  Napi::Value Avgpool2dBwd(const Napi::CallbackInfo& info);
-
-  // ---- elementwise, loss, optimiser (cuda_ops_pointwise.cc)
-  Napi::Value BiasAdd(const Napi::CallbackInfo& info);
-  Napi::Value BiasGrad(const Napi::CallbackInfo& info);
-  Napi::Value ReluFwd(const Napi::CallbackInfo& info);
-  Napi::Value ReluBwd(const Napi::CallbackInfo& info);
-  Napi::Value Add(const Napi::CallbackInfo& info);
-  Napi::Value Mul(const Napi::CallbackInfo& info);
-  Napi::Value Axpby(const Napi::CallbackInfo& info);
-  Napi::Value Scale(const Napi::CallbackInfo& info);
-  Napi::Value Fill(const Napi::CallbackInfo& info);
-  Napi::Value DropoutFwd(const Napi::CallbackInfo& info);
-  Napi::Value SumsqCheck(const Napi::CallbackInfo& info);
-  Napi::Value SoftmaxXentFwd(const Napi::CallbackInfo& info);
-  Napi::Value SoftmaxXentBwd(const Napi::CallbackInfo& info);
-  Napi::Value SgdUpdate(const Napi::CallbackInfo& info);
-
-  // ---- batch norm, LRN (cuda_ops_norm.cc)
-  Napi::Value Batchnorm2dFwdTrain(const Napi::CallbackInfo& info);
-  Napi::Value Batchnorm2dFwdEval(const Napi::CallbackInfo& info);
-  Napi::Value Batchnorm2dBwd(const Napi::CallbackInfo& info);
-  Napi::Value Batchnorm2dFwdTrainRelu(const Napi::CallbackInfo& info);
-  Napi::Value Batchnorm2dFwdEvalRelu(const Napi::CallbackInfo& info);
-  Napi::Value Batchnorm2dBwdRelu(const Napi::CallbackInfo& info);
-  Napi::Value LrnFwd(const Napi::CallbackInfo& info);
-  Napi::Value LrnBwd(const Napi::CallbackInfo& info);
+  // ---- op exports: the checks of op_checks.h, then the kernel launched on the stream
+  Napi::Value GemmKernelName(const Napi::CallbackInfo& info);  // cuda_ops_nn.cc
+  void define_nn_ops(Napi::Object exports);                    // cuda_ops_nn.cc
+  void define_pointwise_ops(Napi::Object exports);             // cuda_ops_pointwise.cc
+  void define_norm_ops(Napi::Object exports);                  // cuda_ops_norm.cc
 
   // Called on the JS thread by the thread-safe function: settles one Promise.
   void Settle(Napi::Env env, CudaCompletion* c);
 
  private:
   // ---- helpers for the op files
-  // Opens the device on first use; throws "cuda <op>: cuda unavailable: <reason>".
-  cudaStream_t stream(const CudaArgs& a);
+  // Opens the device on first use; throws "<op>: cuda unavailable: <reason>".
+  cudaStream_t stream(const Args& a);
   // A live device buffer; while a graph is being captured, also remembers its id (see
   // cuda_graph.cc) so the buffer outlives any free() until the graph is destroyed.
-  Buf buf(const CudaArgs& a, size_t i, const char* name);
-  Buf opt_buf(const CudaArgs& a, size_t i, const char* name);  // -1 means none (ptr == nullptr)
+  Buf buf(const Args& a, size_t i, const char* name) { return a.buf(i, name, *this); }
+  bool resolve(uint64_t id, Buf* out) override;
   // Runs one kernel launch. On cudaErrorMemoryAllocation (a kernel's scratch allocation),
   // empties the caches and tries once more; any error then throws "cuda <op>: <error>".
   // With IMAGERATE_CUDA_SYNC=1 it also waits for the kernel, so an asynchronous fault is
   // reported by the op that caused it.
-  void launch(const CudaArgs& a, const std::function<cudaError_t(cudaStream_t)>& fn);
+  void launch(const Args& a, const std::function<cudaError_t(cudaStream_t)>& fn);
   cuda::MathMode math() const { return math_; }
-  // conv2dFwd and conv2dFwdBiasRelu: checked arguments (cuda_ops_nn.cc).
-  struct ConvFwdCall {
-    cuda::Conv2dParams cp;
-    const float *x, *w, *bias;
-    float* y;
-  };
-  ConvFwdCall conv_fwd_args(const CudaArgs& a);
-  // add and mul (cuda_ops_pointwise.cc); batch norm with or without the fused ReLU (cuda_ops_norm.cc).
-  void binary_args(const CudaArgs& a, int64_t& n, Buf& x0, Buf& x1, Buf& y);
-  Napi::Value bn_fwd_train(const Napi::CallbackInfo& info, bool relu);
-  Napi::Value bn_fwd_eval(const Napi::CallbackInfo& info, bool relu);
-  Napi::Value bn_bwd(const Napi::CallbackInfo& info, bool relu);
+  // Defines the export of `spec`: its checks, then kernel(call, Launch) launched on the stream.
+  template <class Call, class Kernel>
+  void define(Napi::Object exports, const OpSpec<Call>& spec, Kernel kernel) {
+    define_op(exports, spec, *this, [this, kernel](const Args& a, const Call& c) {
+      const cuda::MathMode mode = math_;
+      launch(a, [kernel, c, mode](cudaStream_t s) { return kernel(c, Launch{s, mode}); });
+    });
+  }
+  void copy(const Args& a, const CopyCall& c);  // copy(), with its overlap handling
   // Throws "<op>: not allowed while a CUDA graph is being captured ..." when capturing.
-  void not_capturing(const CudaArgs& a) const;
+  void not_capturing(const Args& a) const;
 
-  void open_device(const CudaArgs& a);
-  void enqueue_completion(const CudaArgs& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host);
+  void open_device(const Args& a);
+  void enqueue_completion(const Args& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host);
   void deliver(CudaCompletion* c);  // completion thread -> JS thread
   bool release_caches();            // synchronises, cudaFree of the pool; false if it failed
   void shutdown();                  // env cleanup hook

@@ -61,6 +61,12 @@ bool CudaAllocator::free(uint64_t id) {
   return true;
 }
 
+bool CudaAllocator::resolve(uint64_t id, Buf* out) {
+  const CudaBlock* b = find(id);
+  if (b) *out = Buf{id, b->ptr, b->bytes};
+  return b != nullptr;
+}
+
 const CudaBlock* CudaAllocator::find(uint64_t id) const {
   auto it = live_.find(id);
   return it == live_.end() || it->second.freed ? nullptr : &it->second;

@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "buffer_table.h"
+
 namespace imagerate {
 
 struct CudaBlock {
@@ -45,7 +47,7 @@ struct CudaAllocStats {
   uint64_t malloc_calls = 0;                      // cudaMalloc calls so far (pool misses)
 };
 
-class CudaAllocator {
+class CudaAllocator : public BufferTable {
  public:
   CudaAllocator() = default;
   CudaAllocator(const CudaAllocator&) = delete;
@@ -56,6 +58,7 @@ class CudaAllocator {
   uint64_t alloc(uint64_t bytes, cudaError_t* err);
   bool free(uint64_t id);                     // false if the id is not live
   const CudaBlock* find(uint64_t id) const;   // nullptr if not live (or freed while held)
+  bool resolve(uint64_t id, Buf* out) override;  // find(), for the op checks
   CudaAllocStats stats() const { return stats_; }
   // Empties the pool and returns its blocks; the caller must cudaFree them once no queued
   // kernel can touch them (after a stream synchronise).

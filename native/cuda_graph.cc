@@ -39,7 +39,7 @@ void CudaAddon::destroy_graphs_and_events() {
 }
 
 Napi::Value CudaAddon::CaptureBegin(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "captureBegin", 0);
+  Args a(info, "captureBegin", 0);
   if (capturing_) a.fail("a capture is already in progress (call captureEnd() first)");
   cudaStream_t s = stream(a);
   CUDA_CHECK(info.Env(), "captureBegin", cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
@@ -49,7 +49,7 @@ Napi::Value CudaAddon::CaptureBegin(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::CaptureEnd(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "captureEnd", 0);
+  Args a(info, "captureEnd", 0);
   if (!capturing_) a.fail("no capture in progress (call captureBegin() first)");
   cudaStream_t s = stream(a);
   capturing_ = false;
@@ -73,7 +73,7 @@ Napi::Value CudaAddon::CaptureEnd(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::Replay(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "replay", 1, 2);
+  Args a(info, "replay", 1, 2);
   const int64_t id = a.index(0, "id");
   const int64_t times = a.present(1) ? a.dim(1, "times") : 1;
   not_capturing(a);
@@ -86,7 +86,7 @@ Napi::Value CudaAddon::Replay(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::GraphDestroy(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "graphDestroy", 1);
+  Args a(info, "graphDestroy", 1);
   const int64_t id = a.index(0, "id");
   auto it = graphs_.find((uint64_t)id);
   if (it == graphs_.end()) a.fail("unknown or destroyed graph id " + std::to_string(id));
@@ -101,7 +101,7 @@ Napi::Value CudaAddon::GraphDestroy(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::EventRecord(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "eventRecord", 0);
+  Args a(info, "eventRecord", 0);
   not_capturing(a);
   cudaStream_t s = stream(a);
   cudaEvent_t ev = nullptr;
@@ -124,7 +124,7 @@ Napi::Value CudaAddon::EventRecord(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::EventElapsed(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "eventElapsed", 2);
+  Args a(info, "eventElapsed", 2);
   const int64_t i0 = a.index(0, "start"), i1 = a.index(1, "end");
   not_capturing(a);
   auto s = events_.find((uint64_t)i0), e = events_.find((uint64_t)i1);
@@ -154,7 +154,7 @@ Napi::Value CudaAddon::EventElapsed(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaAddon::FlushL2(const Napi::CallbackInfo& info) {
-  CudaArgs a(info, "flushL2", 0);
+  Args a(info, "flushL2", 0);
   stream(a);  // opens the device (dev_ then knows the L2 size)
   const uint64_t bytes = 2 * (dev_.l2_cache_bytes ? dev_.l2_cache_bytes : (64u << 20));
   if (!l2_flush_) {

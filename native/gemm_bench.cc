@@ -21,7 +21,7 @@
 #include <mutex>
 #include <string>
 
-#include "cpu_args.h"
+#include "op_args.h"
 #include "kernels.h"
 #include "parallel.h"
 

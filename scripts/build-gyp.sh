@@ -5,7 +5,7 @@
 #   bash scripts/build-gyp.sh [STAGE_DIR]     (default: build-gyp/ in the repository, git-ignored)
 #
 # Steps:
-#   1. Checks that bindings.gyp names every kernels/cpu/*.cc and native/cpu_*.cc (and
+#   1. Checks that bindings.gyp names every kernels/cpu/*.cc, native/cpu_*.cc and native/op_*.cc (and
 #      native/gemm_bench.cc when present), each in the right target (*_avx2.cc in the AVX2
 #      library, nothing else there), and that every file it names exists. Fails loudly otherwise.
 #   2. Stages STAGE_DIR: bindings.gyp copied as binding.gyp (the name node-gyp insists on), with
@@ -32,7 +32,7 @@ with open(os.path.join(root, 'bindings.gyp')) as f:
 targets = {t['target_name']: set(t.get('sources', [])) for t in gyp['targets']}
 avx2, main = targets.get('imagerate_cpu_avx2', set()), targets.get('imagerate_cpu', set())
 on_disk = sorted(os.path.relpath(p, root) for p in
-                 glob.glob(os.path.join(root, 'kernels/cpu/*.cc')) + glob.glob(os.path.join(root, 'native/cpu_*.cc')))
+                 glob.glob(os.path.join(root, 'kernels/cpu/*.cc')) + glob.glob(os.path.join(root, 'native/cpu_*.cc')) + glob.glob(os.path.join(root, 'native/op_*.cc')))
 if os.path.exists(os.path.join(root, 'native/gemm_bench.cc')):
     on_disk.append('native/gemm_bench.cc')
 problems = []

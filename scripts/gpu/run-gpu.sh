@@ -17,8 +17,9 @@
 #     bench    node dist/cli.js bench all --backend cuda (records + report.html in bench-all/)
 #     models   node dist/cli.js bench models for lenet5/cifar10-tf/resnet50 at 32/128/256,
 #              fp32 and tf32 (records to models-cuda.jsonl)
-#     webgpu   node dist/cli.js bench kernels --backend webgpu on the lenet suite (Dawn on the
-#              NVIDIA Vulkan driver; records to kernels-webgpu.jsonl)
+#     webgpu   node dist/cli.js bench gemm --backend webgpu at 1024/2048/4096 and bench kernels
+#              --backend webgpu on the lenet suite (Dawn on the NVIDIA Vulkan driver; records to
+#              gemm-webgpu.jsonl and kernels-webgpu.jsonl)
 #
 # Environment: OUT (default ./gpu-out), IMAGERATE_GPU_WORK (default /tmp/imagerate-gpu: node
 # and the Vulkan prefix), IMAGERATE_GPU_REBUILD=1 (build the addons even if the prebuilt load),
@@ -187,6 +188,9 @@ stage_models() {
 }
 
 stage_webgpu() {
+  # SGEMM 4096^3 through Dawn/Vulkan first (the WebGPU issue's figure, set beside cuBLAS from
+  # the pytorch stage's records), then the LeNet kernel suite.
+  step bench-gemm-webgpu 180 node dist/cli.js bench gemm --backend webgpu --sizes 1024,2048,4096 --out "$RES/gemm-webgpu.jsonl"
   step bench-kernels-webgpu 240 node dist/cli.js bench kernels --backend webgpu --suite lenet --out "$RES/kernels-webgpu.jsonl"
 }
 

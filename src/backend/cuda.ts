@@ -4,9 +4,9 @@
 // found), and it can run only where a driver and a device exist. Either way a missing piece
 // becomes `cuda unavailable: <reason>` (BackendUnavailableError), never a crash.
 //
-// Like the CPU backend, every op only enqueues: the addon launches kernels on its own CUDA
-// stream and returns at once; download()/sync() are Promises settled from the addon's
-// completion thread, so the event loop never blocks on the GPU. Beyond the Backend interface:
+// The op methods are AddonBackend's (addon-backend.ts), as for the CPU backend. Every op only
+// enqueues: the addon launches kernels on its own CUDA stream and returns at once;
+// download()/sync() are Promises settled from the addon's completion thread, so the event loop never blocks on the GPU. Beyond the Backend interface:
 //   setPrecision('fp32' | 'tf32' | 'bf16' | 'fp16')  the GEMM/conv math mode (kernels.cuh)
 //   timeOnDevice(fn)   seconds of GPU time for the work `fn` enqueues (a cudaEvent pair)
 //   flushL2()          cold-cache timing: overwrite 2 x L2 on the stream
@@ -15,10 +15,8 @@
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  Backend, BackendStats, BackendUnavailableError, BufferHandle, Conv2dParams, GemmParams, OP_NAMES,
-  OpName, Pool2dParams,
-} from './backend.js';
+import { BackendStats, BackendUnavailableError, BufferHandle, Conv2dParams, GemmParams } from './backend.js';
+import { AddonBackend, NativeAddon, bufferId, convArgs } from './addon-backend.js';
 import { addonPath } from '../util/paths.js';
 
 export interface CudaDevice {
@@ -75,7 +73,7 @@ export const CUDA_MATH_MODES = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
 export type CudaMathMode = (typeof CUDA_MATH_MODES)[number];
 
 /** The raw addon exports (see native/cuda_addon.cc and cuda_graph.cc for the authoritative list). */
-export interface CudaAddon {
+export interface CudaAddon extends NativeAddon {
   probe(): CudaProbe;
   info(): CudaInfo;
   setMathMode(mode: CudaMathMode): CudaMathMode;
@@ -156,20 +154,6 @@ export function cudaUnavailable(): BackendUnavailableError | null {
   return p.available ? null : new BackendUnavailableError('cuda', p.reason ?? 'unknown reason');
 }
 
-class CudaBuffer implements BufferHandle {
-  constructor(readonly id: number, readonly bytes: number) {}
-}
-
-const id = (b: BufferHandle | null): number => (b === null ? -1 : b.id);
-
-function convArgs(p: Conv2dParams): number[] {
-  return [p.n, p.c, p.h, p.w, p.k, p.r, p.s, p.strideH, p.strideW, p.padH, p.padW, p.dilH, p.dilW, p.p, p.q];
-}
-
-function poolArgs(p: Pool2dParams): number[] {
-  return [p.n, p.c, p.h, p.w, p.kh, p.kw, p.strideH, p.strideW, p.padH, p.padW, p.p, p.q, p.countIncludePad ? 1 : 0];
-}
-
 function version(v: number): string {
   return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
 }
@@ -181,48 +165,31 @@ export interface CudaGraph {
   dispose(): void;
 }
 
-type Fn = (...args: unknown[]) => void;
-
-export class CudaBackend implements Backend {
+export class CudaBackend extends AddonBackend<CudaAddon> {
   readonly name = 'cuda';
   readonly device: string;
   /** "12.8" style versions of the driver (what it supports) and of the runtime linked in. */
   readonly driver: string;
   readonly runtime: string;
-  readonly ops: ReadonlySet<OpName>;
   readonly deviceTimer = 'cuda-event' as const;
-  private readonly a: CudaAddon;
 
   constructor(addon: CudaAddon = loadCudaAddon()) {
-    this.a = addon;
+    super(addon);
     const info = addon.info(); // opens the device; throws "cuda unavailable: ..." without one
     this.driver = version(info.driverVersion);
     this.runtime = version(info.runtimeVersion);
     const gib = (info.totalMemoryBytes / 2 ** 30).toFixed(1);
     this.device = `${info.name} (sm_${info.computeCapability.replace('.', '')}, ${info.multiprocessors} SMs, ${gib} GiB, ` +
       `driver ${this.driver}, runtime ${this.runtime})`;
-    this.ops = new Set(OP_NAMES.filter((op) => typeof addon[op] === 'function'));
   }
 
   info(): CudaInfo { return this.a.info(); }
-  get addon(): CudaAddon { return this.a; }
 
   /** GEMM/conv math mode for ops enqueued from now on; returns the mode in force. */
   setPrecision(mode: CudaMathMode): CudaMathMode { return this.a.setMathMode(mode); }
   precision(): CudaMathMode { return this.a.info().mathMode; }
 
-  private op(name: string): Fn {
-    const f = this.a[name];
-    if (typeof f !== 'function') throw new Error(`not implemented on cuda: ${name}`);
-    return f as Fn;
-  }
-
-  alloc(bytes: number): BufferHandle { return new CudaBuffer(this.a.alloc(bytes), bytes); }
-  free(buf: BufferHandle): void { this.a.free(buf.id); }
-  upload(buf: BufferHandle, data: Float32Array | Int32Array): void { this.a.upload(buf.id, data); }
-  download(buf: BufferHandle, bytes = buf.bytes): Promise<ArrayBuffer> { return this.a.download(buf.id, bytes); }
-  sync(): Promise<void> { return this.a.sync(); }
-  stats(): CudaStats { return this.a.stats(); }
+  override stats(): CudaStats { return this.a.stats(); }
   /** Synchronises, then gives pooled device and pinned memory back to the driver. */
   emptyCache(): void { this.a.emptyCache(); }
 
@@ -273,85 +240,13 @@ export class CudaBackend implements Backend {
     };
   }
 
-  gemm(p: GemmParams, a: BufferHandle, b: BufferHandle, c: BufferHandle): void {
-    this.op('gemm')(p.transA, p.transB, p.m, p.n, p.k, p.alpha, a.id, p.lda, b.id, p.ldb, p.beta, c.id, p.ldc);
-  }
   /** Name of the GEMM kernel gemm() would launch for `p` in the current math mode. */
   gemmKernelName(p: GemmParams): string {
     return this.a.gemmKernelName(p.transA, p.transB, p.m, p.n, p.k, p.alpha);
   }
-  conv2dFwd(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void {
-    this.op('conv2dFwd')(convArgs(p), x.id, w.id, id(bias), y.id);
-  }
   /** Fused y = relu(conv2d(x, w) + bias) (CUDA only). */
   conv2dFwdBiasRelu(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void {
-    this.op('conv2dFwdBiasRelu')(convArgs(p), x.id, w.id, id(bias), y.id);
-  }
-  conv2dBwdData(p: Conv2dParams, dy: BufferHandle, w: BufferHandle, dx: BufferHandle): void {
-    this.op('conv2dBwdData')(convArgs(p), dy.id, w.id, dx.id);
-  }
-  conv2dBwdFilter(p: Conv2dParams, x: BufferHandle, dy: BufferHandle, dw: BufferHandle, db: BufferHandle | null): void {
-    this.op('conv2dBwdFilter')(convArgs(p), x.id, dy.id, dw.id, id(db));
-  }
-  maxpool2dFwd(p: Pool2dParams, x: BufferHandle, y: BufferHandle, argmax: BufferHandle): void {
-    this.op('maxpool2dFwd')(poolArgs(p), x.id, y.id, argmax.id);
-  }
-  maxpool2dBwd(p: Pool2dParams, dy: BufferHandle, argmax: BufferHandle, dx: BufferHandle): void {
-    this.op('maxpool2dBwd')(poolArgs(p), dy.id, argmax.id, dx.id);
-  }
-  avgpool2dFwd(p: Pool2dParams, x: BufferHandle, y: BufferHandle): void {
-    this.op('avgpool2dFwd')(poolArgs(p), x.id, y.id);
-  }
-  avgpool2dBwd(p: Pool2dParams, dy: BufferHandle, dx: BufferHandle): void {
-    this.op('avgpool2dBwd')(poolArgs(p), dy.id, dx.id);
-  }
-  biasAdd(outer: number, ch: number, inner: number, x: BufferHandle, b: BufferHandle, y: BufferHandle): void {
-    this.op('biasAdd')(outer, ch, inner, x.id, b.id, y.id);
-  }
-  biasGrad(outer: number, ch: number, inner: number, dy: BufferHandle, db: BufferHandle): void {
-    this.op('biasGrad')(outer, ch, inner, dy.id, db.id);
-  }
-  reluFwd(n: number, x: BufferHandle, y: BufferHandle): void { this.op('reluFwd')(n, x.id, y.id); }
-  reluBwd(n: number, y: BufferHandle, dy: BufferHandle, dx: BufferHandle): void { this.op('reluBwd')(n, y.id, dy.id, dx.id); }
-  add(n: number, a: BufferHandle, b: BufferHandle, y: BufferHandle): void { this.op('add')(n, a.id, b.id, y.id); }
-  mul(n: number, a: BufferHandle, b: BufferHandle, y: BufferHandle): void { this.op('mul')(n, a.id, b.id, y.id); }
-  axpby(n: number, alpha: number, x: BufferHandle, beta: number, y: BufferHandle): void { this.op('axpby')(n, alpha, x.id, beta, y.id); }
-  scale(n: number, alpha: number, x: BufferHandle, y: BufferHandle): void { this.op('scale')(n, alpha, x.id, y.id); }
-  fill(n: number, value: number, y: BufferHandle): void { this.op('fill')(n, value, y.id); }
-  copy(n: number, src: BufferHandle, srcOffset: number, dst: BufferHandle, dstOffset: number): void {
-    this.op('copy')(n, src.id, srcOffset, dst.id, dstOffset);
-  }
-  dropoutFwd(n: number, p: number, seed: number, x: BufferHandle, mask: BufferHandle, y: BufferHandle): void {
-    this.op('dropoutFwd')(n, p, seed, x.id, mask.id, y.id);
-  }
-  sumsqCheck(n: number, x: BufferHandle, out: BufferHandle): void { this.op('sumsqCheck')(n, x.id, out.id); }
-  softmaxXentFwd(n: number, c: number, eps: number, logits: BufferHandle, labels: BufferHandle, probs: BufferHandle, loss: BufferHandle): void {
-    this.op('softmaxXentFwd')(n, c, eps, logits.id, labels.id, probs.id, loss.id);
-  }
-  softmaxXentBwd(n: number, c: number, eps: number, scale: number, probs: BufferHandle, labels: BufferHandle, dlogits: BufferHandle): void {
-    this.op('softmaxXentBwd')(n, c, eps, scale, probs.id, labels.id, dlogits.id);
-  }
-  sgdUpdate(n: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void {
-    this.op('sgdUpdate')(n, lr, momentum, weightDecay, nesterov, w.id, g.id, v.id);
-  }
-  batchnorm2dFwdTrain(outer: number, ch: number, inner: number, eps: number, momentum: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
-    y: BufferHandle, saveMean: BufferHandle, saveInvstd: BufferHandle, runningMean: BufferHandle, runningVar: BufferHandle): void {
-    this.op('batchnorm2dFwdTrain')(outer, ch, inner, eps, momentum, x.id, gamma.id, beta.id, y.id, saveMean.id, saveInvstd.id, runningMean.id, runningVar.id);
-  }
-  batchnorm2dFwdEval(outer: number, ch: number, inner: number, eps: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
-    runningMean: BufferHandle, runningVar: BufferHandle, y: BufferHandle): void {
-    this.op('batchnorm2dFwdEval')(outer, ch, inner, eps, x.id, gamma.id, beta.id, runningMean.id, runningVar.id, y.id);
-  }
-  batchnorm2dBwd(outer: number, ch: number, inner: number, x: BufferHandle, dy: BufferHandle, gamma: BufferHandle, saveMean: BufferHandle,
-    saveInvstd: BufferHandle, dx: BufferHandle | null, dgamma: BufferHandle, dbeta: BufferHandle): void {
-    this.op('batchnorm2dBwd')(outer, ch, inner, x.id, dy.id, gamma.id, saveMean.id, saveInvstd.id, id(dx), dgamma.id, dbeta.id);
-  }
-  lrnFwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle, scale: BufferHandle): void {
-    this.op('lrnFwd')(n, c, hw, radius, bias, alpha, beta, x.id, y.id, scale.id);
-  }
-  lrnBwd(n: number, c: number, hw: number, radius: number, bias: number, alpha: number, beta: number, x: BufferHandle, y: BufferHandle,
-    scale: BufferHandle, dy: BufferHandle, dx: BufferHandle): void {
-    this.op('lrnBwd')(n, c, hw, radius, bias, alpha, beta, x.id, y.id, scale.id, dy.id, dx.id);
+    this.op('conv2dFwdBiasRelu')(convArgs(p), x.id, w.id, bufferId(bias), y.id);
   }
 }
 

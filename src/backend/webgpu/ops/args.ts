@@ -1,4 +1,4 @@
-// Argument checks shared by the webgpu op glue, with the CPU addon's messages (native/cpu_args.cc):
+// Argument checks shared by the webgpu op glue, with the CPU addon's messages (native/op_checks_*.cc):
 // every error starts with the op name, so the same test expectations hold on both backends.
 // Buffer sizes go through Dispatcher.need(); aliasing that the kernels cannot do in place is
 // refused here (the runtime copes with aliasing it can handle, see runtime.ts "Aliasing").

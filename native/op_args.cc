@@ -1,5 +1,5 @@
-// cpu_args.cc: see cpu_args.h.
-#include "cpu_args.h"
+// op_args.cc: see op_args.h.
+#include "op_args.h"
 
 #include <cmath>
 
@@ -104,20 +104,48 @@ std::vector<int64_t> Args::ints(size_t i, const char* name, size_t len) const {
   return out;
 }
 
-Buf Args::buf(size_t i, const char* name, const CpuAllocator& alloc) const {
+HostBytes Args::host_bytes(size_t i, const char* name) const {
+  const Napi::Value v = info_[i];
+  Napi::Env env = info_.Env();
+  HostBytes h;
+  if (v.IsTypedArray()) {
+    // Ask Node-API for the data pointer directly: TypedArray::ArrayBuffer().Data() fails for
+    // arrays over a SharedArrayBuffer (which the decode workers fill).
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    napi_value ab = nullptr;
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset), h);
+    h.ptr = static_cast<const uint8_t*>(data);
+    h.bytes = v.As<Napi::TypedArray>().ByteLength();
+  } else if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    h.ptr = static_cast<const uint8_t*>(ab.Data());
+    h.bytes = ab.ByteLength();
+  } else if (v.IsDataView()) {
+    Napi::DataView dv = v.As<Napi::DataView>();
+    h.ptr = static_cast<const uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    h.bytes = dv.ByteLength();
+  } else {
+    type_fail(std::string(name) + " must be a TypedArray, ArrayBuffer or DataView");
+  }
+  return h;
+}
+
+Buf Args::buf(size_t i, const char* name, BufferTable& table) const {
   const Napi::Value v = info_[i];
   const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
   if (!v.IsNumber() || d != std::floor(d) || d < 1 || d > kMaxSafeInt)
     type_fail(std::string("argument ") + name + " must be a buffer id, got " + describe(v));
-  const CpuBlock* b = alloc.find((uint64_t)d);
-  if (!b) fail("unknown or freed buffer id " + describe(v) + " (argument " + name + ")");
-  return Buf{(uint64_t)d, b->ptr, b->bytes};
+  Buf b;
+  if (!table.resolve((uint64_t)d, &b)) fail("unknown or freed buffer id " + describe(v) + " (argument " + name + ")");
+  return b;
 }
 
-Buf Args::opt_buf(size_t i, const char* name, const CpuAllocator& alloc) const {
+Buf Args::opt_buf(size_t i, const char* name, BufferTable& table) const {
   const Napi::Value v = info_[i];
   if (v.IsNumber() && v.As<Napi::Number>().DoubleValue() == -1.0) return Buf{};
-  return buf(i, name, alloc);
+  return buf(i, name, table);
 }
 
 void Args::need(const Buf& b, const char* name, uint64_t bytes) const {
@@ -127,6 +155,13 @@ void Args::need(const Buf& b, const char* name, uint64_t bytes) const {
 
 void Args::distinct(const Buf& a, const char* an, const Buf& b, const char* bn) const {
   if (a.ptr && a.id == b.id) fail(std::string(an) + " and " + bn + " must be different buffers (id " + std::to_string(a.id) + ")");
+}
+
+void Args::outputs_distinct(std::initializer_list<NamedBuf> outs, std::initializer_list<NamedBuf> ins) const {
+  for (auto o = outs.begin(); o != outs.end(); ++o) {
+    for (auto p = o + 1; p != outs.end(); ++p) distinct(*o->first, o->second, *p->first, p->second);
+    for (const NamedBuf& i : ins) distinct(*o->first, o->second, *i.first, i.second);
+  }
 }
 
 uint64_t Args::bytes(std::initializer_list<int64_t> dims, uint64_t elem_size) const {
