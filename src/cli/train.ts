@@ -6,6 +6,7 @@ import Table from 'cli-table3';
 import { TRAIN_DEFAULTS, TrainSummary, runTraining } from '../train/run.js';
 import { MODELS } from '../models/index.js';
 import { parseNumber } from './args.js';
+import { fmtScale } from '../train/loss-scale.js';
 
 const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
 const secs = (v: number | null) => (v === null ? 'not reached' : `${v.toFixed(1)} s`);
@@ -30,6 +31,8 @@ function summaryTable(s: TrainSummary): string {
     { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, ${s.precision}, data loading and augmentation included)` },
     { 'evaluation img/s': `${Math.round(s.evalImagesPerSec)} (forward only, batch 500, ${s.precision})` },
     { 'total time': `${s.totalSeconds.toFixed(1)} s (${s.trainSeconds.toFixed(1)} s training)` },
+    { 'loss scaling': s.lossScale.mode === 'none' ? 'none'
+      : `${s.lossScale.description}: final scale ${fmtScale(s.lossScale.finalScale!)}, ${s.lossScale.skippedSteps} step${s.lossScale.skippedSteps === 1 ? '' : 's'} skipped (non-finite gradients)` },
   );
   if (s.resumedFrom) f.push({ 'resumed from': `${s.resumedFrom.file} (epoch ${s.resumedFrom.epoch}, step ${s.resumedFrom.step})` });
   if (s.checkpoint) f.push({ checkpoint: s.checkpoint });
@@ -47,6 +50,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--backend <name>', 'cpu, cuda or webgpu', d.backend)
     .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
     .option('--precision <p>', 'fp32, tf32, bf16 or fp16 (the cpu backend runs fp32 only)', 'fp32')
+    .option('--loss-scale <s>', 'loss scaling: dynamic, dynamic:<initial scale>, none or a fixed scale such as 1024 or 2^10 (default: dynamic with --precision fp16, none otherwise)')
     .option('--epochs <n>', 'epochs to train (the LR schedule spans all of them)', parseNumber('--epochs'), d.epochs)
     .option('--batch <n>', 'mini-batch size', parseNumber('--batch'), d.batch)
     .option('--lr <x>', `base learning rate for batch 64 (scaled linearly with --batch)`, parseNumber('--lr'), d.lr)
@@ -79,14 +83,14 @@ export function registerTrainCommand(program: Command): void {
       let lastLog = performance.now();
       const progressMs = 1000 * Number(process.env.IMAGERATE_PROGRESS_SECONDS ?? 30);
       const summary = await runTraining({
-        model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads, precision: o.precision,
+        model, dataset: o.dataset, testDataset: o.testDataset, backend: o.backend, threads: o.threads, precision: o.precision, lossScale: o.lossScale,
         epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
         nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
         target: o.target ?? null, seed: o.seed, validation: o.validation, workers: o.workers, onBadImage: o.onBadImage,
         save: o.save, saveEvery: o.saveEvery, resume: o.resume,
         explicit: new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli')),
       }, {
-        onStep: ({ epoch, step, stepsPerEpoch, loss, lr }) => {
+        onStep: ({ epoch, step, stepsPerEpoch, loss, lr, skipped, lossScale }) => {
           if (!bar) {
             // Not a terminal (a log file, CI): one progress line every 30 s instead of a bar.
             // IMAGERATE_PROGRESS_SECONDS changes the interval (0: every step; the SIGKILL/resume
@@ -95,7 +99,8 @@ export function registerTrainCommand(program: Command): void {
             if (now - lastLog > progressMs || progressMs === 0) {
               lastLog = now;
               const inEpoch = step - (epoch - 1) * stepsPerEpoch + 1;
-              process.stderr.write(`epoch ${epoch}: step ${inEpoch}/${stepsPerEpoch}, loss ${progressMs === 0 ? loss : loss.toFixed(4)}, lr ${lr.toPrecision(3)}, ${new Date().toISOString()}\n`);
+              const scaled = lossScale === undefined ? '' : `, loss scale ${fmtScale(lossScale)}${skipped ? ' (non-finite gradients: step skipped)' : ''}`;
+              process.stderr.write(`epoch ${epoch}: step ${inEpoch}/${stepsPerEpoch}, loss ${progressMs === 0 ? loss : loss.toFixed(4)}, lr ${lr.toPrecision(3)}${scaled}, ${new Date().toISOString()}\n`);
             }
             return;
           }

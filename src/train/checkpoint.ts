@@ -4,7 +4,7 @@
 //   <buffer name>         every buffer (batch-norm running_mean/running_var...), F32 or I32
 //   optim.<param name>    the SGD momentum buffer of that parameter, once it has taken a step
 //   __metadata__.imagerate  a JSON string: CheckpointMeta below (what the model is, how its
-//                         inputs are prepared, and where training stood)
+//                         inputs are prepared, and where training stood, loss scaler included)
 //
 // Writes are atomic (`<file>.tmp-<pid>`, fsync, rename): an interrupted save leaves the
 // previous checkpoint intact. Loading validates the file and the metadata; restoring into a
@@ -18,6 +18,7 @@ import { readSafetensors, writeSafetensors, type SafetensorsTensor, type TensorT
 import type { Sgd } from './sgd.js';
 import type { TrainCliOptions } from './run.js';
 import type { BatchSource } from '../data/source.js';
+import { isLossScaleState, type LossScaleState } from './loss-scale.js';
 
 export const CHECKPOINT_FORMAT = 'imagerate-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -59,6 +60,12 @@ export interface CheckpointMeta {
   bestTop1: number | null;
   /** The training recipe (CLI options and derived values), or null outside training. */
   training: Record<string, unknown> | null;
+  /**
+   * The loss scaler's state (src/train/loss-scale.ts: scale, finite steps since it last
+   * changed, skipped steps), or null when the run did not scale the loss. Files written before
+   * loss scaling existed lack the field; loading gives null.
+   */
+  lossScale: LossScaleState | null;
   /** Which tensors of the file are what. */
   tensors: { parameters: string[]; buffers: string[]; optimiser: string[] };
 }
@@ -82,6 +89,7 @@ export interface CheckpointInput {
   bestTop1: number | null;
   training?: Record<string, unknown> | null;
   optimiser?: Sgd | null;
+  lossScale?: LossScaleState | null;
 }
 
 export interface Checkpoint {
@@ -132,6 +140,7 @@ export async function saveCheckpoint(file: string, input: CheckpointInput): Prom
     seed: input.seed,
     bestTop1: input.bestTop1,
     training: input.training ?? null,
+    lossScale: input.lossScale ? { ...input.lossScale } : null,
     tensors: { parameters: params.map(([n]) => n), buffers: buffers.map(([n]) => n), optimiser },
   };
   await writeSafetensors(file, entries, { [METADATA_KEY]: JSON.stringify(meta) });
@@ -176,6 +185,8 @@ function validateMeta(file: string, m: Record<string, unknown>): CheckpointMeta 
   field('epochLoss', orNull((v) => isObj(v) && isNum((v as { sum: unknown }).sum) && isInt((v as { count: unknown }).count)), '{sum, count} or null');
   field('bestTop1', orNull(isNum), 'a number or null');
   field('training', orNull(isObj), 'an object or null');
+  if (m.lossScale === undefined) m.lossScale = null;
+  field('lossScale', orNull(isLossScaleState), '{mode, scale, goodSteps, skippedSteps, consecutiveSkips} or null');
   for (const k of ['parameters', 'buffers', 'optimiser']) field(`tensors.${k}`, listOf(isStr), 'a list of tensor names');
   const meta = m as unknown as CheckpointMeta;
   const [c] = meta.inputShape;
@@ -273,7 +284,7 @@ export function restoreOptimiser(opt: Sgd, model: Module, ckpt: Checkpoint): voi
 
 /** The recipe options a checkpoint records and --resume takes back unless given again. */
 export const RESUMED_OPTIONS = ['dataset', 'testDataset', 'validation', 'epochs', 'batch', 'lr', 'momentum', 'weightDecay',
-  'nesterov', 'labelSmoothing', 'shift', 'warmupEpochs', 'target', 'seed'] as const;
+  'nesterov', 'labelSmoothing', 'shift', 'warmupEpochs', 'target', 'seed', 'lossScale'] as const;
 
 /**
  * The evaluation transform a checkpoint records, by its TransformName: an image source's own

@@ -10,6 +10,15 @@
 // per parameter, read back with the loss). A non-finite loss or gradient stops training with a
 // DivergenceError naming the step, the epoch, the first parameter in forward order whose
 // gradient went non-finite, and the hint to lower --lr; no checkpoint is written after it.
+//
+// Loss scaling (--loss-scale, src/train/loss-scale.ts): with a scaler, backward() is seeded
+// with the scale and the gradient check decides whether the step's update runs at all, so the
+// step waits for the check's read-back before the update (one host-device sync per step, paid
+// only when scaling is on; without a scaler the loop is pipelined as above). Finite gradients
+// are multiplied by 1/scale in place (the backend's `scale` op) and the update runs; non-finite
+// gradients are discarded, the step is skipped (onStep reports skipped: true) and the dynamic
+// scale backs off. A non-finite loss still stops training (scaling cannot help a forward
+// overflow), and so do more than MAX_CONSECUTIVE_SKIPS skips in a row.
 import type { Backend } from '../backend/backend.js';
 import { Tensor } from '../tensor.js';
 import { keep, tidy } from '../autograd/scope.js';
@@ -17,12 +26,14 @@ import { backward, noGrad } from '../autograd/tape.js';
 import { softmaxCrossEntropy } from '../ops/loss.js';
 import type { Module } from '../nn/module.js';
 import type { BatchSource } from '../data/source.js';
+import type { Batch } from '../data/loader.js';
 import { Sgd } from './sgd.js';
 import { Schedule } from './schedule.js';
 import { topKCorrect } from './metrics.js';
 import { UserError } from '../util/errors.js';
-import { GradientCheck, type GradientStats } from '../autograd/finite.js';
+import { GradientCheck, type GradientStats, type NonFiniteReport } from '../autograd/finite.js';
 import { setTrainingStep } from '../nn/layers.js';
+import { DynamicLossScaler, MAX_CONSECUTIVE_SKIPS, NO_LOSS_SCALE, type LossScaleSpec, type LossScaleState } from './loss-scale.js';
 
 export interface TrainConfig {
   epochs: number;
@@ -36,6 +47,8 @@ export interface TrainConfig {
   seed: number;
   target: number | null;
   evalBatch: number;
+  /** Loss scaling (default none: the pipelined loop). */
+  lossScale?: LossScaleSpec;
 }
 
 export interface EpochStats {
@@ -67,6 +80,8 @@ export interface TrainOutcome {
   trainImages: number;
   trainImagesPerSec: number;
   evalImagesPerSec: number;
+  /** The loss scaler's state at the end (null without scaling). */
+  lossScale: LossScaleState | null;
 }
 
 export interface Milestone {
@@ -79,7 +94,11 @@ export interface Milestone {
 export const MILESTONES = [0.5, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995];
 
 export interface TrainHooks {
-  onStep?(info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; lr: number }): void;
+  /**
+   * After every step. With loss scaling, `lossScale` is the scale the step ran with and
+   * `skipped` says its gradients were not finite, so no update was made.
+   */
+  onStep?(info: { epoch: number; step: number; stepsPerEpoch: number; loss: number; lr: number; skipped?: boolean; lossScale?: number }): void;
   onEpoch?(stats: EpochStats): void;
 }
 
@@ -94,6 +113,8 @@ export interface LoopPosition {
   bestTop1: number | null;
   /** Training-loss sum and count of the unfinished epoch (mid-epoch positions only). */
   epochLoss: { sum: number; count: number } | null;
+  /** The loss scaler's state (null without scaling, or from a checkpoint written without it). */
+  lossScale?: LossScaleState | null;
 }
 
 /**
@@ -193,6 +214,21 @@ export async function trainModel(
   model.train();
   const gradCheck = new GradientCheck(be, model.namedParameters());
   let lastGood: { step: number; stats: GradientStats } | null = null;
+  const lossScale = cfg.lossScale ?? NO_LOSS_SCALE;
+  const scaler = lossScale.mode === 'none' ? null : new DynamicLossScaler(lossScale);
+  if (scaler && resume?.lossScale) scaler.restore(resume.lossScale);
+
+  /** The DivergenceError of step `s`: its loss, the first non-finite gradient, the last finite step's norms, the hint. */
+  const diverged = (s: number, epoch: number, v: number, bad: NonFiniteReport | null, why: string): DivergenceError => {
+    const where = bad
+      ? `first non-finite gradient (forward order): ${bad.name} (${bad.count} of ${bad.size} values; ${bad.affected} of ${gradCheck.names.length} parameters affected)`
+      : 'all gradients still finite: the forward pass overflowed';
+    const before = lastGood && lastGood.step === s - 1
+      ? (() => { const l = gradCheck.largest(lastGood.stats); return `; at step ${s - 1} the gradient norm was ${g3(l.norm)}, largest in ${l.name} (${g3(l.paramNorm)})`; })()
+      : '';
+    return new DivergenceError(`training diverged at step ${s} (epoch ${epoch}, step ${s - (epoch - 1) * stepsPerEpoch + 1} of ${stepsPerEpoch}): ` +
+      `${why}loss is ${Number.isFinite(v) ? g3(v) : v}; ${where}${before}; lower --lr (now ${g3(cfg.lr)} after batch scaling)`, s, epoch, bad?.name ?? null);
+  };
 
   try {
     resume?.restoreOptimiser(opt);
@@ -209,22 +245,65 @@ export async function trainModel(
         inflight.loss.dispose();
         const stats = GradientCheck.decode(gb, gradCheck.names.length);
         const bad = gradCheck.firstNonFinite(stats);
-        if (!Number.isFinite(v) || bad) {
-          const s = inflight.step;
-          const where = bad
-            ? `first non-finite gradient (forward order): ${bad.name} (${bad.count} of ${bad.size} values; ${bad.affected} of ${gradCheck.names.length} parameters affected)`
-            : 'all gradients still finite: the forward pass overflowed';
-          const before = lastGood && lastGood.step === s - 1
-            ? (() => { const l = gradCheck.largest(lastGood.stats); return `; at step ${s - 1} the gradient norm was ${g3(l.norm)}, largest in ${l.name} (${g3(l.paramNorm)})`; })()
-            : '';
-          throw new DivergenceError(`training diverged at step ${s} (epoch ${epoch}, step ${s - (epoch - 1) * stepsPerEpoch + 1} of ${stepsPerEpoch}): ` +
-            `loss is ${Number.isFinite(v) ? g3(v) : v}; ${where}${before}; lower --lr (now ${g3(cfg.lr)} after batch scaling)`, s, epoch, bad?.name ?? null);
-        }
+        if (!Number.isFinite(v) || bad) throw diverged(inflight.step, epoch, v, bad, '');
         lastGood = { step: inflight.step, stats };
         lossSum += v;
         lossCount++;
         hooks.onStep?.({ epoch, step: inflight.step, stepsPerEpoch, loss: v, lr: schedule.lr(inflight.step) });
         inflight = null;
+      };
+      /**
+       * One step with loss scaling (not pipelined: the update depends on the gradient check).
+       * Backward is seeded with the scale; finite gradients are unscaled in place and applied,
+       * non-finite ones are discarded and the step is skipped.
+       */
+      const scaledStep = async (sc: DynamicLossScaler, batch: Batch, lr: number, ep: number) => {
+        const s = sc.scale;
+        let check: Promise<ArrayBuffer> | null = null;
+        const { loss } = tidy(() => {
+          const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
+          const y = Tensor.fromArray(be, [batch.size], batch.y);
+          const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
+          backward(loss, s);
+          check = gradCheck.enqueue();
+          // The gradients outlive this scope until the check decides what to do with them.
+          return { loss: keep(loss), grads: opt.params.flatMap((p) => (p.grad ? [p.grad] : [])) };
+        });
+        let v: number, stats: GradientStats;
+        try {
+          const [lv, gb] = await Promise.all([loss.data(), check!]);
+          v = lv[0];
+          stats = GradientCheck.decode(gb, gradCheck.names.length);
+        } catch (e) {
+          opt.zeroGrad();
+          throw e;
+        } finally {
+          loss.dispose();
+        }
+        const bad = gradCheck.firstNonFinite(stats);
+        if (!Number.isFinite(v)) {
+          opt.zeroGrad();
+          throw diverged(step, ep, v, bad, '');
+        }
+        if (sc.update(bad === null) === 'skip') {
+          opt.zeroGrad();
+          if (sc.exhausted()) {
+            throw diverged(step, ep, v, bad, `the loss scaler skipped ${sc.consecutiveSkips} steps in a row ` +
+              `(limit ${MAX_CONSECUTIVE_SKIPS}; scale now ${g3(sc.scale)}): gradients are not finite at any scale; `);
+          }
+        } else {
+          noGrad(() => tidy(() => {
+            const inv = 1 / s;
+            for (const p of opt.params) if (p.grad) be.scale(p.grad.size, inv, p.grad.buf, p.grad.buf);
+            opt.step(lr);
+          }));
+          opt.zeroGrad();
+          const inv2 = 1 / (s * s); // the check saw scaled gradients: report true norms
+          lastGood = { step, stats: { sumsq: stats.sumsq.map((q) => q * inv2), nonFinite: stats.nonFinite } };
+        }
+        lossSum += v;
+        lossCount++;
+        hooks.onStep?.({ epoch: ep, step, stepsPerEpoch, loss: v, lr, skipped: bad !== null, lossScale: s });
       };
       for await (const batch of train.batches(epoch, cfg.batch, { dropLast: true })) {
         if (skip > 0) { // resumed mid-epoch: these batches were trained on before the save
@@ -232,21 +311,25 @@ export async function trainModel(
           continue;
         }
         const lr = schedule.lr(step);
-        let grads: Promise<ArrayBuffer> | null = null;
         setTrainingStep(step); // dropout masks derive from (seed, step): a resumed run draws the same
-        const loss = tidy(() => {
-          const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
-          const y = Tensor.fromArray(be, [batch.size], batch.y);
-          const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
-          backward(loss);
-          grads = gradCheck.enqueue(); // before the update reads (and zeroGrad frees) the gradients
-          noGrad(() => opt.step(lr));
-          opt.zeroGrad();
-          return keep(loss);
-        });
-        const value = loss.data();
-        await settle();
-        inflight = { loss, value, grads: grads!, step };
+        if (scaler) {
+          await scaledStep(scaler, batch, lr, epoch);
+        } else {
+          let grads: Promise<ArrayBuffer> | null = null;
+          const loss = tidy(() => {
+            const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
+            const y = Tensor.fromArray(be, [batch.size], batch.y);
+            const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
+            backward(loss);
+            grads = gradCheck.enqueue(); // before the update reads (and zeroGrad frees) the gradients
+            noGrad(() => opt.step(lr));
+            opt.zeroGrad();
+            return keep(loss);
+          });
+          const value = loss.data();
+          await settle();
+          inflight = { loss, value, grads: grads!, step };
+        }
         step++;
         inEpoch++;
         trainImages += batch.size;
@@ -255,7 +338,7 @@ export async function trainModel(
           await settle();
           const ts = performance.now();
           await checkpoint.save({ epoch: epoch - 1, step, stepInEpoch: inEpoch, bestTop1: epochs.length || resume?.bestTop1 != null ? best : null,
-            epochLoss: { sum: lossSum, count: lossCount }, optimiser: opt, reason: 'steps' });
+            epochLoss: { sum: lossSum, count: lossCount }, lossScale: scaler?.state() ?? null, optimiser: opt, reason: 'steps' });
           saveSeconds += (performance.now() - ts) / 1000;
         }
       }
@@ -277,7 +360,7 @@ export async function trainModel(
         trainImagesPerSec: epochImages / epochTrain, evalImagesPerSec: ev.imagesPerSec,
       };
       epochs.push(stats);
-      await checkpoint.save?.({ epoch, step, stepInEpoch: 0, bestTop1: best, epochLoss: null, optimiser: opt, reason: 'epoch' });
+      await checkpoint.save?.({ epoch, step, stepInEpoch: 0, bestTop1: best, epochLoss: null, lossScale: scaler?.state() ?? null, optimiser: opt, reason: 'epoch' });
       hooks.onEpoch?.(stats);
       if (cfg.target !== null && secondsToTarget === null && ev.top1 >= cfg.target) {
         secondsToTarget = trainSeconds;
@@ -298,5 +381,6 @@ export async function trainModel(
     trainSeconds, evalSeconds, totalSeconds: (performance.now() - wall0) / 1000,
     trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
     evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),
+    lossScale: scaler?.state() ?? null,
   };
 }

@@ -15,6 +15,7 @@ import {
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { LR_REFERENCE_BATCH, scaledLr, warmupCosine } from './schedule.js';
+import { type LossScaleMode, describeLossScale, parseLossScale } from './loss-scale.js';
 
 export interface TrainCliOptions {
   model: string;
@@ -24,6 +25,11 @@ export interface TrainCliOptions {
   threads?: number;
   /** fp32 | tf32 | bf16 | fp16; the CPU backend runs fp32 only (checked by checkPrecision). Default fp32. */
   precision?: string;
+  /**
+   * --loss-scale: dynamic, dynamic:<initial scale>, none or a fixed scale (src/train/loss-scale.ts).
+   * Default: dynamic with --precision fp16, none otherwise. Allowed on every backend.
+   */
+  lossScale?: string;
   epochs: number;
   batch: number;
   lr: number;
@@ -117,6 +123,8 @@ export interface TrainSummary {
   checkpoint: string | null;
   /** The checkpoint this run continued from (--resume), or null. */
   resumedFrom: { file: string; epoch: number; step: number } | null;
+  /** Which loss scaling ran, the scale at the end and the steps skipped for non-finite gradients (in all, resumed runs included). */
+  lossScale: { mode: LossScaleMode; description: string; finalScale: number | null; skippedSteps: number };
 }
 
 function positiveInt(name: string, v: number): void {
@@ -130,6 +138,7 @@ export function validateTrainOptions(o: TrainCliOptions): void {
   if (o.precision !== undefined && !(PRECISIONS as readonly string[]).includes(o.precision)) {
     throw new UserError(`unknown --precision '${o.precision}' (valid: ${PRECISIONS.join(', ')})`);
   }
+  parseLossScale(o.lossScale, o.precision ?? 'fp32');
   if (!(o.lr > 0) || !Number.isFinite(o.lr)) throw new UserError(`--lr must be a positive number, got ${o.lr}`);
   if (!(o.momentum >= 0 && o.momentum < 1)) throw new UserError(`--momentum must be in [0, 1), got ${o.momentum}`);
   if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay)) throw new UserError(`--weight-decay must be >= 0, got ${o.weightDecay}`);
@@ -213,6 +222,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
   const be = await openBackend(o.backend);
   const precision = checkPrecision(be.name, o.precision ?? 'fp32');
   be.setPrecision?.(precision);
+  const lossScale = parseLossScale(o.lossScale, precision);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { train, test } = await prepareSources(o, spec);
   const lr = scaledLr(o.lr, o.batch);
@@ -226,7 +236,8 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
       const c = ckpt;
       restoreModel(model, c, spec.name);
       const { epoch, step, stepInEpoch, bestTop1, epochLoss } = c.meta;
-      checkpoint.resume = { epoch, step, stepInEpoch, bestTop1, epochLoss, restoreOptimiser: (opt) => restoreOptimiser(opt, model, c) };
+      checkpoint.resume = { epoch, step, stepInEpoch, bestTop1, epochLoss, lossScale: c.meta.lossScale,
+        restoreOptimiser: (opt) => restoreOptimiser(opt, model, c) };
     }
     if (o.save) {
       const file = o.save;
@@ -238,12 +249,12 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
         modelName: spec.name, module: model, buildOpts, inputShape: spec.input,
         classNames: test.classNames, normalisation: test.normalisation, transform: evalTransformName(test),
         epoch: at.epoch, step: at.step, stepInEpoch: at.stepInEpoch, epochLoss: at.epochLoss, bestTop1: at.bestTop1,
-        stepsPerEpoch, seed: o.seed, training, optimiser: at.optimiser,
+        stepsPerEpoch, seed: o.seed, training, optimiser: at.optimiser, lossScale: at.lossScale,
       }).then(() => undefined);
     }
     const out = await trainModel(be, model, spec.name, spec.input, train, test, {
       epochs: o.epochs, batch: o.batch, lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov,
-      labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500,
+      labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500, lossScale,
     }, schedule, hooks, checkpoint);
     return {
       model: spec.name, dataset: train.name, testDataset: test.name,
@@ -258,6 +269,8 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
       trainImagesPerSec: out.trainImagesPerSec, evalImagesPerSec: out.evalImagesPerSec, history: out.epochs,
       checkpoint: o.save ? resolvePath(o.save) : null,
       resumedFrom: ckpt ? { file: resolvePath(ckpt.file), epoch: ckpt.meta.epoch, step: ckpt.meta.step } : null,
+      lossScale: { mode: lossScale.mode, description: describeLossScale(lossScale),
+        finalScale: out.lossScale?.scale ?? null, skippedSteps: out.lossScale?.skippedSteps ?? 0 },
     };
   } finally {
     model.dispose();

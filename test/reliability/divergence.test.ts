@@ -1,7 +1,9 @@
 // Numerical failure (docs/reliability.md): a huge learning rate makes LeNet-5 diverge within a
 // few steps; training must stop with a one-line message giving the step, the epoch, the first
 // parameter (forward order) whose gradient went non-finite and the hint to lower --lr, and
-// must not write a checkpoint after it.
+// must not write a checkpoint after it. Dynamic loss scaling (the fp16 default, allowed on cpu)
+// does not change that: the forward pass overflows, which no scale can help, so the run stops
+// the same way instead of skipping steps (skipping: test/train/loss-scale.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -53,6 +55,21 @@ describe('divergence', () => {
     expect(e.step).toBeGreaterThanOrEqual(1);
     expect(e.step).toBeLessThan(20);
     expect(e.epoch).toBe(1);
+    expect(LENET5_PARAMS).toContain(e.layer);
+    expect(e.message).toMatch(new RegExp(`^training diverged at step ${e.step} \\(epoch 1, step ${e.step + 1} of 1000\\): loss is .*; ` +
+      `first non-finite gradient \\(forward order\\): ${e.layer!.replace('.', '\\.')} \\(\\d+ of \\d+ values; \\d+ of 10 parameters affected\\).*; lower --lr \\(now 1\\.25e\\+5 after batch scaling\\)$`));
+  }, 60_000);
+
+  it('under dynamic loss scaling --lr 1e6 still stops at the step, naming the layer and the hint', async () => {
+    const steps: { step: number; skipped?: boolean; lossScale?: number }[] = [];
+    const err = await runTraining(opts({ lossScale: 'dynamic' }), { onStep: (i) => steps.push(i) }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(DivergenceError);
+    const e = err as DivergenceError;
+    console.log(`divergence with dynamic loss scaling: ${e.message}`);
+    expect(steps.length).toBe(e.step); // every step before it was reported, scaled by 2^16
+    expect(steps.every((s) => s.lossScale === 2 ** 16)).toBe(true);
+    expect(e.step).toBeGreaterThanOrEqual(1);
+    expect(e.step).toBeLessThan(20);
     expect(LENET5_PARAMS).toContain(e.layer);
     expect(e.message).toMatch(new RegExp(`^training diverged at step ${e.step} \\(epoch 1, step ${e.step + 1} of 1000\\): loss is .*; ` +
       `first non-finite gradient \\(forward order\\): ${e.layer!.replace('.', '\\.')} \\(\\d+ of \\d+ values; \\d+ of 10 parameters affected\\).*; lower --lr \\(now 1\\.25e\\+5 after batch scaling\\)$`));
