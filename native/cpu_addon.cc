@@ -70,9 +70,13 @@ bool cpu_has(const char* feature) {
   return false;
 }
 
+// The TSFN's CallJs must be a function of internal linkage: with -fsanitize (CI's ASan/UBSan
+// build) GCC cannot fold node-addon-api's `call == nullptr` test for a template instance.
+void call_js(Napi::Env env, Napi::Function f, CpuAddon* addon, Completion* c) { settle_on_js(env, f, addon, c); }
+
 }  // namespace
 
-using Tsfn = Napi::TypedThreadSafeFunction<CpuAddon, Completion, settle_on_js<CpuAddon, Completion>>;
+using Tsfn = Napi::TypedThreadSafeFunction<CpuAddon, Completion, call_js>;
 constexpr auto Method = export_method<CpuAddon, Napi::Value (CpuAddon::*)(const Napi::CallbackInfo&)>;
 struct CpuAddon::Delivery {
   Tsfn tsfn;

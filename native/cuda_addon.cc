@@ -38,9 +38,13 @@ std::string pci_id(int domain, int bus, int device) {
   return pci;
 }
 
+// The TSFN's CallJs must be a function of internal linkage: with -fsanitize (CI's ASan/UBSan
+// build) GCC cannot fold node-addon-api's `call == nullptr` test for a template instance.
+void call_js(Napi::Env env, Napi::Function f, CudaAddon* addon, CudaCompletion* c) { settle_on_js(env, f, addon, c); }
+
 }  // namespace
 
-using Tsfn = Napi::TypedThreadSafeFunction<CudaAddon, CudaCompletion, settle_on_js<CudaAddon, CudaCompletion>>;
+using Tsfn = Napi::TypedThreadSafeFunction<CudaAddon, CudaCompletion, call_js>;
 struct CudaAddon::Delivery {
   Tsfn tsfn;
 };
