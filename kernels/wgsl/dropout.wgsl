@@ -19,6 +19,7 @@ struct Params {
   keep_scale: f32,
   seed_lo: u32,
   seed_hi: u32,
+  base: u32,  // index of element 0 of this dispatch (the glue chunks a buffer too large to bind)
 }
 
 @group(0) @binding(0) var<uniform> prm: Params;
@@ -70,7 +71,7 @@ fn dropout_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= prm.n) { return; }
   let golden = vec2u(0x7F4A7C15u, 0x9E3779B9u);
-  let h = splitmix64(add64(vec2u(prm.seed_lo, prm.seed_hi), mul64(vec2u(i + 1u, 0u), golden)));
+  let h = splitmix64(add64(vec2u(prm.seed_lo, prm.seed_hi), mul64(vec2u(prm.base + i + 1u, 0u), golden)));
   let u = f32(h.y >> 8u) * (1.0 / 16777216.0);
   let m = select(0.0, prm.keep_scale, u >= prm.p);
   let xi = x[i];

@@ -1,7 +1,9 @@
 // gemm.wgsl: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, the contract of gemm_f32 in
 // kernels/cpu/kernels.h. Row-major with row strides lda, ldb, ldc; A is stored K x M when
 // TRANS_A, B is stored N x K when TRANS_B. beta == 0 ignores C's old contents (NaN does not
-// leak); columns of C between N and ldc are never written.
+// leak); columns of C between N and ldc are never written. A, B and C start at element
+// a_off, b_off, c_off of their bindings (0 unless the glue splits a problem whose buffers are
+// too large to bind whole into views, src/backend/webgpu/ops/gemm.ts).
 //
 // Mapping: one workgroup per BM x BN block of C (the tile in gemm_tile.wgsl: 256 threads,
 // 4 x 4 outputs each by default). Blocks are numbered linearly, n fastest, from the workgroup
@@ -51,6 +53,9 @@ struct Params {
   beta: f32,
   tiles_n: u32,  // blocks along N
   tiles: u32,    // blocks in all
+  a_off: u32,    // element offsets of A[0,0], B[0,0], C[0,0] in their bindings (the glue binds
+  b_off: u32,    // a view of a buffer too large to bind whole, src/backend/webgpu/ops/gemm.ts;
+  c_off: u32,    // a multiple of 4 wherever the operand is read as vec4)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -75,7 +80,7 @@ fn load_a(tid: u32, m0: u32, k0: u32) {
       let gm = m0 + m;
       let gk = k0 + kk;
       var v = vec4f(0.0);
-      if (gm < p.m && gk < p.k) { v = a[(gm * p.lda + gk) >> 2u]; }
+      if (gm < p.m && gk < p.k) { v = a[(p.a_off + gm * p.lda + gk) >> 2u]; }
       put_a(kk, m, v.x);
       put_a(kk + 1u, m, v.y);
       put_a(kk + 2u, m, v.z);
@@ -89,7 +94,7 @@ fn load_a(tid: u32, m0: u32, k0: u32) {
       let gm = m0 + m;
       let gk = k0 + kk;
       var v = vec4f(0.0);
-      if (gm < p.m && gk < p.k) { v = a[(gk * p.lda + gm) >> 2u]; }
+      if (gm < p.m && gk < p.k) { v = a[(p.a_off + gk * p.lda + gm) >> 2u]; }
       tile_a[kk * BM4 + (m >> 2u)] = v;
     }
   } else if (!TRANS_A) {
@@ -99,7 +104,7 @@ fn load_a(tid: u32, m0: u32, k0: u32) {
       let gm = m0 + m;
       let gk = k0 + kk;
       var v = 0.0;
-      if (gm < p.m && gk < p.k) { v = a_at(gm * p.lda + gk); }
+      if (gm < p.m && gk < p.k) { v = a_at(p.a_off + gm * p.lda + gk); }
       put_a(kk, m, v);
     }
   } else {
@@ -109,7 +114,7 @@ fn load_a(tid: u32, m0: u32, k0: u32) {
       let gm = m0 + m;
       let gk = k0 + kk;
       var v = 0.0;
-      if (gm < p.m && gk < p.k) { v = a_at(gk * p.lda + gm); }
+      if (gm < p.m && gk < p.k) { v = a_at(p.a_off + gk * p.lda + gm); }
       put_a(kk, m, v);
     }
   }
@@ -124,7 +129,7 @@ fn load_b(tid: u32, n0: u32, k0: u32) {
       let gn = n0 + n;
       let gk = k0 + kk;
       var v = vec4f(0.0);
-      if (gn < p.n && gk < p.k) { v = b[(gk * p.ldb + gn) >> 2u]; }
+      if (gn < p.n && gk < p.k) { v = b[(p.b_off + gk * p.ldb + gn) >> 2u]; }
       tile_b[kk * BN4 + (n >> 2u)] = v;
     }
   } else if (VEC_B) {
@@ -135,7 +140,7 @@ fn load_b(tid: u32, n0: u32, k0: u32) {
       let gn = n0 + n;
       let gk = k0 + kk;
       var v = vec4f(0.0);
-      if (gn < p.n && gk < p.k) { v = b[(gn * p.ldb + gk) >> 2u]; }
+      if (gn < p.n && gk < p.k) { v = b[(p.b_off + gn * p.ldb + gk) >> 2u]; }
       put_b(kk, n, v.x);
       put_b(kk + 1u, n, v.y);
       put_b(kk + 2u, n, v.z);
@@ -148,7 +153,7 @@ fn load_b(tid: u32, n0: u32, k0: u32) {
       let gn = n0 + n;
       let gk = k0 + kk;
       var v = 0.0;
-      if (gn < p.n && gk < p.k) { v = b_at(gk * p.ldb + gn); }
+      if (gn < p.n && gk < p.k) { v = b_at(p.b_off + gk * p.ldb + gn); }
       put_b(kk, n, v);
     }
   } else {
@@ -158,7 +163,7 @@ fn load_b(tid: u32, n0: u32, k0: u32) {
       let gn = n0 + n;
       let gk = k0 + kk;
       var v = 0.0;
-      if (gn < p.n && gk < p.k) { v = b_at(gn * p.ldb + gk); }
+      if (gn < p.n && gk < p.k) { v = b_at(p.b_off + gn * p.ldb + gk); }
       put_b(kk, n, v);
     }
   }
@@ -188,7 +193,7 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
       for (var cc = 0u; cc < 4u; cc++) {
         let gn = n0 + out_col(tid, j, cc);
         if (gn < p.n) {
-          let o = gm * p.ldc + gn;
+          let o = p.c_off + gm * p.ldc + gn;
           let ab = p.alpha * v[cc];
           c[o] = select(ab + p.beta * c[o], ab, p.beta == 0.0);
         }

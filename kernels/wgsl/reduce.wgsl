@@ -8,7 +8,9 @@
 //                   in order (adjacent threads read adjacent floats), in blocks of 32.
 //   sumsq_partial:  sum of squares and non-finite counts over chunks of CHUNK = 8192 values,
 //                   one workgroup per chunk (32 coalesced values per thread, then a tree);
-//                   partial[3g..3g+2] = (sum as f32 bits, #NaN, #inf). Non-finite values are
+//                   partial[3g..3g+2] = (sum as f32 bits, #NaN, #inf), g counted from the
+//                   dispatch's first partial (the glue runs one dispatch per chunk of a
+//                   buffer too large to bind whole). Non-finite values are
 //                   detected from their bits (WGSL lets a compiler assume no NaN/inf in
 //                   arithmetic) and left out of the sum.
 //   sumsq_final:    one workgroup folds the partials (strided, then a tree) and writes the two
@@ -30,7 +32,7 @@ const CHUNK: u32 = 8192u; // values per sumsq_partial workgroup (WG * 32)
 
 struct Params {
   n: u32,      // bias: outer; sumsq: values (partial) or partial count (final)
-  ch: u32,
+  ch: u32,     // bias: channels; sumsq_partial: index of this dispatch's first partial
   inner: u32,
   wg_step_o: u32,  // bias: WG / inner
   wg_step_i: u32,  // bias: WG % inner
@@ -137,9 +139,10 @@ fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     workgroupBarrier();
   }
   if (tid == 0u) {
-    part_out[3u * g] = bitcast<u32>(red[0]);
-    part_out[3u * g + 1u] = red_nan[0];
-    part_out[3u * g + 2u] = red_inf[0];
+    let o = 3u * (prm.ch + g);
+    part_out[o] = bitcast<u32>(red[0]);
+    part_out[o + 1u] = red_nan[0];
+    part_out[o + 2u] = red_inf[0];
   }
 }
 

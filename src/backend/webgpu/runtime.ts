@@ -15,80 +15,35 @@
 // submit. queue.writeBuffer is ordered after earlier submits, so the buffer can be reused by
 // the next batch.
 //
-// Aliasing. WebGPU refuses a buffer bound writable and also bound again in the same dispatch
-// (in-place ops such as y = relu(y)). The dispatcher then runs the kernel into a pooled
-// temporary (seeded with a copy when the kernel also reads that output) and copies back.
+// Aliasing. WebGPU refuses a buffer bound writable and also bound read-only in the same
+// dispatch, whatever the ranges (one usage scope per buffer), and refuses two writable
+// bindings of one buffer whose ranges overlap (in-place ops such as y = relu(y)). The
+// dispatcher therefore runs every writable binding whose buffer is bound again in the same
+// dispatch (whole or as a view, overlapping or not) into a pooled temporary the size of the
+// bound range, seeded with a copy of that range, and copies it back after the dispatch.
+//
+// Bindings and views. A buffer may be as large as maxBufferSize, but one storage binding
+// covers at most maxStorageBufferBindingSize bytes (128 MiB on lavapipe), lowered for tests by
+// IMAGERATE_WEBGPU_MAX_BINDING=<bytes>. Op glue binds a whole buffer, or a view: a byte range
+// whose offset is a multiple of minStorageBufferOffsetAlignment (view()). The glue of the
+// ops on parameter-sized buffers (flat ops, SGD, sumsq, dropout, GEMM) splits its work into
+// views when a buffer is too large to bind whole (ops/chunk.ts, ops/gemm.ts); every other
+// op's dispatch refuses such a buffer with the op name, its size and the limit.
 //
 // Errors. A validation / out-of-memory / internal error scope is open around every batch (and
 // each allocation has its own out-of-memory scope); their results are collected and the next
 // sync() or download() rejects with Dawn's message and the ops of the failing batch. A lost
 // device makes every later call throw `webgpu device lost (<reason>): <message>`.
 import { BufferHandle, BackendStats } from '../backend.js';
-import { Defines, PipelineCache } from './shaders.js';
+import { PipelineCache } from './shaders.js';
 import type { GpuContext } from './device.js';
+import { Binding, Dispatcher, Kernel, Params, WebGpuError, WgpuBuffer, WgpuView, fmtBytes, sizeClass } from './dispatcher.js';
+
+export * from './dispatcher.js';
 
 /** Dispatches per batch before it is submitted without waiting. */
 const MAX_DISPATCHES = 256;
 const UNIFORM_STRIDE = 256;
-const UNIFORM_WORDS = 64; // 256 bytes of parameters per dispatch at most
-
-export class WebGpuError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WebGpuError';
-  }
-}
-
-export class WgpuBuffer implements BufferHandle {
-  freed = false;
-  constructor(readonly id: number, readonly bytes: number, readonly gpu: GPUBuffer, readonly size: number) {}
-}
-
-/** Kernel parameters, packed in declaration order: every field of a Params struct is a 4-byte scalar. */
-export class Params {
-  readonly words = new DataView(new ArrayBuffer(UNIFORM_WORDS * 4));
-  count = 0;
-  private put(set: (off: number) => void): this {
-    if (this.count >= UNIFORM_WORDS) throw new Error(`kernel parameters exceed ${UNIFORM_WORDS} words`);
-    set(this.count * 4);
-    this.count++;
-    return this;
-  }
-  u(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`u32 parameter out of range: ${v}`);
-    return this.put((o) => this.words.setUint32(o, v, true));
-  }
-  i(v: number): this {
-    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RangeError(`i32 parameter out of range: ${v}`);
-    return this.put((o) => this.words.setInt32(o, v, true));
-  }
-  f(v: number): this { return this.put((o) => this.words.setFloat32(o, v, true)); }
-}
-export const params = (): Params => new Params();
-
-export interface Kernel { file: string; entry: string; defines?: Defines }
-
-/** What op glue may use. `reads` are bound at 1..r, `writes` at r+1..; the uniform at 0. */
-export interface Dispatcher {
-  readonly limits: GPUSupportedLimits;
-  dispatch(op: string, k: Kernel, p: Params | null, reads: BufferHandle[], writes: BufferHandle[], groups: readonly number[]): void;
-  /** Throws `<op>: buffer <name> has N bytes, needs M` (a caller bug, never silent corruption). */
-  need(op: string, name: string, buf: BufferHandle, bytes: number): void;
-  /** Workgroup counts for a 1-D range of `n` items and workgroup size `wg`, folded into x/y when n/wg > 65535. */
-  grid(n: number, wg: number): [number, number];
-  /** A pooled scratch buffer, for the glue's own temporaries; release with free(). */
-  alloc(bytes: number): BufferHandle;
-  free(buf: BufferHandle): void;
-}
-
-/** Pool size class: multiples of 256 B up to 4 KiB, then 4 steps per power of two (≤ 25 % waste). */
-export function sizeClass(bytes: number): number {
-  const b = Math.max(16, Math.ceil(bytes / 16) * 16);
-  if (b <= 4096) return Math.ceil(b / 256) * 256;
-  const p = 2 ** Math.floor(Math.log2(b));
-  const step = p / 4;
-  return Math.ceil(b / step) * step;
-}
 
 interface Batch {
   encoder: GPUCommandEncoder;
@@ -123,6 +78,10 @@ export class WebGpuRuntime implements Dispatcher {
   private readonly onLost: Array<() => void> = [];
   /** Counters for tests and reports: queue submits, and GPU buffers created (pool misses). */
   readonly counters = { submits: 0, buffersCreated: 0, dispatches: 0 };
+  readonly maxBinding: number;
+  readonly viewAlign: number;
+  /** ", lowered by IMAGERATE_WEBGPU_MAX_BINDING" where the variable is in effect, for error messages. */
+  private readonly lowered: string;
 
   constructor(ctx: GpuContext) {
     this.ctx = ctx;
@@ -130,6 +89,23 @@ export class WebGpuRuntime implements Dispatcher {
     this.limits = ctx.device.limits;
     this.pipelines = new PipelineCache(this.device);
     this.timestampsAvailable = ctx.hasTimestamps;
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    this.viewAlign = align / 4;
+    const env = process.env.IMAGERATE_WEBGPU_MAX_BINDING;
+    let maxBinding = this.limits.maxStorageBufferBindingSize;
+    this.lowered = '';
+    if (env !== undefined && env !== '') {
+      const v = Number(env);
+      if (!Number.isInteger(v) || v < 4 * align) {
+        throw new WebGpuError(`IMAGERATE_WEBGPU_MAX_BINDING must be an integer number of bytes >= ${4 * align}, got '${env}'`);
+      }
+      if (v < maxBinding) {
+        maxBinding = v;
+        this.lowered = ', lowered by IMAGERATE_WEBGPU_MAX_BINDING';
+      }
+    }
+    // A multiple of the view alignment, so that aligned chunks fill a binding exactly.
+    this.maxBinding = Math.floor(maxBinding / align) * align;
     this.uniformBuf = this.device.createBuffer({
       label: 'imagerate uniforms', size: MAX_DISPATCHES * UNIFORM_STRIDE, usage: ctx.usage.UNIFORM | ctx.usage.COPY_DST,
     });
@@ -187,7 +163,7 @@ export class WebGpuRuntime implements Dispatcher {
     this.alive();
     if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`webgpu alloc: invalid size ${bytes}`);
     const size = sizeClass(bytes);
-    const max = Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
+    const max = this.limits.maxBufferSize;
     if (size > max) {
       throw new WebGpuError(`webgpu out of memory: a buffer of ${fmtBytes(bytes)} exceeds this device's largest storage buffer ` +
         `(${fmtBytes(max)}, ${this.description}); use a smaller batch`);
@@ -238,6 +214,28 @@ export class WebGpuRuntime implements Dispatcher {
     if (!(h instanceof WgpuBuffer)) throw new TypeError(`webgpu ${op}: not a webgpu buffer (id ${h?.id})`);
     if (h.freed) throw new WebGpuError(`webgpu ${op}: buffer ${h.id} was already freed`);
     return h;
+  }
+
+  bindable(h: BufferHandle): boolean {
+    return this.own(h, 'bind').size <= this.maxBinding;
+  }
+
+  view(op: string, h: BufferHandle, offset: number, length: number): WgpuView {
+    const buf = this.own(h, op);
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(length) || length < 1) {
+      throw new WebGpuError(`${op}: view of buffer ${buf.id} needs a non-negative integer offset and a positive length, got ${offset}, ${length}`);
+    }
+    if (offset % this.viewAlign !== 0) {
+      throw new WebGpuError(`${op}: view offset ${offset * 4} bytes of buffer ${buf.id} is not a multiple of minStorageBufferOffsetAlignment (${this.viewAlign * 4})`);
+    }
+    // Up to the pooled size: a vec4 binding may round a range up to 16 bytes past what was asked for.
+    if ((offset + length) * 4 > buf.size) {
+      throw new WebGpuError(`${op}: view [${offset * 4}, ${(offset + length) * 4}) bytes lies outside buffer ${buf.id} of ${buf.size} bytes`);
+    }
+    if (length * 4 > this.maxBinding) {
+      throw new WebGpuError(`${op}: view of ${fmtBytes(length * 4)} exceeds maxStorageBufferBindingSize (${fmtBytes(this.maxBinding)}${this.lowered}) on ${this.description}`);
+    }
+    return new WgpuView(buf, offset * 4, length * 4);
   }
 
   need(op: string, name: string, h: BufferHandle, bytes: number): void {
@@ -331,24 +329,32 @@ export class WebGpuRuntime implements Dispatcher {
     return [Math.ceil(groups / y), y];
   }
 
-  dispatch(op: string, k: Kernel, p: Params | null, reads: BufferHandle[], writes: BufferHandle[], groups: readonly number[]): void {
-    const r = reads.map((h) => this.own(h, op));
-    let w = writes.map((h) => this.own(h, op));
-    const maxBind = this.limits.maxStorageBufferBindingSize;
-    for (const x of [...r, ...w]) {
-      if (x.size > maxBind) throw new WebGpuError(`${op}: buffer of ${fmtBytes(x.size)} exceeds maxStorageBufferBindingSize (${fmtBytes(maxBind)}) on ${this.description}`);
-    }
+  dispatch(op: string, k: Kernel, p: Params | null, reads: Binding[], writes: Binding[], groups: readonly number[]): void {
+    const range = (x: Binding): WgpuView => {
+      if (x instanceof WgpuView) {
+        this.own(x.buffer, op);
+        return x;
+      }
+      const buf = this.own(x, op);
+      if (buf.size > this.maxBinding) {
+        throw new WebGpuError(`${op}: buffer of ${fmtBytes(buf.size)} exceeds maxStorageBufferBindingSize (${fmtBytes(this.maxBinding)}${this.lowered}) on ${this.description}`);
+      }
+      return new WgpuView(buf, 0, buf.size);
+    };
+    const r = reads.map(range);
+    let w = writes.map(range);
     if (groups.some((g) => g === 0)) return; // empty problem
-    // Writable buffers also bound elsewhere go through a temporary (see the header).
-    const aliased = w.map((x, i) => r.includes(x) || w.some((y, j) => j !== i && y === x));
-    const copies: Array<[WgpuBuffer, WgpuBuffer]> = [];
+    // Writable bindings whose buffer is bound again go through a temporary (see the header).
+    const all = [...r, ...w];
+    const aliased = w.map((x, i) => all.some((y, j) => j !== r.length + i && y.buffer === x.buffer));
+    const copies: Array<[WgpuBuffer, WgpuView]> = [];
     if (aliased.some(Boolean)) {
       w = w.map((x, i) => {
         if (!aliased[i]) return x;
-        const t = this.alloc(x.bytes);
-        this.copyBuffer(op, x, t);
+        const t = this.alloc(x.size);
+        this.copyRange(op, x.buffer, x.offset, t, 0, x.size);
         copies.push([t, x]);
-        return t;
+        return new WgpuView(t, 0, x.size);
       });
     }
     let b = this.open();
@@ -365,8 +371,8 @@ export class WebGpuRuntime implements Dispatcher {
       entries.push({ binding: 0, resource: { buffer: this.uniformBuf, offset: off, size: UNIFORM_STRIDE } });
     }
     [...r, ...w].forEach((x, i) => {
-      entries.push({ binding: i + 1, resource: { buffer: x.gpu } });
-      b.touched.add(x.gpu);
+      entries.push({ binding: i + 1, resource: { buffer: x.buffer.gpu, offset: x.offset, size: x.size } });
+      b.touched.add(x.buffer.gpu);
     });
     const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: op });
     if (!b.pass) b.pass = b.encoder.beginComputePass();
@@ -377,16 +383,16 @@ export class WebGpuRuntime implements Dispatcher {
     this.counters.dispatches++;
     b.ops.push(op);
     for (const [t, x] of copies) {
-      this.copyBuffer(op, t, x);
+      this.copyRange(op, t, 0, x.buffer, x.offset, x.size);
       b.temps.push(t);
     }
   }
 
-  /** Whole-buffer copy inside the batch (the pass is ended for it). */
-  private copyBuffer(op: string, src: WgpuBuffer, dst: WgpuBuffer): void {
+  /** Copies `size` bytes inside the batch (the pass is ended for it). */
+  private copyRange(op: string, src: WgpuBuffer, srcOff: number, dst: WgpuBuffer, dstOff: number, size: number): void {
     const b = this.open();
     this.endPass(b);
-    b.encoder.copyBufferToBuffer(src.gpu, 0, dst.gpu, 0, Math.min(src.size, dst.size));
+    b.encoder.copyBufferToBuffer(src.gpu, srcOff, dst.gpu, dstOff, size);
     b.touched.add(src.gpu);
     b.touched.add(dst.gpu);
     b.ops.push(`${op}:copy`);
@@ -442,11 +448,4 @@ function summariseOps(ops: string[]): string {
   for (const o of ops) counts.set(o, (counts.get(o) ?? 0) + 1);
   const parts = [...counts].map(([o, c]) => (c > 1 ? `${o} x${c}` : o));
   return parts.length > 8 ? `${parts.slice(0, 8).join(', ')}, ...` : parts.join(', ');
-}
-
-export function fmtBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
 }

@@ -1,8 +1,10 @@
 // Glue for kernels/wgsl/dropout.wgsl: inverted dropout with the CPU kernel's counter-based
 // mask. The seed (a JS integer up to 2^53) travels as two u32 words; keep_scale = 1/(1-p) is
-// rounded to float32 here exactly as the CPU kernel rounds it (1.f / (1.f - p)).
+// rounded to float32 here exactly as the CPU kernel rounds it (1.f / (1.f - p)). Chunked like the
+// flat ops when a buffer is too large to bind whole; the kernel hashes the global index.
 import type { OpImpls } from './index.js';
 import { params } from '../runtime.js';
+import { flatChunks } from './chunk.js';
 import { F, dim, distinct, fail, finite, fitsU32, index } from './args.js';
 
 const WG = 256;
@@ -22,7 +24,9 @@ export const dropoutOps: Partial<OpImpls> = {
     // (double has more than twice float32's precision), so this is the CPU's 1.f / (1.f - p).
     const keepScale = pf < 1 ? Math.fround(1 / Math.fround(1 - pf)) : 0;
     const lo = seed % 2 ** 32, hi = Math.floor(seed / 2 ** 32);
-    const prm = params().u(n).f(pf).f(keepScale).u(lo).u(hi);
-    d.dispatch(op, { file: 'dropout.wgsl', entry: 'dropout_fwd' }, prm, [x], [mask, y], d.grid(n, WG));
+    flatChunks(d, op, n, [x, mask, y], (bind, off, len) => {
+      const prm = params().u(len).f(pf).f(keepScale).u(lo).u(hi).u(off);
+      d.dispatch(op, { file: 'dropout.wgsl', entry: 'dropout_fwd' }, prm, [bind(x)], [bind(mask), bind(y)], d.grid(len, WG));
+    });
   },
 };

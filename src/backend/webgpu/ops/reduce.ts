@@ -1,8 +1,10 @@
 // Glue for kernels/wgsl/reduce.wgsl: biasGrad (one workgroup per channel, or one thread per
 // column for [rows, cols]) and sumsqCheck (a workgroup per 8192-value chunk, then one final
-// workgroup that writes the two float64 results as bit patterns).
+// workgroup that writes the two float64 results as bit patterns; an x too large to bind whole
+// is reduced in chunks of views).
 import type { OpImpls } from './index.js';
 import { params } from '../runtime.js';
+import { chunkElements, flatChunks } from './chunk.js';
 import { F, dim, distinct, fitsU32 } from './args.js';
 
 const FILE = 'reduce.wgsl';
@@ -29,9 +31,19 @@ export const reduceOps: Partial<OpImpls> = {
     fitsU32(op, 'n', n);
     d.need(op, 'x', x, n * F); d.need(op, 'out', out, 16);
     distinct(op, out, 'out', x, 'x');
-    const groups = Math.ceil(n / CHUNK);
+    // A too-large x is reduced a chunk of views at a time (a multiple of CHUNK values where one
+    // fits a binding, so the partials, and the total, are those of one dispatch); every chunk
+    // writes its partials after the previous chunk's, and one final pass folds them all.
+    const step = d.bindable(x) ? n : chunkElements(d, CHUNK);
+    let groups = 0;
+    for (let off = 0; off < n; off += step) groups += Math.ceil(Math.min(step, n - off) / CHUNK);
     const part = d.alloc(groups * 3 * 4);
-    d.dispatch(op, { file: FILE, entry: 'sumsq_partial' }, params().u(n), [x], [part], d.grid(groups * WG, WG));
+    let base = 0;
+    flatChunks(d, op, n, [x], (bind, _off, len) => {
+      const g = Math.ceil(len / CHUNK);
+      d.dispatch(op, { file: FILE, entry: 'sumsq_partial' }, params().u(len).u(base), [bind(x)], [part], d.grid(g * WG, WG));
+      base += g;
+    }, CHUNK);
     d.dispatch(op, { file: FILE, entry: 'sumsq_final' }, params().u(groups), [part], [out], [1]);
     d.free(part);
   },
