@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addonPath } from '../util/paths.js';
 import { describeHost, imagerateInfo, type HostInfo } from './host.js';
-import { appendRecord, throughput, timingFromSeconds, type BenchRecord } from './record.js';
+import { appendRecord, throughput, timingFromSeconds, type BenchRecord, type BenchTiming } from './record.js';
 import { openBackend } from '../backend/registry.js';
 import { gemmParams } from './shapes.js';
 import { backendPeakGflops, timeCalls, timerMethod } from './kernel-bench.js';
@@ -93,30 +93,9 @@ export async function runGemmBench(opts: GemmBenchOptions = {}): Promise<BenchRe
   const records: BenchRecord[] = [];
 
   const record = (n: number, threads: number, times: Float64Array, fw: string | null, notes: string): BenchRecord => {
-    const timing = timingFromSeconds(times);
     const perCore = host.cpuPeak.perCoreGflops;
     const peak = perCore === null ? null : perCore * Math.min(threads, host.cores);
-    return {
-      imagerate: imagerateInfo(),
-      date: new Date().toISOString(),
-      host,
-      backend: 'cpu',
-      kind: 'kernel',
-      name: 'sgemm',
-      shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major' },
-      mode: null,
-      batch: null,
-      precision: 'fp32',
-      data: 'synthetic',
-      loading: 'compute',
-      threads,
-      warmup,
-      iters: times.length,
-      timing,
-      ...throughput(2 * n * n * n, timing, peak),
-      framework: fw,
-      notes,
-    };
+    return sgemmRecord({ host, backend: 'cpu', n, threads, warmup, iters: times.length, timing: timingFromSeconds(times), peak, framework: fw, notes });
   };
 
   try {
@@ -197,6 +176,19 @@ export function formatGemmTable(records: BenchRecord[]): string {
   return out.join('\n');
 }
 
+/** The record of one square NN SGEMM point (C = A B, alpha 1, beta 0), ours or a library's. */
+function sgemmRecord(o: { host: HostInfo; backend: string; n: number; threads: number | null; warmup: number; iters: number; timing: BenchTiming;
+  peak: number | null; framework: string | null; notes: string }): BenchRecord {
+  const { n } = o;
+  return {
+    imagerate: imagerateInfo(), date: new Date().toISOString(), host: o.host, backend: o.backend, kind: 'kernel', name: 'sgemm',
+    shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major' },
+    mode: null, batch: null, precision: 'fp32', data: 'synthetic', loading: 'compute', threads: o.threads,
+    warmup: o.warmup, iters: o.iters, timing: o.timing,
+    ...throughput(2 * n * n * n, o.timing, o.peak), framework: o.framework, notes: o.notes,
+  };
+}
+
 /** SGEMM at square sizes on a device backend (webgpu, cuda) through Backend.gemm. */
 export async function runDeviceGemmBench(backend: string, opts: Pick<GemmBenchOptions, 'sizes' | 'iters' | 'warmup' | 'out'> = {}): Promise<BenchRecord[]> {
   const be = await openBackend(backend);
@@ -216,13 +208,10 @@ export async function runDeviceGemmBench(backend: string, opts: Pick<GemmBenchOp
       const call = () => be.gemm(p, a, b, c);
       const times = await timeCalls(be, call, { warmup, iters: opts.iters, targetSeconds: TARGET_SECONDS, minIters: MIN_ITERS, maxIters: MAX_ITERS });
       const timing = timingFromSeconds(times, timerMethod(be));
-      const r: BenchRecord = {
-        imagerate: imagerateInfo(), date: new Date().toISOString(), host, backend: be.name, kind: 'kernel', name: 'sgemm',
-        shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major' },
-        mode: null, batch: null, precision: 'fp32', data: 'synthetic', loading: 'compute', threads: null, warmup, iters: times.length, timing,
-        ...throughput(2 * n * n * n, timing, peak), framework: null,
+      const r = sgemmRecord({
+        host, backend: be.name, n, threads: null, warmup, iters: times.length, timing, peak, framework: null,
         notes: `${be.device}; ${timing.method === 'wall-clock' ? 'host clock around each call and a fence' : `device time from ${timing.method}`}; ${warmup} warm-up calls`,
-      };
+      });
       records.push(r);
       if (opts.out) appendRecord(opts.out, r);
     } finally {

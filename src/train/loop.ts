@@ -218,6 +218,13 @@ export async function trainModel(
   const scaler = lossScale.mode === 'none' ? null : new DynamicLossScaler(lossScale);
   if (scaler && resume?.lossScale) scaler.restore(resume.lossScale);
 
+  /** The training loss of one batch (inside the caller's tidy scope). */
+  const batchLoss = (batch: Batch): Tensor => {
+    const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
+    const y = Tensor.fromArray(be, [batch.size], batch.y);
+    return softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing).loss;
+  };
+
   /** The DivergenceError of step `s`: its loss, the first non-finite gradient, the last finite step's norms, the hint. */
   const diverged = (s: number, epoch: number, v: number, bad: NonFiniteReport | null, why: string): DivergenceError => {
     const where = bad
@@ -261,9 +268,7 @@ export async function trainModel(
         const s = sc.scale;
         let check: Promise<ArrayBuffer> | null = null;
         const { loss } = tidy(() => {
-          const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
-          const y = Tensor.fromArray(be, [batch.size], batch.y);
-          const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
+          const loss = batchLoss(batch);
           backward(loss, s);
           check = gradCheck.enqueue();
           // The gradients outlive this scope until the check decides what to do with them.
@@ -317,9 +322,7 @@ export async function trainModel(
         } else {
           let grads: Promise<ArrayBuffer> | null = null;
           const loss = tidy(() => {
-            const x = Tensor.fromArray(be, [batch.size, C, H, W], batch.x);
-            const y = Tensor.fromArray(be, [batch.size], batch.y);
-            const { loss } = softmaxCrossEntropy(model.forward(x), y, cfg.labelSmoothing);
+            const loss = batchLoss(batch);
             backward(loss);
             grads = gradCheck.enqueue(); // before the update reads (and zeroGrad frees) the gradients
             noGrad(() => opt.step(lr));

@@ -14,7 +14,8 @@
 //   - sumsqCheck: float32 partial sums, 64 U relative (as backend-ops.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, BufferHandle, GemmParams } from '../../src/backend/backend.js';
-import { backendAvailability, openBackend } from '../../src/backend/registry.js';
+import { openBackend } from '../../src/backend/registry.js';
+import { backendAvailable } from '../helpers/backends.js';
 import { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { openGpu } from '../../src/backend/webgpu/device.js';
 import { WebGpuRuntime } from '../../src/backend/webgpu/runtime.js';
@@ -24,8 +25,7 @@ const U = 2 ** -24;
 const LIMIT = 4096;
 const TIMEOUT = { timeout: 120_000 }; // first use of a pipeline compiles it (seconds on lavapipe)
 
-const avail = (await backendAvailability()).find((b) => b.name === 'webgpu')!;
-if (!avail.available) console.log(`[skip] webgpu chunking tests: webgpu unavailable: ${avail.reason}`);
+const webgpuAvailable = backendAvailable('webgpu', 'webgpu chunking tests');
 
 function rand(n: number, rng: Rng): Float32Array {
   return Float32Array.from({ length: n }, () => 2 * rng.uniform() - 1);
@@ -52,7 +52,7 @@ function gemmRef(g: GemmParams, a: Float32Array, b: Float32Array, c: Float32Arra
   return { y, mag };
 }
 
-describe.skipIf(!avail.available)('webgpu ops past the storage binding limit', () => {
+describe.skipIf(!webgpuAvailable)('webgpu ops past the storage binding limit', () => {
   let gpu: WebGpuBackend;
   let cpu: Backend;
   const rng = new Rng(7);

@@ -3,17 +3,17 @@
 // translation (validation, out-of-memory, device lost), device timestamps, and the
 // "unavailable: <reason>" path. Op results themselves are tested per backend in
 // test/kernels and test/ops. Skipped, with the reason printed, where no adapter exists.
+import { backendAvailable } from '../helpers/backends.js';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { backendAvailability, openBackend } from '../../src/backend/registry.js';
+import { openBackend } from '../../src/backend/registry.js';
 import { specialise } from '../../src/backend/webgpu/shaders.js';
 import { sizeClass, WebGpuError } from '../../src/backend/webgpu/runtime.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 
-const avail = (await backendAvailability()).find((b) => b.name === 'webgpu')!;
-if (!avail.available) console.log(`[skip] webgpu runtime tests: webgpu unavailable: ${avail.reason}`);
+const webgpuAvailable = backendAvailable('webgpu', 'webgpu runtime tests');
 
 describe('wgsl specialisation (no device needed)', () => {
   it('replaces defined constants and refuses a define that names nothing', () => {
@@ -34,7 +34,7 @@ describe('wgsl specialisation (no device needed)', () => {
   });
 });
 
-describe.skipIf(!avail.available)('webgpu runtime', () => {
+describe.skipIf(!webgpuAvailable)('webgpu runtime', () => {
   const get = async () => (await openBackend('webgpu')) as WebGpuBackend;
 
   it('runs an in-place op (the same buffer bound for reading and writing)', async () => {

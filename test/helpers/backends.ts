@@ -32,6 +32,17 @@ const AVAILABILITY = SELECTED
     : { name: b.name, available: false, reason: `not selected (IMAGERATE_TEST_BACKENDS=${SELECTED.join(',')})` }))
   : await backendAvailability();
 
+/**
+ * For suites about one backend: whether `name` can run here (and is selected). When it cannot,
+ * prints `[skip] <what>: <name> unavailable: <reason>` once, so the skip is never silent.
+ */
+export function backendAvailable(name: string, what: string): boolean {
+  const b = AVAILABILITY.find((x) => x.name === name);
+  if (!b) throw new Error(`unknown backend ${name}`);
+  if (!b.available) console.log(`[skip] ${what}: ${name} unavailable: ${b.reason}`);
+  return b.available;
+}
+
 export function forEachBackend(fn: (be: Backend) => void): void {
   for (const { name, available, reason } of AVAILABILITY) {
     if (available) {

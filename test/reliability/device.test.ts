@@ -5,8 +5,9 @@
 // running training step with a clear error while a new device can be opened. The device-lost
 // and validation paths of the runtime itself are in test/backend/webgpu-runtime.test.ts.
 // (CUDA's out-of-memory path needs a GPU: it is tested where one exists.)
+import { backendAvailable } from '../helpers/backends.js';
 import { describe, expect, it } from 'vitest';
-import { backendAvailability, getBackend, openBackend } from '../../src/backend/registry.js';
+import { getBackend, openBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { backward, noGrad } from '../../src/autograd/tape.js';
 import { softmaxCrossEntropy } from '../../src/ops/index.js';
@@ -52,10 +53,9 @@ describe('absurd allocations on the cpu backend', () => {
   });
 });
 
-const webgpu = (await backendAvailability()).find((b) => b.name === 'webgpu')!;
-if (!webgpu.available) console.log(`[skip] webgpu device-failure tests: webgpu unavailable: ${webgpu.reason}`);
+const webgpuAvailable = backendAvailable('webgpu', 'webgpu device-failure tests');
 
-describe.skipIf(!webgpu.available)('device failure on the webgpu backend', () => {
+describe.skipIf(!webgpuAvailable)('device failure on the webgpu backend', () => {
   it('an absurd batch is a JS error naming the device and the size; nothing stays allocated; the device keeps working', async () => {
     const be = await openBackend('webgpu');
     const before = be.stats();

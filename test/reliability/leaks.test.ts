@@ -2,9 +2,10 @@
 // embedded MNIST split) must leave the backend's live-buffer count and bytes exactly where
 // they were after warm-up, and process memory (rss) within a small bound. On webgpu the same
 // run must also create no GPU buffer after warm-up (the pool serves every step).
+import { backendAvailable } from '../helpers/backends.js';
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS, runTraining } from '../../src/train/run.js';
-import { backendAvailability, getBackend, openBackend } from '../../src/backend/registry.js';
+import { getBackend, openBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 
 const WARMUP = 50;
@@ -49,10 +50,9 @@ describe('memory stays flat over 1,000 training steps', () => {
   }, 120_000);
 });
 
-const webgpu = (await backendAvailability()).find((b) => b.name === 'webgpu')!;
-if (!webgpu.available) console.log(`[skip] webgpu leak test: webgpu unavailable: ${webgpu.reason}`);
+const webgpuAvailable = backendAvailable('webgpu', 'webgpu leak test');
 
-describe.skipIf(!webgpu.available)('webgpu: GPU memory stays flat over 1,000 training steps', () => {
+describe.skipIf(!webgpuAvailable)('webgpu: GPU memory stays flat over 1,000 training steps', () => {
   it('live buffers, live bytes, GPU buffers created, and queue submits per step', async () => {
     const be = (await openBackend('webgpu')) as WebGpuBackend;
     const before = be.stats();

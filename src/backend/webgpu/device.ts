@@ -75,7 +75,7 @@ export async function openGpu(): Promise<GpuContext> {
   }
   const info = adapter.info;
   const description = [info.description || info.device || info.vendor || 'unknown adapter',
-    `(${[info.vendor, info.architecture].filter(Boolean).join(' ')}${info.architecture === 'software' ? '' : ''})`].join(' ');
+    `(${[info.vendor, info.architecture].filter(Boolean).join(' ')})`].join(' ');
   const u = globals.GPUBufferUsage as GpuContext['usage'];
   const m = globals.GPUMapMode as { READ: number };
   return { device, adapterInfo: info, description, hasTimestamps, usage: u, mapRead: m.READ };

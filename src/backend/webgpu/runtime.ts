@@ -260,7 +260,7 @@ export class WebGpuRuntime implements Dispatcher {
     const n = bytes ?? buf.bytes;
     if (n > buf.bytes) throw new WebGpuError(`download: buffer ${buf.id} has ${buf.bytes} bytes, asked for ${n}`);
     const size = Math.max(4, Math.ceil(n / 4) * 4);
-    const staging = this.device.createBuffer({ size, usage: this.ctx.mapRead === 0 ? 0 : this.ctx.usage.MAP_READ | this.ctx.usage.COPY_DST });
+    const staging = this.device.createBuffer({ size, usage: this.ctx.usage.MAP_READ | this.ctx.usage.COPY_DST });
     const b = this.open();
     b.ops.push('download');
     this.endPass(b);
