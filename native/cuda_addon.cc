@@ -1,5 +1,6 @@
-// cuda_addon.cc: module entry of imagerate_cuda.node, plus its device, memory, stream and info
-// exports (see cuda_addon.h for the whole addon).
+// cuda_addon.cc: module entry of imagerate_cuda.node, the device, stream and completion
+// helpers, and the probe/info/setMathMode exports (see cuda_addon.h for the whole addon; the
+// memory exports are in cuda_memory.cc).
 //
 //   probe() -> { available, reason?, driverVersion, runtimeVersion, devices?: [{ index, name,
 //                computeCapability: "9.0", totalMemoryBytes, multiprocessors, l2CacheBytes,
@@ -8,11 +9,6 @@
 //                l2CacheBytes, sharedMemPerBlockOptin, clockMhz, memClockMhz, memBusWidthBits,
 //                driverVersion, runtimeVersion, device, pciBusId, mathMode, stream, addon }
 //   setMathMode('fp32' | 'tf32' | 'bf16' | 'fp16') -> the mode now in force
-//   alloc(bytes) -> id; free(id); upload(id, typedArray | ArrayBuffer | DataView)
-//   download(id, bytes?) -> Promise<ArrayBuffer>; sync() -> Promise<void>
-//   stats() -> { liveBuffers, liveBytes, pooledBuffers, pooledBytes, heldBuffers, heldBytes,
-//                deviceBytes, mallocCalls, pinnedBytes }; emptyCache()
-//   copy(n, src, srcOffset, dst, dstOffset)          (float32 elements; overlap allowed)
 // Versions use CUDA's encoding (13000 = 13.0); driverVersion 0 means no driver is installed.
 //
 // Promises are settled as in the CPU addon (cpu_addon.cc): the completion thread hands a
@@ -23,7 +19,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "cuda_check.h"
 #include "device_probe.h"
@@ -308,164 +303,6 @@ Napi::Value CudaAddon::SetMathMode(const Napi::CallbackInfo& info) {
   else a.fail("unknown math mode '" + m + "' (expected 'fp32', 'tf32', 'bf16' or 'fp16')");
   // Takes effect for GEMM/conv launched from now on; work already queued keeps its mode.
   return Napi::String::New(info.Env(), cuda::math_mode_name(math_));
-}
-
-Napi::Value CudaAddon::Alloc(const Napi::CallbackInfo& info) {
-  Args a(info, "alloc", 1);
-  const int64_t bytes = a.index(0, "bytes");
-  open_device(a);
-  cudaError_t err = cudaSuccess;
-  uint64_t id = alloc_.alloc((uint64_t)bytes, &err);
-  if (id == 0 && err == cudaErrorMemoryAllocation && release_caches()) id = alloc_.alloc((uint64_t)bytes, &err);
-  if (id == 0) throw_cuda(info.Env(), "alloc", err, "allocating " + std::to_string(bytes) + " bytes");
-  return Napi::Number::New(info.Env(), (double)id);
-}
-
-Napi::Value CudaAddon::Free(const Napi::CallbackInfo& info) {
-  Args a(info, "free", 1);
-  const Buf b = a.buf(0, "id", alloc_);  // not buf(): freeing is no use of the buffer
-  alloc_.free(b.id);
-  return info.Env().Undefined();
-}
-
-Napi::Value CudaAddon::Upload(const Napi::CallbackInfo& info) {
-  Args a(info, "upload", 2);
-  not_capturing(a);
-  const Buf b = buf(a, 0, "id");
-  const HostBytes data = a.host_bytes(1, "data");
-  const uint8_t* src = data.ptr;
-  const size_t n = data.bytes;
-  a.need(b, "id", n);
-  if (n == 0) return info.Env().Undefined();
-  cudaStream_t s = stream(a);
-  // Stage now (the caller may reuse its array at once), copy in stream order, recycle the
-  // staging block once the copy is done.
-  const PinnedBlock st = pinned_.acquire(n);
-  if (!st.ptr) {
-    // No pinned memory: a pageable copy returns once the source has been consumed (correct,
-    // but it waits for the stream first).
-    CUDA_CHECK(info.Env(), "upload", cudaMemcpyAsync(b.ptr, src, n, cudaMemcpyHostToDevice, s), "copying " + std::to_string(n) + " bytes");
-    return info.Env().Undefined();
-  }
-  std::memcpy(st.ptr, src, n);
-  const cudaError_t e = cudaMemcpyAsync(b.ptr, st.ptr, n, cudaMemcpyHostToDevice, s);
-  if (e != cudaSuccess) {
-    pinned_.give_back(st);
-    throw_cuda(info.Env(), "upload", e, "copying " + std::to_string(n) + " bytes");
-  }
-  PinnedPool* pool = &pinned_;
-  const cudaError_t q = stream_->after("upload", [pool, st](const std::string&) { pool->give_back(st); });
-  if (q != cudaSuccess) throw_cuda(info.Env(), "upload", q);
-  return info.Env().Undefined();
-}
-
-Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
-  Args a(info, "download", 1, 2);
-  not_capturing(a);
-  const Buf b = buf(a, 0, "id");
-  const uint64_t bytes = a.present(1) ? (uint64_t)a.index(1, "bytes") : b.bytes;
-  a.need(b, "id", bytes);
-  cudaStream_t s = stream(a);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(info.Env(), (size_t)bytes);
-  auto* c = new CudaCompletion(info.Env());
-  Napi::Promise promise = c->deferred.Promise();
-  c->out = Napi::Persistent(ab);
-  void* dst = ab.Data();
-  std::function<void(CudaCompletion*)> on_host;
-  if (bytes > 0) {
-    const PinnedBlock st = pinned_.acquire(bytes);
-    if (st.ptr) {
-      const cudaError_t e = cudaMemcpyAsync(st.ptr, b.ptr, (size_t)bytes, cudaMemcpyDeviceToHost, s);
-      if (e != cudaSuccess) {
-        pinned_.give_back(st);
-        c->out.Reset();
-        delete c;
-        throw_cuda(info.Env(), "download", e, "copying " + std::to_string(bytes) + " bytes");
-      }
-      PinnedPool* pool = &pinned_;
-      on_host = [pool, st, dst, bytes](CudaCompletion*) {
-        std::memcpy(dst, st.ptr, (size_t)bytes);
-        pool->give_back(st);
-      };
-      // (on an error the staging block is not returned: a sticky fault ends the context anyway)
-    } else {
-      // No pinned memory: a pageable copy into the ArrayBuffer, synchronous on this thread.
-      const cudaError_t e = cudaMemcpyAsync(dst, b.ptr, (size_t)bytes, cudaMemcpyDeviceToHost, s);
-      if (e != cudaSuccess) {
-        c->out.Reset();
-        delete c;
-        throw_cuda(info.Env(), "download", e, "copying " + std::to_string(bytes) + " bytes");
-      }
-    }
-  }
-  enqueue_completion(a, c, on_host);
-  return promise;
-}
-
-Napi::Value CudaAddon::Sync(const Napi::CallbackInfo& info) {
-  Args a(info, "sync", 0);
-  not_capturing(a);
-  open_device(a);
-  auto* c = new CudaCompletion(info.Env());
-  Napi::Promise promise = c->deferred.Promise();
-  enqueue_completion(a, c, nullptr);
-  return promise;
-}
-
-Napi::Value CudaAddon::Stats(const Napi::CallbackInfo& info) {
-  Args a(info, "stats", 0);
-  const CudaAllocStats s = alloc_.stats();
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("liveBuffers", (double)s.live_buffers);
-  o.Set("liveBytes", (double)s.live_bytes);
-  o.Set("pooledBuffers", (double)s.pooled_buffers);
-  o.Set("pooledBytes", (double)s.pooled_bytes);
-  o.Set("heldBuffers", (double)s.held_buffers);
-  o.Set("heldBytes", (double)s.held_bytes);
-  o.Set("deviceBytes", (double)s.device_bytes);
-  o.Set("mallocCalls", (double)s.malloc_calls);
-  o.Set("pinnedBytes", (double)pinned_.total_bytes());
-  o.Set("graphs", (double)graphs_.size());
-  return o;
-}
-
-Napi::Value CudaAddon::EmptyCache(const Napi::CallbackInfo& info) {
-  Args a(info, "emptyCache", 0);
-  not_capturing(a);
-  if (!stream_) return info.Env().Undefined();  // nothing was ever allocated
-  const cudaError_t e = stream_->wait_idle();
-  if (e != cudaSuccess) throw_cuda(info.Env(), "emptyCache", e);
-  if (!release_caches()) throw_cuda(info.Env(), "emptyCache", cudaGetLastError());
-  return info.Env().Undefined();
-}
-
-void CudaAddon::copy(const Args& a, const CopyCall& c) {
-  const int64_t n = c.n, so = c.src_offset, d_o = c.dst_offset;
-  const float* s = c.s;
-  float* d = c.d;
-  const Buf& src = c.src;
-  const Buf& dst = c.dst;
-  const bool overlap = src.id == dst.id && so < d_o + n && d_o < so + n;
-  if (!overlap) {
-    launch(a, [=](cudaStream_t st) { return cuda::copy_f32(n, s, d, st); });
-    return;
-  }
-  // copy_f32 needs disjoint ranges: bounce through a scratch buffer (pooled, stream-ordered).
-  cudaError_t err = cudaSuccess;
-  const uint64_t tmp = alloc_.alloc((uint64_t)n * 4, &err);
-  if (tmp == 0) throw_cuda(a.env(), "copy", err, "allocating " + std::to_string(n * 4) + " bytes of scratch");
-  float* t = static_cast<float*>(alloc_.find(tmp)->ptr);
-  if (capturing_) capture_ids_.insert(tmp);
-  try {
-    launch(a, [=](cudaStream_t st) {
-      const cudaError_t e = cuda::copy_f32(n, s, t, st);
-      return e != cudaSuccess ? e : cuda::copy_f32(n, t, d, st);
-    });
-  } catch (...) {
-    alloc_.free(tmp);
-    throw;
-  }
-  alloc_.free(tmp);  // stream order keeps the block intact until both copies have run
 }
 
 }  // namespace imagerate

@@ -13,10 +13,11 @@
 // the stream and return. sync()/download()/eventElapsed() return Promises settled on the JS
 // thread through a thread-safe function once the completion thread sees the stream get there.
 //
-// The bodies live by family: cuda_addon.cc (device, memory, stream, info, copy),
-// cuda_graph.cc (graphs, events, L2 flush), cuda_ops_nn.cc (gemm, conv, pool),
-// cuda_ops_pointwise.cc (elementwise, loss, optimiser), cuda_ops_norm.cc (batch norm, LRN):
-// each op file says which kernel of kernels.cuh each op launches.
+// The bodies live by family: cuda_addon.cc (module entry, device, stream, probe/info),
+// cuda_memory.cc (alloc/free/upload/download/sync/stats/emptyCache, copy), cuda_graph.cc
+// (graphs, events, L2 flush), cuda_ops_nn.cc (gemm, conv, pool), cuda_ops_pointwise.cc
+// (elementwise, loss, optimiser), cuda_ops_norm.cc (batch norm, LRN): each op file says which
+// kernel of kernels.cuh each op launches.
 #pragma once
 #include <napi.h>
 
