@@ -6,10 +6,13 @@
 // loss from log-probabilities (never log(probs), which underflows), written around m so a
 // large common offset of the logits cancels exactly instead of in float:
 //   loss = (1 - eps) * (log s - (x_label - m)) + eps * (log s - mean_j (x_j - m)).
-// A label outside [0, C) gives loss NaN for its row (the CPU backend also throws; a GPU kernel
-// cannot, so the NaN reaches the loss and the divergence check).
+// A label outside [0, C) gives loss NaN for its row and is counted in the dispatch's fault
+// slot (fault[0] += 1, fault[1] = max(fault[1], ~row)): the runtime's next sync or download
+// rejects with `softmaxXentFwd: the label at row R is outside [0, C)` (src/backend/webgpu/
+// runtime.ts, "Faults"), as the CPU kernel throws.
 // Backward: dlogits_ij = scale * (probs_ij - t_ij), with on = (1 - eps) + eps/C and
-// off = eps/C rounded on the host as the CPU kernel rounds them; a bad label gives a NaN row.
+// off = eps/C rounded on the host as the CPU kernel rounds them; a bad label gives a NaN row
+// and is counted the same way (by the row's j = 0 thread).
 //
 // Thread mapping: xent_fwd_rows, one thread per row (small C: CIFAR's 10 classes, where a
 // workgroup per row would leave 246 of 256 threads idle); xent_fwd_wg, one 256-thread
@@ -34,6 +37,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> labels: array<i32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(5) var<storage, read_write> fault_fwd: array<atomic<u32>, 2>;
 
 var<workgroup> red_a: array<f32, WG>;
 var<workgroup> red_b: array<f32, WG>;
@@ -45,8 +49,16 @@ fn nan_f32() -> f32 {
   return bitcast<f32>(nan_bits);
 }
 
-fn row_loss(label: i32, x_label_m: f32, s: f32, sum_d: f32) -> f32 {
-  if (label < 0 || label >= i32(prm.c)) { return nan_f32(); }
+fn bad_label(label: i32) -> bool {
+  return label < 0 || label >= i32(prm.c);
+}
+
+fn row_loss(r: u32, label: i32, x_label_m: f32, s: f32, sum_d: f32) -> f32 {
+  if (bad_label(label)) {
+    atomicAdd(&fault_fwd[0], 1u);
+    atomicMax(&fault_fwd[1], ~r);
+    return nan_f32();
+  }
   let log_s = log(s);
   return (1.0 - prm.eps) * (log_s - x_label_m) + prm.eps * (log_s - sum_d / f32(prm.c));
 }
@@ -67,9 +79,9 @@ fn xent_fwd_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
     sum_d += d;
   }
   var x_label_m = 0.0;
-  if (label >= 0 && label < i32(prm.c)) { x_label_m = logits[base + u32(label)] - m; }
+  if (!bad_label(label)) { x_label_m = logits[base + u32(label)] - m; }
   for (var j = 0u; j < prm.c; j++) { probs[base + j] = exp(logits[base + j] - m) / s; }
-  loss[r] = row_loss(label, x_label_m, s, sum_d);
+  loss[r] = row_loss(r, label, x_label_m, s, sum_d);
 }
 
 @compute @workgroup_size(WG)
@@ -109,14 +121,15 @@ fn xent_fwd_wg(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
   sum_d = red_b[0];
   let label = labels[r];
   var x_label_m = 0.0;
-  if (label >= 0 && label < i32(prm.c)) { x_label_m = logits[base + u32(label)] - m; }
+  if (!bad_label(label)) { x_label_m = logits[base + u32(label)] - m; }
   for (var j = tid; j < prm.c; j += WG) { probs[base + j] = exp(logits[base + j] - m) / s; }
-  if (tid == 0u) { loss[r] = row_loss(label, x_label_m, s, sum_d); }
+  if (tid == 0u) { loss[r] = row_loss(r, label, x_label_m, s, sum_d); }
 }
 
-// Backward: probs at 1, labels at 2, dlogits at 3.
+// Backward: probs at 1, labels at 2, dlogits at 3, its fault slot at 4.
 @group(0) @binding(1) var<storage, read> probs_in: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> fault_bwd: array<atomic<u32>, 2>;
 
 @compute @workgroup_size(WG)
 fn xent_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -125,7 +138,11 @@ fn xent_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let r = i / prm.c;
   let j = i - r * prm.c;
   let label = labels[r];
-  if (label < 0 || label >= i32(prm.c)) {
+  if (bad_label(label)) {
+    if (j == 0u) {
+      atomicAdd(&fault_bwd[0], 1u);
+      atomicMax(&fault_bwd[1], ~r);
+    }
     dlogits[i] = nan_f32();
     return;
   }

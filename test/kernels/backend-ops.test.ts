@@ -246,6 +246,23 @@ forEachBackend((be) => {
     }
   });
 
+  for (const c of [10, 100]) it(`softmax cross-entropy, C ${c}: a label outside [0, C) rejects the next sync/download naming the op and the first bad row; the backend stays usable`, async () => {
+    const n = 4;
+    const logits = randn(n * c, 5, 3);
+    const good = Int32Array.from([0, 1, 2, 3]);
+    await withBufs(be, async (b) => {
+      const probs = b.nan(n * c), loss = b.nan(n), dl = b.nan(n * c), x = b.up(logits);
+      be.softmaxXentFwd(n, c, 0, x, b.up(Int32Array.from([3, c + 2, 0, -1])), probs, loss);
+      await expect(be.sync()).rejects.toThrow(new RegExp(`^softmaxXentFwd: .*label.* at row 1 is outside \\[0, ${c}\\)`));
+      be.softmaxXentBwd(n, c, 0, 1, probs, b.up(Int32Array.from([0, 1, c, 2])), dl);
+      await expect(be.download(dl)).rejects.toThrow(new RegExp(`^softmaxXentBwd: .*label.* at row 2 is outside \\[0, ${c}\\)`));
+      // Nothing sticks: the same op with good labels runs and is right.
+      be.softmaxXentFwd(n, c, 0, x, b.up(good), probs, loss);
+      const ref = softmaxXentRef(n, c, logits, good, 0);
+      expectClose(await b.f32(loss, n), ref.perExample, { atol: 1e-6, rtol: 64 * U }, 'loss after the error');
+    });
+  });
+
   describe('sgdUpdate vs float32 replay', () => {
     const CASES = [
       { momentum: 0.9, wd: 5e-4, nesterov: false }, { momentum: 0.9, wd: 5e-4, nesterov: true },

@@ -69,6 +69,15 @@ export interface Dispatcher {
   need(op: string, name: string, buf: BufferHandle, bytes: number): void;
   /** Workgroup counts for a 1-D range of `n` items and workgroup size `wg`, folded into x/y when n/wg > 65535. */
   grid(n: number, wg: number): [number, number];
+  /**
+   * A fault slot, for a kernel that can meet bad data which cannot be refused before it runs
+   * (a label outside [0, C) lives on the device). Bound as a writable `array<atomic<u32>, 2>`:
+   * the kernel adds 1 to word 0 per bad item and atomicMax-es word 1 with ~index, so word 1
+   * ends as ~(the first bad index). The next sync() or download() reads every slot armed since
+   * the last one and rejects with `<op>: <describe(first, count)>`; the slots are cleared, so
+   * the runtime stays usable. Dispatches sharing `op` and `key` share a slot.
+   */
+  fault(op: string, key: string, describe: (first: number, count: number) => string): WgpuView;
   /** A pooled scratch buffer, for the glue's own temporaries; release with free(). */
   alloc(bytes: number): BufferHandle;
   free(buf: BufferHandle): void;

@@ -34,6 +34,10 @@
 // each allocation has its own out-of-memory scope); their results are collected and the next
 // sync() or download() rejects with Dawn's message and the ops of the failing batch. A lost
 // device makes every later call throw `webgpu device lost (<reason>): <message>`.
+//
+// Faults. A kernel that meets bad data it cannot refuse up front (a label outside [0, C))
+// counts it in a fault slot (Dispatcher.fault()); sync() and download() copy the slots armed
+// since the last check back in the same submit, clear them, and reject with the op's message.
 import { BufferHandle, BackendStats } from '../backend.js';
 import { PipelineCache } from './shaders.js';
 import type { GpuContext } from './device.js';
@@ -44,6 +48,10 @@ export * from './dispatcher.js';
 /** Dispatches per batch before it is submitted without waiting. */
 const MAX_DISPATCHES = 256;
 const UNIFORM_STRIDE = 256;
+/** Fault slots between two checks (each minStorageBufferOffsetAlignment bytes of one buffer). */
+const FAULT_SLOTS = 64;
+
+interface FaultSite { slot: number; op: string; describe: (first: number, count: number) => string }
 
 interface Batch {
   encoder: GPUCommandEncoder;
@@ -74,6 +82,9 @@ export class WebGpuRuntime implements Dispatcher {
   private readonly uncaptured: string[] = [];
   private lostMessage: string | null = null;
   private timing: { querySet: GPUQuerySet; resolve: GPUBuffer } | null = null;
+  private faultBuf: WgpuBuffer | null = null;
+  /** Fault sites armed since the last check, by op and key. */
+  private readonly faults = new Map<string, FaultSite>();
   readonly timestampsAvailable: boolean;
   private readonly onLost: Array<() => void> = [];
   /** Counters for tests and reports: queue submits, and GPU buffers created (pool misses). */
@@ -265,15 +276,16 @@ export class WebGpuRuntime implements Dispatcher {
     b.ops.push('download');
     this.endPass(b);
     b.encoder.copyBufferToBuffer(buf.gpu, 0, staging, 0, size);
+    const faults = this.encodeFaultCheck(b);
     this.flush();
     try {
       await staging.mapAsync(this.ctx.mapRead);
       const out = staging.getMappedRange().slice(0, n);
       staging.unmap();
-      await this.checkErrors();
+      await this.settle(faults);
       return out;
     } catch (e) {
-      await this.checkErrors();
+      await this.settle(faults);
       this.alive();
       throw e;
     } finally {
@@ -283,9 +295,72 @@ export class WebGpuRuntime implements Dispatcher {
 
   async sync(): Promise<void> {
     this.alive();
+    const faults = this.faults.size ? this.encodeFaultCheck(this.open()) : null;
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    await this.settle(faults);
+  }
+
+  /** checkErrors(), then the fault check of the last submit (run to its end whatever checkErrors throws). */
+  private async settle(faults: (() => Promise<void>) | null): Promise<void> {
+    const pending = faults?.().then(() => null, (e: unknown) => e);
     await this.checkErrors();
+    const e = await pending;
+    if (e) throw e;
+  }
+
+  // ------------------------------------------------------------------ faults
+  fault(op: string, key: string, describe: (first: number, count: number) => string): WgpuView {
+    this.alive();
+    const stride = this.limits.minStorageBufferOffsetAlignment;
+    if (!this.faultBuf) {
+      const size = FAULT_SLOTS * stride;
+      const u = this.ctx.usage;
+      // Not a pooled buffer: it lives as long as the runtime and is not counted in stats(). WebGPU zero-fills it.
+      const gpu = this.device.createBuffer({ label: 'imagerate faults', size, usage: u.STORAGE | u.COPY_SRC | u.COPY_DST });
+      this.faultBuf = new WgpuBuffer(0, size, gpu, size);
+    }
+    const id = `${op}\0${key}`;
+    let site = this.faults.get(id);
+    if (!site) {
+      if (this.faults.size >= FAULT_SLOTS) throw new WebGpuError(`${op}: more than ${FAULT_SLOTS} fault sites between two syncs`);
+      site = { slot: this.faults.size, op, describe };
+      this.faults.set(id, site);
+    }
+    return new WgpuView(this.faultBuf, site.slot * stride, 8);
+  }
+
+  /**
+   * Copies the armed fault slots out and clears them at the end of batch `b`; the returned
+   * function (to call once `b` was submitted; calling it again returns the same promise)
+   * rejects with the first site that counted a fault.
+   */
+  private encodeFaultCheck(b: Batch): (() => Promise<void>) | null {
+    if (this.faults.size === 0 || !this.faultBuf) return null;
+    const sites = [...this.faults.values()];
+    this.faults.clear();
+    const stride = this.limits.minStorageBufferOffsetAlignment;
+    const bytes = sites.length * stride;
+    const staging = this.device.createBuffer({ size: bytes, usage: this.ctx.usage.MAP_READ | this.ctx.usage.COPY_DST });
+    this.endPass(b);
+    b.encoder.copyBufferToBuffer(this.faultBuf.gpu, 0, staging, 0, bytes);
+    b.encoder.clearBuffer(this.faultBuf.gpu, 0, bytes);
+    b.ops.push('fault check');
+    let done: Promise<void> | null = null;
+    const read = async (): Promise<void> => {
+      try {
+        await staging.mapAsync(this.ctx.mapRead);
+        const w = new Uint32Array(staging.getMappedRange().slice(0));
+        staging.unmap();
+        for (const s of sites) {
+          const count = w[(s.slot * stride) / 4], first = 0xffffffff - w[(s.slot * stride) / 4 + 1];
+          if (count > 0) throw new WebGpuError(`${s.op}: ${s.describe(first, count)}`);
+        }
+      } finally {
+        staging.destroy();
+      }
+    };
+    return () => (done ??= read());
   }
 
   // ------------------------------------------------------------------ batches

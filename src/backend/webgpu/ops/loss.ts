@@ -1,12 +1,19 @@
 // Glue for kernels/wgsl/softmax_xent.wgsl: softmax cross-entropy forward (a thread per row for
 // C <= 64, a workgroup per row above) and backward (a thread per element). Checks follow
 // native/cpu_ops_pointwise.cc. A label outside [0, C) cannot be seen before the kernel runs
-// (labels live on the device); the kernels write NaN for that row instead of throwing.
+// (labels live on the device): the kernels write NaN for its row and count it in a fault slot,
+// so the next sync or download rejects naming the op, the first bad row and C.
 import type { OpImpls } from './index.js';
-import { params } from '../runtime.js';
+import { Dispatcher, params } from '../runtime.js';
 import { F, dim, distinct, fail, finite, fitsU32 } from './args.js';
 
 const FILE = 'softmax_xent.wgsl';
+
+/** The fault slot of a loss dispatch over C classes (Dispatcher.fault()). */
+function labelFault(d: Dispatcher, op: string, c: number) {
+  return d.fault(op, `C ${c}`, (row, count) =>
+    `the label at row ${row} is outside [0, ${c})${count > 1 ? ` (${count} rows have a bad label)` : ''}`);
+}
 const WG = 256;
 const ROWS_WG = 64;
 /** Above this many classes a row gets a workgroup (tree reductions) instead of a thread. */
@@ -30,9 +37,9 @@ export const lossOps: Partial<OpImpls> = {
     distinct(op, loss, 'loss', labels, 'labels'); distinct(op, loss, 'loss', probs, 'probs');
     const p = params().u(n).u(c).f(eps);
     if (c <= ROW_THREAD_MAX_C) {
-      d.dispatch(op, { file: FILE, entry: 'xent_fwd_rows' }, p, [logits, labels], [probs, loss], d.grid(n, ROWS_WG));
+      d.dispatch(op, { file: FILE, entry: 'xent_fwd_rows' }, p, [logits, labels], [probs, loss, labelFault(d, op, c)], d.grid(n, ROWS_WG));
     } else {
-      d.dispatch(op, { file: FILE, entry: 'xent_fwd_wg' }, p, [logits, labels], [probs, loss], d.grid(n * WG, WG));
+      d.dispatch(op, { file: FILE, entry: 'xent_fwd_wg' }, p, [logits, labels], [probs, loss, labelFault(d, op, c)], d.grid(n * WG, WG));
     }
   },
   softmaxXentBwd(d, n, c, eps, scale, probs, labels, dlogits) {
@@ -46,6 +53,6 @@ export const lossOps: Partial<OpImpls> = {
     const off = Math.fround(e / Math.fround(c));
     const on = Math.fround(Math.fround(1 - e) + off);
     const p = params().u(nc).u(c).f(eps).f(scale).f(on).f(off);
-    d.dispatch(op, { file: FILE, entry: 'xent_bwd' }, p, [probs, labels], [dlogits], d.grid(nc, WG));
+    d.dispatch(op, { file: FILE, entry: 'xent_bwd' }, p, [probs, labels], [dlogits, labelFault(d, op, c)], d.grid(nc, WG));
   },
 };
