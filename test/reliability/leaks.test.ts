@@ -1,7 +1,8 @@
 // Leaks (docs/reliability.md): 1,000 training steps of LeNet-5 (batch 8: one epoch of the
 // embedded MNIST split) must leave the backend's live-buffer count and bytes exactly where
 // they were after warm-up, and process memory (rss) within a small bound. On webgpu the same
-// run must also create no GPU buffer after warm-up (the pool serves every step).
+// run must also create no GPU buffer after warm-up (the pool serves every step), and almost
+// no bind group (the runtime's cache serves them).
 import { backendAvailable } from '../helpers/backends.js';
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS, runTraining } from '../../src/train/run.js';
@@ -56,12 +57,13 @@ describe.skipIf(!webgpuAvailable)('webgpu: GPU memory stays flat over 1,000 trai
   it('live buffers, live bytes, GPU buffers created, and queue submits per step', async () => {
     const be = (await openBackend('webgpu')) as WebGpuBackend;
     const before = be.stats();
-    const samples: { step: number; live: number; bytes: number; created: number; submits: number }[] = [];
+    const samples: { step: number; live: number; bytes: number; created: number; submits: number; dispatches: number; groups: number }[] = [];
     const s = await runTraining({ ...TRAIN_DEFAULTS, model: 'lenet5', backend: 'webgpu', epochs: 1, batch: 8, target: null }, {
       onStep: ({ step }) => {
         if (step >= WARMUP && step % 10 === 0) {
           const st = be.stats();
-          samples.push({ step, live: st.liveBuffers, bytes: st.liveBytes, created: be.rt.counters.buffersCreated, submits: be.rt.counters.submits });
+          samples.push({ step, live: st.liveBuffers, bytes: st.liveBytes, created: be.rt.counters.buffersCreated, submits: be.rt.counters.submits,
+            dispatches: be.rt.counters.dispatches, groups: be.rt.counters.bindGroupsCreated });
         }
       },
     });
@@ -74,10 +76,15 @@ describe.skipIf(!webgpuAvailable)('webgpu: GPU memory stays flat over 1,000 trai
       expect(x.created, `GPU buffers created by step ${x.step}`).toBe(first.created);
     }
     // Batched encoding: a step is a few submits (uploads and the per-step checks), not one per op.
-    const submitsPerStep = (last.submits - first.submits) / (last.step - first.step);
+    const steps = last.step - first.step;
+    const submitsPerStep = (last.submits - first.submits) / steps;
+    // The bind-group cache (runtime.ts): after warm-up a step's dispatches find their groups.
+    const dispatchesPerStep = (last.dispatches - first.dispatches) / steps;
+    const groupsPerStep = (last.groups - first.groups) / steps;
     console.log(`webgpu leaks: ${first.live} live buffers (${first.bytes} bytes) and ${first.created} GPU buffers created, flat from step ${first.step} to ${last.step}; ` +
-      `${submitsPerStep.toFixed(2)} submits per step`);
+      `${submitsPerStep.toFixed(2)} submits, ${dispatchesPerStep.toFixed(1)} dispatches and ${groupsPerStep.toFixed(2)} new bind groups per step`);
     expect(submitsPerStep).toBeLessThanOrEqual(4);
+    expect(groupsPerStep).toBeLessThanOrEqual(0.05 * dispatchesPerStep);
     const after = be.stats();
     expect(after.liveBuffers).toBe(before.liveBuffers);
     expect(after.liveBytes).toBe(before.liveBytes);
