@@ -5,42 +5,104 @@
 // a_off, b_off, c_off of their bindings (0 unless the glue splits a problem whose buffers are
 // too large to bind whole into views, src/backend/webgpu/ops/gemm.ts).
 //
-// Mapping: one workgroup per BM x BN block of C (the tile in gemm_tile.wgsl: 256 threads,
-// 4 x 4 outputs each by default). Blocks are numbered linearly, n fastest, from the workgroup
-// id folded over x/y (runtime.ts grid()), so any M*N fits the dispatch limits. The reduction
-// runs BK columns of op(A) at a time through workgroup memory.
+// Mapping: one workgroup per BM x BN block of C, NT = (BM/TM) * (BN/TN) threads, each owning a
+// TM x TN register tile. Blocks are numbered linearly, n fastest, from the workgroup id folded
+// over x/y (runtime.ts grid()), so any M*N fits the dispatch limits. Thread t has ty = t / TX,
+// tx = t % TX (TX = BN/TN): rows ty*TM .. ty*TM+TM-1 (contiguous) and the columns
+// 4*(tx + j*TX) + c for j < TN/4, c < 4, i.e. vec4 column groups strided by TX. So the threads of
+// a warp read consecutive vec4 of the B panel (no bank conflicts), the A panel as broadcasts,
+// and write consecutive vec4 of C.
 //
-// Loads. VEC_A / VEC_B (chosen by the glue, src/backend/webgpu/ops/gemm.ts) read an operand
-// as vec4 along its contiguous dimension: allowed when the row stride and the contiguous size
-// (K for plain A / transposed B, M for transposed A, N for plain B) are multiples of 4, so a
-// vec4 is either wholly inside the matrix or wholly outside. Otherwise the same binding is read
-// one float at a time (a[i >> 2][i & 3]). Both operands are bound as array<vec4f>; their
-// buffers are 16-byte multiples (the runtime's size classes).
+// Panels. The reduction runs BK at a time through workgroup memory:
+//   tile_a[s][kk][m/4] = op(A)[m0 + m, k0 + kk]   (k-major: a thread's TM rows are TM/4 vec4 reads)
+//   tile_b[s][kk][n/4] = op(B)[k0 + kk, n0 + n]
+// Each thread loads its share of a panel as vec4 groups: 4 elements along the stored operand's
+// contiguous dimension (k for A and transposed B, m for transposed A, n for B), one vec4 load
+// when VEC_A / VEC_B (row stride and contiguous size multiples of 4, so a group is wholly
+// inside or wholly outside the matrix), else four guarded scalar loads of the same elements.
+// Groups along k are scattered into four panel rows; groups along m/n are stored as one vec4.
+// The panel loop (PIPELINE):
+//   0  load -> barrier -> compute -> barrier (the plain tiled kernel);
+//   1  register prefetch: the loads of panel t+1 are issued into registers before the compute
+//      on panel t, stored after it between two barriers (global latency hidden by the FMAs);
+//   2  register prefetch and two panels (ping-pong): the compute reads panel t % 2 while the
+//      prefetched values go to the other one; one barrier per panel.
+// The inner product reads TM/4 + TN/4 vec4 of workgroup memory per kk and does TM*TN fma.
+// Every private array (accumulators, fragments, prefetch registers) is indexed only by
+// counters of loops with constant bounds, and workgroup panels are 3-D arrays whose dynamic
+// part of the index (ty, tx) does not change with kk: once the driver unrolls the loops they
+// are registers and constant offsets (a dynamically indexed private array would go to local
+// memory, and a bounds clamp that Tint's robustness transform adds where it cannot prove an
+// index in range stays out of the kk loop; in the SPIR-V Dawn emits for lavapipe the inner
+// loop has none, dumped with IMAGERATE_WEBGPU_DAWN=enable-dawn-features=dump_shaders).
 //
-// Tile shape, measured on lavapipe (llvmpipe, Mesa 25.0.7, on 2 cores shared with other
-// work; M=N=K, vec4 loads; `node scripts/wgsl/gemm-tiles.mjs` after `npx tsc`: device time by
-// timestamp query, configurations interleaved, best of 5 GFLOP/s; two runs, load average ~3):
-//   BM x BN / BK / TM x TN     256^3        512^3        1024^3
-//   64 x 64 / 16 / 4 x 4       3.2 | 6.3    2.0 | 4.0    3.8 | 4.0
-//   64 x 64 / 32 / 4 x 4       2.9          3.0          3.2
-//   32 x 32 / 16 / 4 x 4       1.7          2.3          2.9
-//   128 x 64 / 16 / 8 x 4      3.6          2.7          5.0
-//   128 x 64 / 16 / 8 x 8      9.7          4.3          8.5
-//   64 x 64 / 16 / 8 x 8       4.9 | 6.3    4.3 | 7.2    8.5 | 7.9
-//   128 x 128 / 8 / 8 x 8      9.3 | 6.7    4.1 | 6.5    7.7 | 8.3
-//   128 x 128 / 16 / 8 x 8     5.3 | 12.8   4.5 | 8.0    7.2 | 7.5
-// 8 x 8 outputs per thread beat 4 x 4 by about 2x (lavapipe runs a workgroup's invocations as
-// SIMD loops: fewer, fatter invocations cost less); among the 8 x 8 shapes the spread is within
-// the noise of the shared machine. The glue takes 128 x 128 / 16 (256 threads, 16 KiB: the
-// shape that also suits a real GPU) once M and N are both >= 128, 64 x 64 / 16 / 8 x 8 below
-// (less padding on small or skinny problems, more workgroups).
+// Output: alpha * acc (+ beta * C) per element; one vec4 load/store per column group when
+// VEC_C (ldc, N and c_off multiples of 4), else per element: c[i][e] = v is one scalar store
+// in the SPIR-V (an access chain to the component), never a read-modify-write of the vec4
+// that could race with a neighbouring block. C is bound as array<vec4f> either way (its
+// buffers are 16-byte multiples: the runtime's size classes, views rounded to 4). The panels'
+// scattered component stores (stash_a/stash_b) are scalar stores in the same way.
+//
+// Variants: the glue's named defines sets (GEMM_VARIANTS in ops/gemm.ts, named
+// BMxBN_kBK_tTMxTN_pPIPELINE); `imagerate bench gemm --backend webgpu --variants all` times
+// each one, after checking it against a float64 reference on sampled elements. Constraints:
+// TM, TN in {4, 8}; BM % TM == 0, BN % TN == 0, BK % 4 == 0; workgroup memory
+// PANELS * 4 * BK * (BM + BN) bytes within maxComputeWorkgroupStorageSize.
+//
+// Measurements. lavapipe (llvmpipe, Mesa 25) is for correctness, and its figures do not rank
+// designs for a GPU: it runs a workgroup's invocations as SIMD loops on a CPU, so fewer, fatter
+// invocations win, while barriers and latency hiding, what the pipelines are for, cost it
+// nothing. The sweep there (`imagerate bench gemm --backend webgpu --sizes 512,1024 --variants
+// all`; 2 cores shared with other work, load average 2-4, most figures flagged noisy; GFLOP/s
+// of the median time, 3 interleaved rounds; two runs a few minutes apart, first | second):
+//   variant                 512^3       1024^3
+//   128x128_k8_t8x8_p2      3.7 | 3.7   6.6 | 3.5
+//   128x128_k16_t8x8_p2     3.4 | 3.8   4.4 | 3.6
+//   128x128_k8_t8x8_p1      4.1 | 3.7   4.3 | 3.5
+//   128x128_k16_t8x8_p1     4.4 | 3.8   6.4 | 3.7
+//   128x128_k32_t8x8_p1     4.7 | 3.8   6.4 | 3.5
+//   128x128_k16_t8x8_p0     3.9 | 3.9   6.7 | 3.7
+//   128x64_k16_t8x8_p2      3.2 | 3.2   5.9 | 3.0
+//   128x64_k16_t8x4_p2      2.8 | 2.4   4.4 | 2.3
+//   64x64_k16_t8x8_p2       2.8 | 3.1   5.6 | 2.7
+//   64x64_k16_t8x4_p2       2.4 | 2.2   3.9 | 2.1
+//   64x64_k16_t4x4_p2       1.4 | 2.1   3.6 | 2.0
+// i.e. the 8 x 8 shapes within the noise of each other and of the earlier single-panel kernel
+// (its 128x128/16 measured minutes before the first run, median of 5: 5.7 at 512^3, 2.9 at
+// 1024^3), fewer outputs per thread slower. The defaults (ops/gemm.ts) are therefore the design
+// expected to be fastest on an NVIDIA GPU, the classic SIMT SGEMM: 128 x 128 block, BK 8, 8 x 8
+// per thread (256 threads), register prefetch with ping-pong panels (16 KiB, within WebGPU's
+// default limit); 64 x 64 / BK 16 / 8 x 8 below 128 rows or columns. The sweep on the H100 (scripts/gpu/run-gpu.sh webgpu) settles it;
+// docs/webgpu.md says how to run models with its winner.
 
-//!include gemm_tile.wgsl
-
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const BK: u32 = 8u;
+const TM: u32 = 8u;
+const TN: u32 = 8u;
+const PIPELINE: u32 = 2u;
 const TRANS_A: bool = false;
 const TRANS_B: bool = false;
 const VEC_A: bool = false;
 const VEC_B: bool = false;
+const VEC_C: bool = false;
+
+const TX: u32 = BN / TN;                  // threads along n
+const NT: u32 = (BM / TM) * TX;           // threads per workgroup
+const TM4: u32 = TM / 4u;
+const TN4: u32 = TN / 4u;
+const BM4: u32 = BM / 4u;
+const BN4: u32 = BN / 4u;
+const BK4: u32 = BK / 4u;
+const PANELS: u32 = select(1u, 2u, PIPELINE == 2u);
+const GA: u32 = BM * BK4;                 // vec4 groups in an A panel, B panel
+const GB: u32 = BN * BK4;
+const LA: u32 = (GA + NT - 1u) / NT;      // groups per thread
+const LB: u32 = (GB + NT - 1u) / NT;
+
+const_assert TM % 4u == 0u && TN % 4u == 0u && BK % 4u == 0u;
+const_assert BM % TM == 0u && BN % TN == 0u;
+const_assert PIPELINE <= 2u;
 
 struct Params {
   m: u32,
@@ -55,117 +117,127 @@ struct Params {
   tiles: u32,    // blocks in all
   a_off: u32,    // element offsets of A[0,0], B[0,0], C[0,0] in their bindings (the glue binds
   b_off: u32,    // a view of a buffer too large to bind whole, src/backend/webgpu/ops/gemm.ts;
-  c_off: u32,    // a multiple of 4 wherever the operand is read as vec4)
+  c_off: u32,    // a multiple of 4 wherever the operand is read or written as vec4)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
-fn a_at(i: u32) -> f32 {
-  return a[i >> 2u][i & 3u];
+var<workgroup> tile_a: array<array<array<vec4f, BM4>, BK>, PANELS>;
+var<workgroup> tile_b: array<array<array<vec4f, BN4>, BK>, PANELS>;
+
+fn a_elem(i: u32, inside: bool) -> f32 {
+  if (inside) { return a[i >> 2u][i & 3u]; }
+  return 0.0;
 }
 
-fn b_at(i: u32) -> f32 {
-  return b[i >> 2u][i & 3u];
+fn b_elem(i: u32, inside: bool) -> f32 {
+  if (inside) { return b[i >> 2u][i & 3u]; }
+  return 0.0;
 }
 
-fn load_a(tid: u32, m0: u32, k0: u32) {
-  if (VEC_A && !TRANS_A) {
-    // A is M x K: vec4 along k, scattered into four k rows of the panel.
-    for (var e = tid; e < BM * BK / 4u; e += NT) {
-      let m = e / (BK / 4u);
-      let kk = 4u * (e % (BK / 4u));
-      let gm = m0 + m;
-      let gk = k0 + kk;
-      var v = vec4f(0.0);
-      if (gm < p.m && gk < p.k) { v = a[(p.a_off + gm * p.lda + gk) >> 2u]; }
-      put_a(kk, m, v.x);
-      put_a(kk + 1u, m, v.y);
-      put_a(kk + 2u, m, v.z);
-      put_a(kk + 3u, m, v.w);
+// Group g of an A panel: (m, kk) of its first element. Its four elements run along k (A stored
+// M x K) or along m (TRANS_A: stored K x M); consecutive g are consecutive in memory.
+fn a_group(g: u32) -> vec2u {
+  if (TRANS_A) { return vec2u(4u * (g % BM4), g / BM4); }
+  return vec2u(g / BK4, 4u * (g % BK4));
+}
+
+// Group g of a B panel: (n, kk) of its first element, along n (B stored K x N) or along k
+// (TRANS_B: stored N x K).
+fn b_group(g: u32) -> vec2u {
+  if (TRANS_B) { return vec2u(g / BK4, 4u * (g % BK4)); }
+  return vec2u(4u * (g % BN4), g / BN4);
+}
+
+// The four elements of group g of the A panel at k0, zero outside op(A).
+fn fetch_a(g: u32, m0: u32, k0: u32) -> vec4f {
+  let q = a_group(g);
+  let gm = m0 + q.x;
+  let gk = k0 + q.y;
+  if (TRANS_A) {
+    if (gk >= p.k) { return vec4f(0.0); }
+    let o = p.a_off + gk * p.lda + gm;
+    if (VEC_A) {
+      if (gm < p.m) { return a[o >> 2u]; }
+      return vec4f(0.0);
     }
-  } else if (VEC_A) {
-    // A is K x M: vec4 along m, stored as is.
-    for (var e = tid; e < BM * BK / 4u; e += NT) {
-      let kk = e / BM4;
-      let m = 4u * (e % BM4);
-      let gm = m0 + m;
-      let gk = k0 + kk;
-      var v = vec4f(0.0);
-      if (gm < p.m && gk < p.k) { v = a[(p.a_off + gk * p.lda + gm) >> 2u]; }
-      tile_a[kk * BM4 + (m >> 2u)] = v;
+    return vec4f(a_elem(o, gm < p.m), a_elem(o + 1u, gm + 1u < p.m), a_elem(o + 2u, gm + 2u < p.m),
+                 a_elem(o + 3u, gm + 3u < p.m));
+  }
+  if (gm >= p.m) { return vec4f(0.0); }
+  let o = p.a_off + gm * p.lda + gk;
+  if (VEC_A) {
+    if (gk < p.k) { return a[o >> 2u]; }
+    return vec4f(0.0);
+  }
+  return vec4f(a_elem(o, gk < p.k), a_elem(o + 1u, gk + 1u < p.k), a_elem(o + 2u, gk + 2u < p.k),
+               a_elem(o + 3u, gk + 3u < p.k));
+}
+
+fn fetch_b(g: u32, n0: u32, k0: u32) -> vec4f {
+  let q = b_group(g);
+  let gn = n0 + q.x;
+  let gk = k0 + q.y;
+  if (TRANS_B) {
+    if (gn >= p.n) { return vec4f(0.0); }
+    let o = p.b_off + gn * p.ldb + gk;
+    if (VEC_B) {
+      if (gk < p.k) { return b[o >> 2u]; }
+      return vec4f(0.0);
     }
-  } else if (!TRANS_A) {
-    for (var e = tid; e < BM * BK; e += NT) {
-      let m = e / BK;
-      let kk = e % BK;
-      let gm = m0 + m;
-      let gk = k0 + kk;
-      var v = 0.0;
-      if (gm < p.m && gk < p.k) { v = a_at(p.a_off + gm * p.lda + gk); }
-      put_a(kk, m, v);
-    }
+    return vec4f(b_elem(o, gk < p.k), b_elem(o + 1u, gk + 1u < p.k), b_elem(o + 2u, gk + 2u < p.k),
+                 b_elem(o + 3u, gk + 3u < p.k));
+  }
+  if (gk >= p.k) { return vec4f(0.0); }
+  let o = p.b_off + gk * p.ldb + gn;
+  if (VEC_B) {
+    if (gn < p.n) { return b[o >> 2u]; }
+    return vec4f(0.0);
+  }
+  return vec4f(b_elem(o, gn < p.n), b_elem(o + 1u, gn + 1u < p.n), b_elem(o + 2u, gn + 2u < p.n),
+               b_elem(o + 3u, gn + 3u < p.n));
+}
+
+// Stores group g into panel s: as one vec4 along m/n, or scattered over four kk rows.
+fn stash_a(s: u32, g: u32, v: vec4f) {
+  let q = a_group(g);
+  if (TRANS_A) {
+    tile_a[s][q.y][q.x >> 2u] = v;
   } else {
-    for (var e = tid; e < BM * BK; e += NT) {
-      let kk = e / BM;
-      let m = e % BM;
-      let gm = m0 + m;
-      let gk = k0 + kk;
-      var v = 0.0;
-      if (gm < p.m && gk < p.k) { v = a_at(p.a_off + gk * p.lda + gm); }
-      put_a(kk, m, v);
-    }
+    let m4 = q.x >> 2u;
+    let mc = q.x & 3u;
+    tile_a[s][q.y][m4][mc] = v.x;
+    tile_a[s][q.y + 1u][m4][mc] = v.y;
+    tile_a[s][q.y + 2u][m4][mc] = v.z;
+    tile_a[s][q.y + 3u][m4][mc] = v.w;
   }
 }
 
-fn load_b(tid: u32, n0: u32, k0: u32) {
-  if (VEC_B && !TRANS_B) {
-    // B is K x N: vec4 along n, stored as is.
-    for (var e = tid; e < BN * BK / 4u; e += NT) {
-      let kk = e / BN4;
-      let n = 4u * (e % BN4);
-      let gn = n0 + n;
-      let gk = k0 + kk;
-      var v = vec4f(0.0);
-      if (gn < p.n && gk < p.k) { v = b[(p.b_off + gk * p.ldb + gn) >> 2u]; }
-      tile_b[kk * BN4 + (n >> 2u)] = v;
-    }
-  } else if (VEC_B) {
-    // B is N x K: vec4 along k, scattered into four k rows of the panel.
-    for (var e = tid; e < BN * BK / 4u; e += NT) {
-      let n = e / (BK / 4u);
-      let kk = 4u * (e % (BK / 4u));
-      let gn = n0 + n;
-      let gk = k0 + kk;
-      var v = vec4f(0.0);
-      if (gn < p.n && gk < p.k) { v = b[(p.b_off + gn * p.ldb + gk) >> 2u]; }
-      put_b(kk, n, v.x);
-      put_b(kk + 1u, n, v.y);
-      put_b(kk + 2u, n, v.z);
-      put_b(kk + 3u, n, v.w);
-    }
-  } else if (!TRANS_B) {
-    for (var e = tid; e < BN * BK; e += NT) {
-      let kk = e / BN;
-      let n = e % BN;
-      let gn = n0 + n;
-      let gk = k0 + kk;
-      var v = 0.0;
-      if (gn < p.n && gk < p.k) { v = b_at(p.b_off + gk * p.ldb + gn); }
-      put_b(kk, n, v);
-    }
+fn stash_b(s: u32, g: u32, v: vec4f) {
+  let q = b_group(g);
+  if (TRANS_B) {
+    let n4 = q.x >> 2u;
+    let nc = q.x & 3u;
+    tile_b[s][q.y][n4][nc] = v.x;
+    tile_b[s][q.y + 1u][n4][nc] = v.y;
+    tile_b[s][q.y + 2u][n4][nc] = v.z;
+    tile_b[s][q.y + 3u][n4][nc] = v.w;
   } else {
-    for (var e = tid; e < BN * BK; e += NT) {
-      let n = e / BK;
-      let kk = e % BK;
-      let gn = n0 + n;
-      let gk = k0 + kk;
-      var v = 0.0;
-      if (gn < p.n && gk < p.k) { v = b_at(p.b_off + gn * p.ldb + gk); }
-      put_b(kk, n, v);
-    }
+    tile_b[s][q.y][q.x >> 2u] = v;
+  }
+}
+
+// C[gm, gn + cc] for the four columns of a group, scalar path.
+fn store_c1(o: u32, v: f32) {
+  let i = o >> 2u;
+  let e = o & 3u;
+  if (p.beta == 0.0) {
+    c[i][e] = v;
+  } else {
+    c[i][e] = v + p.beta * c[i][e];
   }
 }
 
@@ -177,25 +249,108 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
   if (block >= p.tiles) { return; }
   let m0 = (block / p.tiles_n) * BM;
   let n0 = (block % p.tiles_n) * BN;
-  tile_clear();
-  for (var k0 = 0u; k0 < p.k; k0 += BK) {
-    load_a(tid, m0, k0);
-    load_b(tid, n0, k0);
-    workgroupBarrier();
-    tile_fma(tid);
+  let ty = tid / TX;
+  let tx = tid % TX;
+  let steps = (p.k + BK - 1u) / BK;
+
+  var acc: array<array<vec4f, TN4>, TM>;
+  var ra: array<vec4f, LA>;
+  var rb: array<vec4f, LB>;
+
+  if (PIPELINE != 0u) {
+    if (steps > 0u) {
+      for (var i = 0u; i < LA; i++) {
+        let g = tid + i * NT;
+        if (GA % NT == 0u || g < GA) { stash_a(0u, g, fetch_a(g, m0, 0u)); }
+      }
+      for (var i = 0u; i < LB; i++) {
+        let g = tid + i * NT;
+        if (GB % NT == 0u || g < GB) { stash_b(0u, g, fetch_b(g, n0, 0u)); }
+      }
+    }
     workgroupBarrier();
   }
+
+  for (var t = 0u; t < steps; t++) {
+    let s = t % PANELS;
+    let more = t + 1u < steps;
+    if (PIPELINE == 0u) {
+      for (var i = 0u; i < LA; i++) {
+        let g = tid + i * NT;
+        if (GA % NT == 0u || g < GA) { stash_a(0u, g, fetch_a(g, m0, t * BK)); }
+      }
+      for (var i = 0u; i < LB; i++) {
+        let g = tid + i * NT;
+        if (GB % NT == 0u || g < GB) { stash_b(0u, g, fetch_b(g, n0, t * BK)); }
+      }
+      workgroupBarrier();
+    } else if (more) {
+      // Issued now, consumed after the inner product: their latency overlaps the FMAs.
+      for (var i = 0u; i < LA; i++) {
+        let g = tid + i * NT;
+        if (GA % NT == 0u || g < GA) { ra[i] = fetch_a(g, m0, (t + 1u) * BK); }
+      }
+      for (var i = 0u; i < LB; i++) {
+        let g = tid + i * NT;
+        if (GB % NT == 0u || g < GB) { rb[i] = fetch_b(g, n0, (t + 1u) * BK); }
+      }
+    }
+
+    for (var kk = 0u; kk < BK; kk++) {
+      var fa: array<vec4f, TM4>;
+      var fb: array<vec4f, TN4>;
+      for (var i = 0u; i < TM4; i++) { fa[i] = tile_a[s][kk][ty * TM4 + i]; }
+      for (var j = 0u; j < TN4; j++) { fb[j] = tile_b[s][kk][tx + j * TX]; }
+      for (var i = 0u; i < TM4; i++) {
+        let av = fa[i];
+        for (var j = 0u; j < TN4; j++) {
+          acc[4u * i][j] = fma(vec4f(av.x), fb[j], acc[4u * i][j]);
+          acc[4u * i + 1u][j] = fma(vec4f(av.y), fb[j], acc[4u * i + 1u][j]);
+          acc[4u * i + 2u][j] = fma(vec4f(av.z), fb[j], acc[4u * i + 2u][j]);
+          acc[4u * i + 3u][j] = fma(vec4f(av.w), fb[j], acc[4u * i + 3u][j]);
+        }
+      }
+    }
+
+    if (PIPELINE == 0u) {
+      workgroupBarrier();
+    } else {
+      // One panel: everyone must be done reading it before it is overwritten. Two panels: the
+      // other one was last read in step t - 1, before the previous barrier.
+      if (PANELS == 1u) { workgroupBarrier(); }
+      if (more) {
+        let d = (t + 1u) % PANELS;
+        for (var i = 0u; i < LA; i++) {
+          let g = tid + i * NT;
+          if (GA % NT == 0u || g < GA) { stash_a(d, g, ra[i]); }
+        }
+        for (var i = 0u; i < LB; i++) {
+          let g = tid + i * NT;
+          if (GB % NT == 0u || g < GB) { stash_b(d, g, rb[i]); }
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+
   for (var i = 0u; i < TM; i++) {
-    let gm = m0 + out_row(tid, i);
-    if (gm >= p.m) { break; }
+    let gm = m0 + ty * TM + i;
     for (var j = 0u; j < TN4; j++) {
-      let v = acc[i * TN4 + j];
-      for (var cc = 0u; cc < 4u; cc++) {
-        let gn = n0 + out_col(tid, j, cc);
-        if (gn < p.n) {
-          let o = p.c_off + gm * p.ldc + gn;
-          let ab = p.alpha * v[cc];
-          c[o] = select(ab + p.beta * c[o], ab, p.beta == 0.0);
+      let gn = n0 + 4u * (tx + j * TX);
+      let v = p.alpha * acc[i][j];
+      let o = p.c_off + gm * p.ldc + gn;
+      if (gm < p.m && gn < p.n) {
+        if (VEC_C) {
+          if (p.beta == 0.0) {
+            c[o >> 2u] = v;
+          } else {
+            c[o >> 2u] = v + p.beta * c[o >> 2u];
+          }
+        } else {
+          store_c1(o, v.x);
+          if (gn + 1u < p.n) { store_c1(o + 1u, v.y); }
+          if (gn + 2u < p.n) { store_c1(o + 2u, v.z); }
+          if (gn + 3u < p.n) { store_c1(o + 3u, v.w); }
         }
       }
     }

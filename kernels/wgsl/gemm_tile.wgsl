@@ -1,6 +1,9 @@
-// gemm_tile.wgsl: the block tile shared by gemm.wgsl and conv2d.wgsl (included with
-// `//!include gemm_tile.wgsl`). It is not a kernel on its own: it holds the tile shape, the two
-// workgroup-memory panels, the per-thread accumulators and the inner product over one panel.
+// gemm_tile.wgsl: the block tile of the implicit-GEMM convolutions (conv2d_fwd.wgsl,
+// conv2d_bwd_data.wgsl, conv2d_bwd_filter.wgsl include it with `//!include gemm_tile.wgsl`). It
+// is not a kernel on its own: it holds the tile shape, the two workgroup-memory panels, the
+// per-thread accumulators and the inner product over one panel. The plain GEMM (gemm.wgsl) has
+// its own loop with the same thread mapping, plus register prefetch, ping-pong panels and vec4
+// stores (gemm.wgsl's header); the convolutions' gathers keep this simpler one-panel form.
 //
 // One workgroup computes a BM x BN block of C over a reduction range, BK at a time:
 //   tile_a[kk][m] = op(A)[m0 + m, k0 + kk]   (BK x BM, k-major so a thread's TM rows are one read)
@@ -15,11 +18,12 @@
 // columns of C. acc[i * TN4 + j] holds row i, column group j.
 //
 // The defaults are the 128 x 128 block, BK 16, 8 x 8 outputs per thread: 256 threads and
-// 16 KiB of workgroup memory, the shape a real GPU wants, and also the fastest measured on
-// lavapipe for large GEMMs (gemm.wgsl's header has the table). The glue picks other shapes by
-// defines (src/backend/webgpu/ops/gemm.ts, conv.ts): BM a multiple of TM, BN of TN; TM, TN
-// multiples of 4; the two panels, 4 * BK * (BM + BN) bytes, within
-// maxComputeWorkgroupStorageSize (32 KiB on lavapipe).
+// 16 KiB of workgroup memory, the shape a real GPU wants; on lavapipe 8 x 8 per thread measured
+// about 2x faster than 4 x 4 and the 8 x 8 block shapes were within noise of each other
+// (conv2d_fwd.wgsl's header has the convolution timings). The glue picks other shapes by
+// defines (src/backend/webgpu/ops/conv.ts): BM a multiple of TM, BN of TN; TM, TN multiples
+// of 4; the two panels, 4 * BK * (BM + BN) bytes, within maxComputeWorkgroupStorageSize
+// (32 KiB on lavapipe).
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;

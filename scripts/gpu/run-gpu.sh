@@ -17,9 +17,12 @@
 #     bench    node dist/cli.js bench all --backend cuda (records + report.html in bench-all/)
 #     models   node dist/cli.js bench models for lenet5/cifar10-tf/resnet50 at 32/128/256,
 #              fp32 and tf32 (records to models-cuda.jsonl)
-#     webgpu   node dist/cli.js bench gemm --backend webgpu at 1024/2048/4096 and bench kernels
-#              --backend webgpu on the lenet suite (Dawn on the NVIDIA Vulkan driver; records to
-#              gemm-webgpu.jsonl and kernels-webgpu.jsonl)
+#     webgpu   cuBLAS square SGEMM at 2048/4096 (pytorch_sgemm.jsonl), the gemm.wgsl variant sweep
+#              at 4096/2048 (gemm-webgpu-variants.jsonl; again at 4096 with robustness off,
+#              ...-norobust.jsonl), bench gemm --backend webgpu at 1024/2048/4096 and with the
+#              sweep's winner (gemm-webgpu.jsonl), the summary against cuBLAS
+#              (gemm-webgpu-summary.txt), bench kernels --backend webgpu on the lenet suite
+#              (kernels-webgpu.jsonl); Dawn on the NVIDIA Vulkan driver
 #
 # Environment: OUT (default ./gpu-out), IMAGERATE_GPU_WORK (default /tmp/imagerate-gpu: node
 # and the Vulkan prefix), IMAGERATE_GPU_REBUILD=1 (build the addons even if the prebuilt load),
@@ -188,9 +191,30 @@ stage_models() {
 }
 
 stage_webgpu() {
-  # SGEMM 4096^3 through Dawn/Vulkan first (the WebGPU issue's figure, set beside cuBLAS from
-  # the pytorch stage's records), then the LeNet kernel suite.
+  # The WebGPU issue's figure: WGSL SGEMM at 4096^3 (and 2048^3) through Dawn/Vulkan beside
+  # cuBLAS fp32 from this same session. About 3-4 minutes in all on an H100 (estimate; not yet
+  # run there): cuBLAS square GEMMs (4 precisions x 2 sizes), the gemm.wgsl variant sweep (each
+  # variant checked against float64 on sampled elements, then timed; the table names the best),
+  # the sweep again at 4096 with Tint's robustness transform off (what the bounds clamps cost;
+  # Dawn toggle disable_robustness), Backend.gemm with the default variant and with the sweep's
+  # winner (IMAGERATE_WEBGPU_GEMM), the summary against cuBLAS, then the LeNet kernel suite.
+  step pytorch-sgemm 120 python3 bench/baselines/pytorch_gpu.py --only kernels --suites '' --gemm-sizes 2048,4096 \
+    --out "$RES/pytorch_sgemm.jsonl"
+  step bench-gemm-webgpu-variants 240 node dist/cli.js bench gemm --backend webgpu --sizes 4096,2048 --variants all \
+    --out "$RES/gemm-webgpu-variants.jsonl"
+  step bench-gemm-webgpu-norobust 150 env IMAGERATE_WEBGPU_DAWN="enable-dawn-features=disable_robustness" \
+    node dist/cli.js bench gemm --backend webgpu --sizes 4096 --variants all --rounds 2 --out "$RES/gemm-webgpu-variants-norobust.jsonl"
   step bench-gemm-webgpu 180 node dist/cli.js bench gemm --backend webgpu --sizes 1024,2048,4096 --out "$RES/gemm-webgpu.jsonl"
+  # The first "best at" line of the sweep's table is the first size given (4096).
+  local best
+  best="$(grep -o 'IMAGERATE_WEBGPU_GEMM=[0-9a-z_]*' "$LOGS/bench-gemm-webgpu-variants.log" 2>/dev/null | head -n 1)"
+  if [ -n "$best" ]; then
+    log "sweep winner at 4096: $best"
+    step bench-gemm-webgpu-best 120 env "$best" node dist/cli.js bench gemm --backend webgpu --sizes 2048,4096 --out "$RES/gemm-webgpu.jsonl"
+  fi
+  step gemm-webgpu-summary 30 node scripts/wgsl/gemm-vs-cublas.mjs "$RES/pytorch_sgemm.jsonl" \
+    "$RES/gemm-webgpu-variants.jsonl" "$RES/gemm-webgpu-variants-norobust.jsonl" "$RES/gemm-webgpu.jsonl"
+  cp "$LOGS/gemm-webgpu-summary.log" "$RES/gemm-webgpu-summary.txt" 2>/dev/null || true
   step bench-kernels-webgpu 240 node dist/cli.js bench kernels --backend webgpu --suite lenet --out "$RES/kernels-webgpu.jsonl"
 }
 

@@ -176,17 +176,31 @@ export function formatGemmTable(records: BenchRecord[]): string {
   return out.join('\n');
 }
 
-/** The record of one square NN SGEMM point (C = A B, alpha 1, beta 0), ours or a library's. */
-function sgemmRecord(o: { host: HostInfo; backend: string; n: number; threads: number | null; warmup: number; iters: number; timing: BenchTiming;
-  peak: number | null; framework: string | null; notes: string }): BenchRecord {
+/**
+ * The record of one square NN SGEMM point (C = A B, alpha 1, beta 0), ours or a library's. A
+ * kernel variant (the WebGPU sweep, gemm-variants.ts) goes into the shape, so that each
+ * variant is a figure of its own across runs.
+ */
+export function sgemmRecord(o: { host: HostInfo; backend: string; n: number; threads: number | null; warmup: number; iters: number; timing: BenchTiming;
+  peak: number | null; framework: string | null; notes: string; variant?: { name: string; defines: Record<string, number | boolean> } }): BenchRecord {
   const { n } = o;
   return {
     imagerate: imagerateInfo(), date: new Date().toISOString(), host: o.host, backend: o.backend, kind: 'kernel', name: 'sgemm',
-    shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major' },
+    shape: { m: n, n, k: n, transA: false, transB: false, alpha: 1, beta: 0, layout: 'row-major', ...(o.variant ? { variant: o.variant.name, defines: o.variant.defines } : {}) },
     mode: null, batch: null, precision: 'fp32', data: 'synthetic', loading: 'compute', threads: o.threads,
     warmup: o.warmup, iters: o.iters, timing: o.timing,
     ...throughput(2 * n * n * n, o.timing, o.peak), framework: o.framework, notes: o.notes,
   };
+}
+
+/** Which WebGPU GEMM variant an n^3 problem runs, and the Dawn options, for the notes ('' on other backends). */
+async function kernelNote(backend: string, n: number): Promise<string> {
+  if (backend !== 'webgpu') return '';
+  const g = await import('../backend/webgpu/ops/gemm.js');
+  const { dawnOptions } = await import('../backend/webgpu/device.js');
+  const v = g.gemmTile(n, n);
+  const env = g.gemmEnvVariant() === v ? ` (IMAGERATE_WEBGPU_GEMM=${process.env.IMAGERATE_WEBGPU_GEMM})` : '';
+  return `gemm.wgsl variant ${g.gemmVariantName(v)}${env}; dawn options: ${dawnOptions().join(' ')}; `;
 }
 
 /** SGEMM at square sizes on a device backend (webgpu, cuda) through Backend.gemm. */
@@ -210,7 +224,7 @@ export async function runDeviceGemmBench(backend: string, opts: Pick<GemmBenchOp
       const timing = timingFromSeconds(times, timerMethod(be));
       const r = sgemmRecord({
         host, backend: be.name, n, threads: null, warmup, iters: times.length, timing, peak, framework: null,
-        notes: `${be.device}; ${timing.method === 'wall-clock' ? 'host clock around each call and a fence' : `device time from ${timing.method}`}; ${warmup} warm-up calls`,
+        notes: `${be.device}; ${await kernelNote(be.name, n)}${timing.method === 'wall-clock' ? 'host clock around each call and a fence' : `device time from ${timing.method}`}; ${warmup} warm-up calls`,
       });
       records.push(r);
       if (opts.out) appendRecord(opts.out, r);

@@ -2,6 +2,7 @@
 // option runs in a child process). Every figure is written as a JSONL record (--out).
 import { Command, Option } from 'commander';
 import { runDeviceGemmBench, runGemmBench, formatGemmTable } from '../bench/gemm-bench.js';
+import { formatGemmSweep, runGemmVariantSweep } from '../bench/gemm-variants.js';
 import { ALL_FRAMEWORKS, formatModelTable, runModelBench, type FrameworkName } from '../bench/model-bench.js';
 import { formatKernelTable, runKernelBench } from '../bench/kernel-bench.js';
 import { SUITE_NAMES } from '../bench/shapes.js';
@@ -43,9 +44,30 @@ export function registerBenchCommand(program: Command): void {
     .option('--threads <list>', 'thread counts', parseIntList('--threads'), [1, 2])
     .option('--iters <n>', 'timed iterations per point (default: enough for a stable median)', parseNumber('--iters'))
     .option('--backend <name>', 'cpu (beside OpenBLAS), or a device backend: webgpu, cuda', 'cpu')
+    .option('--variants <list>', "webgpu: time these gemm.wgsl variants (BMxBN_kBK_tTMxTN_pP names, comma-separated) or 'all', checked against float64 first; prints the best")
+    .option('--rounds <n>', 'with --variants: interleaved passes over the variants, samples pooled', parseNumber('--rounds'), 3)
     .option('--out <file>', 'append JSONL records to this file')
     .option('--json', 'print the records as JSON lines instead of a table')
     .action(async (o) => {
+      if (o.variants !== undefined) {
+        if (o.backend !== 'webgpu') throw new UserError(`--variants applies to --backend webgpu (the WGSL GEMM variants), not ${o.backend}`);
+        const variants = String(o.variants).split(',').map((s) => s.trim()).filter(Boolean);
+        const { parseGemmVariant } = await import('../backend/webgpu/ops/gemm.js');
+        for (const v of variants) {
+          if (v === 'all') continue;
+          try {
+            parseGemmVariant(v);
+          } catch (e) {
+            throw new UserError(`--variants: ${(e as Error).message}`);
+          }
+        }
+        if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new UserError(`--rounds must be a positive integer, got ${o.rounds}`);
+        const res = await runGemmVariantSweep(o.backend, { sizes: o.sizes, variants, iters: o.iters, rounds: o.rounds, out: o.out });
+        if (o.json) for (const r of res.records) process.stdout.write(JSON.stringify(r) + '\n');
+        else process.stdout.write(formatGemmSweep(res) + '\n');
+        if (o.out) process.stderr.write(`records appended to ${o.out}\n`);
+        return;
+      }
       const records = o.backend === 'cpu'
         ? await runGemmBench({ sizes: o.sizes, threads: o.threads, iters: o.iters, out: o.out })
         : await runDeviceGemmBench(o.backend, { sizes: o.sizes, iters: o.iters, out: o.out });

@@ -46,6 +46,9 @@ const fwName = (r: { framework: string | null }) => (r.framework ? r.framework.s
 const seriesName = (r: BenchRecord, multi: boolean, file: string) =>
   `${fwName(r)} (${r.backend}${r.loading === 'end-to-end' ? `, ${r.data} end-to-end` : r.data !== 'synthetic' ? `, ${r.data}` : ''})${multi ? ` [${file}]` : ''}`;
 
+/** Who ran a square SGEMM, for its roofline point: the WebGPU variant where the sweep timed one, else the threads. */
+const sgemmWho = (k: BenchRecord) => (k.shape.variant ? `variant ${String(k.shape.variant)}` : `${k.threads} threads`);
+
 function isModel(r: ResultLine): r is BenchRecord {
   return r.kind === 'model';
 }
@@ -209,7 +212,7 @@ export function buildReport(inputs: ReportInput[], opts: ReportOptions = {}): st
     series: [...new Set(kernels.map((k) => k.name))].map((name) => ({
       label: name,
       points: kernels.filter((k) => k.name === name).map((k) => ({ x: k.arithmeticIntensity!, y: k.gflops!, label: `${k.label ?? ''} (${name})` })),
-    })).concat(sgemm.length ? [{ label: 'sgemm (square)', points: sgemm.map((k) => ({ x: (2 * Number(k.shape.n) ** 3) / (12 * Number(k.shape.n) ** 2), y: k.gflops!, label: `sgemm ${k.shape.n}^3, ${k.threads} threads` })) }] : []),
+    })).concat(sgemm.length ? [{ label: 'sgemm (square)', points: sgemm.map((k) => ({ x: (2 * Number(k.shape.n) ** 3) / (12 * Number(k.shape.n) ** 2), y: k.gflops!, label: `sgemm ${k.shape.n}^3, ${sgemmWho(k)}` })) }] : []),
   };
   const isOverhead = (r: BenchRecord) => r.suite === 'overhead';
   const kernelRows = all.filter((r): r is BenchRecord => r.kind === 'kernel' && !isOverhead(r)).map((r) => {

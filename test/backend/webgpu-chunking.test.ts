@@ -20,6 +20,7 @@ import { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 import { openGpu } from '../../src/backend/webgpu/device.js';
 import { WebGpuRuntime } from '../../src/backend/webgpu/runtime.js';
 import { Rng } from '../../src/util/rng.js';
+import { gemmRef } from '../reference/ref_ops.js';
 
 const U = 2 ** -24;
 const LIMIT = 4096;
@@ -29,27 +30,6 @@ const webgpuAvailable = backendAvailable('webgpu', 'webgpu chunking tests');
 
 function rand(n: number, rng: Rng): Float32Array {
   return Float32Array.from({ length: n }, () => 2 * rng.uniform() - 1);
-}
-
-/** Float64 C = alpha op(A) op(B) + beta C, and the same on |A|, |B|, |beta C| for the error bound. */
-function gemmRef(g: GemmParams, a: Float32Array, b: Float32Array, c: Float32Array): { y: Float64Array; mag: Float64Array } {
-  const y = Float64Array.from(c), mag = new Float64Array(c.length);
-  for (let i = 0; i < g.m; i++) {
-    for (let j = 0; j < g.n; j++) {
-      let s = 0, t = 0;
-      for (let p = 0; p < g.k; p++) {
-        const av = g.transA ? a[p * g.lda + i] : a[i * g.lda + p];
-        const bv = g.transB ? b[j * g.ldb + p] : b[p * g.ldb + j];
-        s += av * bv;
-        t += Math.abs(av * bv);
-      }
-      const o = i * g.ldc + j;
-      const bc = g.beta === 0 ? 0 : g.beta * c[o];
-      y[o] = g.alpha * s + bc;
-      mag[o] = Math.abs(g.alpha) * t + Math.abs(bc);
-    }
-  }
-  return { y, mag };
 }
 
 describe.skipIf(!webgpuAvailable)('webgpu ops past the storage binding limit', () => {

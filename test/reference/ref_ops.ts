@@ -1,8 +1,10 @@
 // ref_ops.ts: plain-loop float64 references for the ops that conv_ref.ts and pool_ref.ts do
 // not cover: linear, matmul, relu, elementwise add/mul/scale, dropout (given its mask) and
-// softmax cross-entropy with label smoothing. Inputs may be float32 or float64 arrays; every
-// sum is in float64. Layouts match src/ops: linear weight [out, in] (y = x W^T + b), matmul
-// row-major [M, K] x [K, N], logits [N, C] with int labels [N].
+// softmax cross-entropy with label smoothing, and the strided GEMM of the backend interface.
+// Inputs may be float32 or float64 arrays; every sum is in float64. Layouts match src/ops:
+// linear weight [out, in] (y = x W^T + b), matmul row-major [M, K] x [K, N], logits [N, C]
+// with int labels [N]; gemmRef as gemm_f32 (kernels/cpu/kernels.h).
+import type { GemmParams } from '../../src/backend/backend.js';
 
 /** y[B, out] = x[B, in] W[out, in]^T + b[out]. */
 export function linearRef(B: number, inF: number, outF: number, x: ArrayLike<number>, w: ArrayLike<number>,
@@ -27,6 +29,31 @@ export function matmulRef(M: number, K: number, N: number, a: ArrayLike<number>,
       c[i * N + j] = s;
     }
   return c;
+}
+
+/**
+ * C = alpha op(A) op(B) + beta C on the stored operands (row strides lda, ldb, ldc; A stored
+ * K x M when transA, B stored N x K when transB; beta 0 ignores C), as a copy of `c` with the
+ * M x N elements replaced; `mag` holds |alpha| sum |a b| + |beta C| per element, for error bounds.
+ */
+export function gemmRef(g: GemmParams, a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number>): { y: Float64Array; mag: Float64Array } {
+  const y = Float64Array.from(c), mag = new Float64Array(c.length);
+  for (let i = 0; i < g.m; i++) {
+    for (let j = 0; j < g.n; j++) {
+      let s = 0, t = 0;
+      for (let p = 0; p < g.k; p++) {
+        const av = g.transA ? a[p * g.lda + i] : a[i * g.lda + p];
+        const bv = g.transB ? b[j * g.ldb + p] : b[p * g.ldb + j];
+        s += av * bv;
+        t += Math.abs(av * bv);
+      }
+      const o = i * g.ldc + j;
+      const bc = g.beta === 0 ? 0 : g.beta * c[o];
+      y[o] = g.alpha * s + bc;
+      mag[o] = Math.abs(g.alpha) * t + Math.abs(bc);
+    }
+  }
+  return { y, mag };
 }
 
 export function reluRef(x: ArrayLike<number>): Float64Array {

@@ -32,15 +32,22 @@ async function loadDawn(): Promise<{ gpu: GPU; globals: Record<string, unknown> 
   } catch (e) {
     throw new BackendUnavailableError('webgpu', `cannot load the 'webgpu' package (dawn.node): ${(e as Error).message.split('\n')[0]}`);
   }
-  // Dawn rounds timestamps to 2^16 ns by default (a browser's guard against timing attacks);
-  // a benchmark needs them as the GPU counts them. IMAGERATE_WEBGPU_BACKEND=vulkan|null|... is
-  // passed to Dawn as backend=<value> (PLATFORM.md); IMAGERATE_WEBGPU_DAWN adds raw Dawn options
-  // (space-separated, e.g. "enable-dawn-features=dump_shaders").
+  dawn = { gpu: mod.create(dawnOptions()), globals: mod.globals };
+  return dawn;
+}
+
+/**
+ * The options the Dawn instance is created with (benchmark records quote them). Dawn rounds
+ * timestamps to 2^16 ns by default (a browser's guard against timing attacks); a benchmark
+ * needs them as the GPU counts them. IMAGERATE_WEBGPU_BACKEND=vulkan|null|... is passed to
+ * Dawn as backend=<value> (PLATFORM.md); IMAGERATE_WEBGPU_DAWN adds raw Dawn options
+ * (space-separated, e.g. "enable-dawn-features=dump_shaders").
+ */
+export function dawnOptions(): string[] {
   const opts: string[] = ['disable-dawn-features=timestamp_quantization'];
   if (process.env.IMAGERATE_WEBGPU_BACKEND) opts.push(`backend=${process.env.IMAGERATE_WEBGPU_BACKEND}`);
-  if (process.env.IMAGERATE_WEBGPU_DAWN) opts.push(...process.env.IMAGERATE_WEBGPU_DAWN.split(' '));
-  dawn = { gpu: mod.create(opts), globals: mod.globals };
-  return dawn;
+  if (process.env.IMAGERATE_WEBGPU_DAWN) opts.push(...process.env.IMAGERATE_WEBGPU_DAWN.split(' ').filter(Boolean));
+  return opts;
 }
 
 /** The limits we raise to the adapter's maximum: big activations and 8+ bindings per kernel. */
