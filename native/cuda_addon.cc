@@ -86,6 +86,7 @@ CudaAddon::~CudaAddon() {
   shutdown();
   destroy_graphs_and_events();
   if (l2_flush_) cudaFree(l2_flush_);
+  if (faults_) cudaFree(faults_);
   stream_.reset();  // synchronises and destroys the stream; alloc_ and pinned_ then free all
   (void)cudaGetLastError();
 }
@@ -113,9 +114,18 @@ void CudaAddon::open_device(const Args& a) {
     } else {
       cudaError_t err = cudaSuccess;
       auto s = std::make_unique<CudaStream>(index, &err);
-      if (!s->ok()) {
+      void* faults = nullptr;
+      if (s->ok()) {
+        // The fault slots (kernels.cuh), zeroed before any kernel can count into them.
+        err = cudaMalloc(&faults, kFaultBytes);
+        if (err == cudaSuccess) err = cudaMemset(faults, 0, kFaultBytes);
+      }
+      if (!s->ok() || err != cudaSuccess) {
+        if (faults) cudaFree(faults);
+        (void)cudaGetLastError();
         unavailable_ = "cannot open device " + std::to_string(index) + ": " + cuda_error_text(err);
       } else {
+        faults_ = static_cast<uint32_t*>(faults);
         const ImagerateCudaDevice& d = devs[index];
         dev_.index = index;
         dev_.name = d.name;
@@ -215,10 +225,15 @@ void CudaAddon::deliver(CudaCompletion* c) {
   }
 }
 
-void CudaAddon::enqueue_completion(const Args& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host) {
-  const cudaError_t e = stream_->after(a.op(), [this, c, on_host](const std::string& err) {
+void CudaAddon::enqueue_completion(const Args& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host,
+                                   std::function<std::string()> faults) {
+  const cudaError_t e = stream_->after(a.op(), [this, c, on_host, faults](const std::string& err) {
     c->error = err;
-    if (err.empty() && on_host) on_host(c);
+    if (faults) {
+      const std::string f = faults();  // always run: it returns its staging block
+      if (c->error.empty()) c->error = f;
+    }
+    if (c->error.empty() && on_host) on_host(c);
     deliver(c);
   });
   if (e != cudaSuccess) {

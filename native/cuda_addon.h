@@ -37,6 +37,8 @@
 
 namespace imagerate {
 
+constexpr size_t kFaultBytes = cuda::kFaultSlots * cuda::kFaultWords * sizeof(uint32_t);
+
 // A pending sync()/download()/eventElapsed() Promise, settled on the JS thread (cuda_addon.cc).
 struct CudaCompletion {
   explicit CudaCompletion(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
@@ -70,7 +72,7 @@ class CudaAddon : public Napi::Addon<CudaAddon>, private BufferTable {
   CudaAddon(Napi::Env env, Napi::Object exports);
   ~CudaAddon();
 
-  // ---- device, memory and stream (cuda_addon.cc)
+  // ---- device and stream (cuda_addon.cc); memory (cuda_memory.cc)
   Napi::Value Probe(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value SetMathMode(const Napi::CallbackInfo& info);
@@ -126,7 +128,18 @@ class CudaAddon : public Napi::Addon<CudaAddon>, private BufferTable {
   void not_capturing(const Args& a) const;
 
   void open_device(const Args& a);
-  void enqueue_completion(const Args& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host);
+  // Settles `c` once the stream gets here: `on_host` runs first on the completion thread (if
+  // the stream had no error), and `faults` (enqueue_fault_check) turns a counted fault into
+  // the rejection.
+  void enqueue_completion(const Args& a, CudaCompletion* c, std::function<void(CudaCompletion*)> on_host,
+                          std::function<std::string()> faults = nullptr);
+  // ---- faults (cuda_memory.cc): bad data a kernel cannot refuse up front (kernels.cuh, "Faults")
+  // The device address of fault slot `slot` (cuda::FaultSlot; the slots are allocated and
+  // zeroed when the device opens); from then on every sync()/download() reads them back.
+  uint32_t* fault_slot(const Args& a, cuda::FaultSlot slot);
+  // Enqueues the read-back and clearing of the fault slots; the function returned (null when no
+  // slot was ever used) runs on the completion thread and gives "<op>: <what>" or "".
+  std::function<std::string()> enqueue_fault_check(const Args& a);
   void deliver(CudaCompletion* c);  // completion thread -> JS thread
   bool release_caches();            // synchronises, cudaFree of the pool; false if it failed
   void shutdown();                  // env cleanup hook
@@ -141,6 +154,8 @@ class CudaAddon : public Napi::Addon<CudaAddon>, private BufferTable {
   struct Delivery;             // the thread-safe function, hidden from the op files
   std::unique_ptr<Delivery> delivery_;
   uint64_t pending_ = 0;  // unsettled Promises (the TSFN keeps the loop alive while > 0)
+  uint32_t* faults_ = nullptr;  // cuda::kFaultSlots x cuda::kFaultWords on the device
+  bool faults_used_ = false;    // a kernel was given a slot: sync/download read them back
 
   // ---- graphs and events (cuda_graph.cc)
   struct Graph {

@@ -9,7 +9,13 @@
 // Uploads are staged in pinned memory and copied in stream order; downloads land in pinned
 // memory and are copied into the ArrayBuffer on the completion thread (cuda_addon.cc settles
 // the Promise on the JS thread). Without pinned memory both fall back to pageable copies.
+//
+// Faults (kernels.cuh): once a loss kernel has been given a fault slot, every download() and
+// sync() also copies the slots into pinned memory and clears them, in stream order, and the
+// Promise rejects with `softmaxXentFwd: the label at row 1 is outside [0, 10)` when a kernel
+// counted one since the last check. The slots are cleared either way, so the addon stays usable.
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "cuda_addon.h"
@@ -105,7 +111,7 @@ Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
       }
     }
   }
-  enqueue_completion(a, c, on_host);
+  enqueue_completion(a, c, on_host, enqueue_fault_check(a));
   return promise;
 }
 
@@ -115,8 +121,58 @@ Napi::Value CudaAddon::Sync(const Napi::CallbackInfo& info) {
   open_device(a);
   auto* c = new CudaCompletion(info.Env());
   Napi::Promise promise = c->deferred.Promise();
-  enqueue_completion(a, c, nullptr);
+  enqueue_completion(a, c, nullptr, enqueue_fault_check(a));
   return promise;
+}
+
+// ------------------------------------------------------------------ faults
+
+namespace {
+
+// "<op>: <what>" for the first slot that counted a fault, else "".
+std::string fault_message(const uint32_t* w) {
+  for (int s = 0; s < cuda::kFaultSlots; ++s) {
+    const uint32_t* f = w + s * cuda::kFaultWords;
+    if (f[0] == 0) continue;
+    const std::string op = s == cuda::kFaultXentFwd ? "softmaxXentFwd" : "softmaxXentBwd";
+    std::string m = op + ": the label at row " + std::to_string(~f[1]) + " is outside [0, " + std::to_string(f[2]) + ")";
+    if (f[0] > 1) m += " (" + std::to_string(f[0]) + " rows have a bad label)";
+    return m;
+  }
+  return "";
+}
+
+}  // namespace
+
+uint32_t* CudaAddon::fault_slot(const Args& a, cuda::FaultSlot slot) {
+  open_device(a);  // allocates the slots (open_device: not while capturing a graph)
+  faults_used_ = true;
+  return faults_ + slot * cuda::kFaultWords;
+}
+
+std::function<std::string()> CudaAddon::enqueue_fault_check(const Args& a) {
+  if (!faults_used_) return nullptr;
+  cudaStream_t s = stream_->get();
+  const PinnedBlock st = pinned_.acquire(kFaultBytes);
+  if (!st.ptr) {
+    // No pinned memory: a pageable copy (it waits for the stream, then the host has the words).
+    auto words = std::make_shared<std::vector<uint32_t>>(kFaultBytes / sizeof(uint32_t));
+    CUDA_CHECK(a.env(), a.op(), cudaMemcpyAsync(words->data(), faults_, kFaultBytes, cudaMemcpyDeviceToHost, s), "reading the fault slots");
+    CUDA_CHECK(a.env(), a.op(), cudaMemsetAsync(faults_, 0, kFaultBytes, s), "clearing the fault slots");
+    return [words] { return fault_message(words->data()); };
+  }
+  cudaError_t e = cudaMemcpyAsync(st.ptr, faults_, kFaultBytes, cudaMemcpyDeviceToHost, s);
+  if (e == cudaSuccess) e = cudaMemsetAsync(faults_, 0, kFaultBytes, s);
+  if (e != cudaSuccess) {
+    pinned_.give_back(st);
+    throw_cuda(a.env(), a.op(), e, "reading the fault slots");
+  }
+  PinnedPool* pool = &pinned_;
+  return [pool, st] {
+    const std::string m = fault_message(static_cast<const uint32_t*>(st.ptr));
+    pool->give_back(st);
+    return m;
+  };
 }
 
 Napi::Value CudaAddon::Stats(const Napi::CallbackInfo& info) {

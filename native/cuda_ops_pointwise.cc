@@ -2,8 +2,9 @@
 // the checks of op_checks_pointwise.cc (the CPU addon's, message for message), then the kernel
 // launched on the addon's stream (kernels/cuda/elementwise.cu, softmax_xent.cu, sgd.cu).
 //
-// One visible difference (kernels.cuh): a label outside [0, C) cannot throw from a GPU kernel;
-// softmaxXentFwd/Bwd give that row NaN instead, which sumsqCheck then reports.
+// A label outside [0, C) cannot throw from a GPU kernel: softmaxXentFwd/Bwd give that row NaN
+// and count it in the op's fault slot (kernels.cuh, "Faults"), so the next sync() or download()
+// rejects with the CPU addon's kind of message (cuda_memory.cc).
 #include "cuda_addon.h"
 
 namespace imagerate {
@@ -28,11 +29,17 @@ void CudaAddon::define_pointwise_ops(Napi::Object exports) {
     return cuda::dropout_fwd(c.n, c.p, c.seed, c.x, c.mask, c.y, l.stream);
   });
   define(exports, kSumsqCheck, [](const SumsqCheckCall& c, const Launch& l) { return cuda::sumsq_check(c.n, c.x, c.out, l.stream); });
-  define(exports, kSoftmaxXentFwd, [](const SoftmaxXentFwdCall& c, const Launch& l) {
-    return cuda::softmax_xent_fwd(c.n, c.c, c.eps, c.logits, c.labels, c.probs, c.loss, l.stream);
+  define_op(exports, kSoftmaxXentFwd, *this, [this](const Args& a, const SoftmaxXentFwdCall& c) {
+    uint32_t* fault = fault_slot(a, cuda::kFaultXentFwd);
+    launch(a, [c, fault](cudaStream_t s) {
+      return cuda::softmax_xent_fwd(c.n, c.c, c.eps, c.logits, c.labels, c.probs, c.loss, fault, s);
+    });
   });
-  define(exports, kSoftmaxXentBwd, [](const SoftmaxXentBwdCall& c, const Launch& l) {
-    return cuda::softmax_xent_bwd(c.n, c.c, c.eps, c.scale, c.probs, c.labels, c.dlogits, l.stream);
+  define_op(exports, kSoftmaxXentBwd, *this, [this](const Args& a, const SoftmaxXentBwdCall& c) {
+    uint32_t* fault = fault_slot(a, cuda::kFaultXentBwd);
+    launch(a, [c, fault](cudaStream_t s) {
+      return cuda::softmax_xent_bwd(c.n, c.c, c.eps, c.scale, c.probs, c.labels, c.dlogits, fault, s);
+    });
   });
   define(exports, kSgdUpdate, [](const SgdUpdateCall& c, const Launch& l) {
     return cuda::sgd_momentum_update(c.n, c.lr, c.momentum, c.weight_decay, c.nesterov, c.w, c.g, c.v, l.stream);

@@ -53,12 +53,14 @@ cudaError_t with_cfg(Cfg cfg, const Body& body) {
   }
 }
 
-// Geometry checks shared by all passes: every 32-bit product the loaders form must fit.
+// Geometry checks shared by all passes: every 32-bit product the loaders form must fit. The
+// three GEMM reduction lengths (CRS, KRS, NPQ) get 64 of headroom: the main loops form k
+// indices up to K + BK - 1 (gemm_tile.cuh).
 bool make_geo(const Conv2dParams& cp, ConvGeo* g) {
   const int64_t vals[] = {cp.n, cp.c, cp.h, cp.w, cp.k, cp.r, cp.s, cp.stride_h, cp.stride_w,
                           cp.pad_h, cp.pad_w, cp.dil_h, cp.dil_w, cp.p, cp.q,
-                          cp.n * cp.p * cp.q, cp.n * cp.h * cp.w, cp.c * cp.h * cp.w,
-                          cp.k * cp.r * cp.s, cp.c * cp.r * cp.s, cp.k * cp.c * cp.r * cp.s,
+                          cp.n * cp.p * cp.q + 64, cp.n * cp.h * cp.w, cp.c * cp.h * cp.w,
+                          cp.k * cp.r * cp.s + 64, cp.c * cp.r * cp.s + 64, cp.k * cp.c * cp.r * cp.s,
                           cp.h + cp.pad_h + cp.r * cp.dil_h, cp.w + cp.pad_w + cp.s * cp.dil_w,
                           cp.p * cp.stride_h + cp.r * cp.dil_h, cp.q * cp.stride_w + cp.s * cp.dil_w};
   for (int64_t v : vals)
@@ -160,11 +162,13 @@ cudaError_t conv2d_bwd_filter(const Conv2dParams& cp, const float* x, const floa
                               float* db, MathMode mode, cudaStream_t stream) {
   if (cp.k <= 0) return cudaSuccess;
   const int64_t dw_size = cp.k * cp.c * cp.r * cp.s;
-  if (cp.n <= 0 || cp.p <= 0 || cp.q <= 0 || dw_size <= 0) {  // empty reduction: zeros
+  if (cp.n <= 0 || cp.p <= 0 || cp.q <= 0) {  // empty reduction: zeros
     cudaError_t e = fill_zero(dw_size, dw, stream);
     if (e == cudaSuccess && db) e = fill_zero(cp.k, db, stream);
     return e;
   }
+  if (dw_size <= 0)  // no weights (C, R or S is 0), but db = sum dy is still defined (as on the CPU)
+    return db ? bias_grad(cp.n, cp.k, cp.p * cp.q, dy, db, stream) : cudaSuccess;
   ConvGeo g;
   if (!make_geo(cp, &g)) return cudaErrorInvalidValue;
   g.pointwise = is_pointwise(cp) && aligned16(x);

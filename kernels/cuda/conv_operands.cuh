@@ -17,8 +17,9 @@
 //               A = DyRowsLoader, element (k, npq) = dy[n, k, p, q]           (along-K);
 //               B = XColsLoader, element (crs, npq) = x[n, c, p*sh-ph+r*dh, ...] (along-K).
 // Along-row loaders keep the same 4 rows for the whole k loop, so their per-row geometry (image
-// offset, top-left input corner) is computed once in init(); along-K loaders keep per-vector
-// rows, computed once as well. Every loader has a float4 fast path for the pointwise case
+// offset, top-left input corner) is computed once in init() (DyGatherLoader keeps the first
+// row's only and steps to the other three); along-K loaders keep per-vector rows, computed
+// once as well. Every loader has a float4 fast path for the pointwise case
 // (1x1 kernel, stride 1, no padding, H*W % 4 == 0, aligned base): then 4 consecutive n (or
 // npq) are 4 consecutive floats of one image plane.
 #pragma once
@@ -145,6 +146,9 @@ struct WeightTLoader {
 };
 
 // ---------------------------------------------------------------- bwd-data B: dy gathered per (n, h, w)
+// The thread's 4 rows are the consecutive positions nhw .. nhw+3: only the first one's (n, h, w)
+// is kept, and load() steps it along w (wrapping into h, then n). Keeping all four (12
+// registers) made the SIMT 128x128 instantiation spill.
 template <class S>
 struct DyGatherLoader {
   using Map = TileMap<S, false>;
@@ -153,29 +157,19 @@ struct DyGatherLoader {
   int cols;  // N * H * W
   struct State {
     int tid;
-    int n[4];          // image of each of the thread's 4 rows, -1 when out of range
-    int hp[4], wp[4];  // h + ph, w + pw (pointwise: h, w)
+    int nhw;      // first of the thread's 4 rows (may be >= cols: those rows read nothing)
+    int n, h, w;  // its image, row and column
   };
   __device__ __forceinline__ State init(int row0, int tid) const {
     State st;
     st.tid = tid;
     int r, k;
     Map::coord(tid, 0, r, k);
-    const int first = row0 + r;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int nhw = first + j;
-      if (nhw < cols) {
-        const int n = nhw / g.HW, hw = nhw - n * g.HW;
-        const int h = hw / g.W, ww = hw - h * g.W;
-        st.n[j] = n;
-        st.hp[j] = h + g.ph;
-        st.wp[j] = ww + g.pw;
-      } else {
-        st.n[j] = -1;
-        st.hp[j] = st.wp[j] = 0;
-      }
-    }
+    st.nhw = row0 + r;
+    st.n = st.nhw / g.HW;
+    const int hw = st.nhw - st.n * g.HW;
+    st.h = hw / g.W;
+    st.w = hw - st.h * g.W;
     return st;
   }
   __device__ __forceinline__ void load(const State& st, int k0, int k_end, float4 (&v)[Map::kVecs]) const {
@@ -186,25 +180,33 @@ struct DyGatherLoader {
       k += k0;
       float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
       if (k < k_end) {
-        if (g.pointwise) {
-          if (st.n[0] >= 0)
+        if (g.pointwise) {  // rows come in whole groups of 4 (cols % 4 == 0), one image
+          if (st.nhw < cols)
             o = __ldg(reinterpret_cast<const float4*>(
-                dy + ((int64_t)st.n[0] * g.K + k) * g.HW + st.hp[0] * g.W + st.wp[0]));
+                dy + ((int64_t)st.n * g.K + k) * g.HW + st.h * g.W + st.w));
         } else {
           const int kk = k / g.RS, rs = k - kk * g.RS;
           const int rr = rs / g.S, ss = rs - rr * g.S;
-          const int dh = rr * g.dh, dw = ss * g.dw;
+          const int oh = rr * g.dh - g.ph, ow = ss * g.dw - g.pw;  // h = p*sh + oh, w = q*sw + ow
           float e[4];
+          int n = st.n, h = st.h, w = st.w;
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
-            const int th = st.hp[j] - dh, tw = st.wp[j] - dw;
+            const int th = h - oh, tw = w - ow;  // p*sh, q*sw if this tap is used
             float val = 0.f;
-            if (st.n[j] >= 0 && th >= 0 && tw >= 0) {
+            if (st.nhw + j < cols && th >= 0 && tw >= 0) {
               const int p = th / g.sh, q = tw / g.sw;
               if (p * g.sh == th && q * g.sw == tw && p < g.P && q < g.Q)
-                val = __ldg(dy + ((int64_t)st.n[j] * g.K + kk) * g.PQ + p * g.Q + q);
+                val = __ldg(dy + ((int64_t)n * g.K + kk) * g.PQ + p * g.Q + q);
             }
             e[j] = val;
+            if (++w == g.W) {
+              w = 0;
+              if (++h == g.H) {
+                h = 0;
+                ++n;
+              }
+            }
           }
           o = make_float4(e[0], e[1], e[2], e[3]);
         }

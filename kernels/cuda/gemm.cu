@@ -133,7 +133,8 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                      int64_t ldc, MathMode mode, cudaStream_t stream) {
   if (M <= 0 || N <= 0) return cudaSuccess;
-  if (!fits_i32(M) || !fits_i32(N) || !fits_i32(K < 0 ? 0 : K)) return cudaErrorInvalidValue;
+  // K + 64: the main loops form k indices up to K + BK - 1 in int32 (gemm_tile.cuh).
+  if (!fits_i32(M) || !fits_i32(N) || !fits_i32(K < 0 ? 0 : K + 64)) return cudaErrorInvalidValue;
   if (K <= 0 || alpha == 0.f) {
     if (beta == 1.f) return cudaSuccess;
     const int64_t total = M * N;

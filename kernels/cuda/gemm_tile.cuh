@@ -34,6 +34,10 @@
 // zeros; epilogues drop out-of-range outputs. No access leaves the operands' bounds.
 // Split-K: blockIdx.z selects the k range [z*k_chunk, min(K, (z+1)*k_chunk)); k_chunk is a
 // multiple of BK (or >= K), and the epilogue offsets its output by z.
+// Grid: x = column tiles, y = row tiles, z = splits. gridDim.y is limited to 65535, so the
+// launch helpers cut the row tiles into launches of at most that many; each launch passes its
+// first row tile (m_tile0) and a block's rows start at (m_tile0 + blockIdx.y) * BM. The host
+// keeps K + 64 within int32 (k indices run up to K + BK - 1).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -172,7 +176,8 @@ using SimtBig = SimtCfg<128, 128, 8, 8, 8, 2>;   // 256 threads, 2 blocks (16 wa
 using SimtSmall = SimtCfg<64, 64, 8, 8, 8, 1>;   // 64 threads (~6 blocks per SM by registers)
 
 template <class Cfg, class LA, class LB, class Epi>
-__global__ void __launch_bounds__(Cfg::T, Cfg::kMinBlocks) simt_kernel(LA la, LB lb, Epi epi, int K, int k_chunk) {
+__global__ void __launch_bounds__(Cfg::T, Cfg::kMinBlocks) simt_kernel(LA la, LB lb, Epi epi, int K, int k_chunk,
+                                                                      int m_tile0) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
   constexpr int LDA = Cfg::LDA, LDB = Cfg::LDB, RT = Cfg::RT, CT = Cfg::CT;
   using MapA = typename LA::Map;
@@ -181,9 +186,9 @@ __global__ void __launch_bounds__(Cfg::T, Cfg::kMinBlocks) simt_kernel(LA la, LB
   __shared__ __align__(16) float Bs[2][BK * LDB];
 
   const int tid = threadIdx.x;
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int m0 = (m_tile0 + (int)blockIdx.y) * BM, n0 = blockIdx.x * BN;
   const int k_begin = blockIdx.z * k_chunk;
-  const int k_end = min(K, k_begin + k_chunk);
+  const int k_end = (int)min((int64_t)K, (int64_t)k_begin + k_chunk);  // the sum may pass INT32_MAX
   const int warp = tid >> 5, lane = tid & 31;
   const int ty = (warp / (CT / 8)) * 4 + (lane >> 3);
   const int tx = (warp % (CT / 8)) * 8 + (lane & 7);
@@ -294,7 +299,7 @@ __device__ __forceinline__ void mma_tile(float (&d)[4], const uint32_t (&a)[4], 
 }
 
 template <MathMode MODE, class LA, class LB, class Epi>
-__global__ void __launch_bounds__(256) mma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk) {
+__global__ void __launch_bounds__(256) mma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk, int m_tile0) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using Cfg = MmaCfg<MODE>;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, LD = Cfg::LD, KW = Cfg::KW;
@@ -304,9 +309,9 @@ __global__ void __launch_bounds__(256) mma_kernel(LA la, LB lb, Epi epi, int K, 
   __shared__ __align__(16) uint32_t Bs[2][KW * LD];
 
   const int tid = threadIdx.x;
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int m0 = (m_tile0 + (int)blockIdx.y) * BM, n0 = blockIdx.x * BN;
   const int k_begin = blockIdx.z * k_chunk;
-  const int k_end = min(K, k_begin + k_chunk);
+  const int k_end = (int)min((int64_t)K, (int64_t)k_begin + k_chunk);  // the sum may pass INT32_MAX
   const int warp = tid >> 5, lane = tid & 31;
   const int wm = warp >> 2, wn = warp & 3;  // 2 x 4 warps, 64 x 32 each
   const int g = lane >> 2, t = lane & 3;
@@ -379,30 +384,46 @@ __global__ void __launch_bounds__(256) mma_kernel(LA la, LB lb, Epi epi, int K, 
       epi.store2(z, row + 8, col, acc[mi][ni][2], acc[mi][ni][3]);
     }
 #else
-  (void)la; (void)lb; (void)epi; (void)K; (void)k_chunk;
+  (void)la; (void)lb; (void)epi; (void)K; (void)k_chunk; (void)m_tile0;
 #endif
 }
 
 // ------------------------------------------------------------ launch helper
 // Launches the main loop for an M x N output, k range [0, K) cut into `splits` chunks.
 // Loaders/epilogue must have been built for the matching config (Shape / T).
+// Row tiles beyond gridDim.y's limit (65535, i.e. M > 8.4M for 128-row tiles) go to further
+// launches on the same stream (see m_tile0 above).
+constexpr int kMaxGridY = 65535;
+
+// Calls launch(grid, y0) for the row tiles of an M x N output (BM x BN tiles, `splits` in z)
+// in chunks of at most kMaxGridY, y0 the chunk's first row tile; stops at a launch error.
+template <class Launch>
+cudaError_t launch_row_chunks(int M, int BM, int N, int BN, int splits, const Launch& launch) {
+  const int tiles_m = (int)(((int64_t)M + BM - 1) / BM);
+  for (int y0 = 0; y0 < tiles_m; y0 += kMaxGridY) {
+    const int rows = tiles_m - y0 < kMaxGridY ? tiles_m - y0 : kMaxGridY;
+    launch(dim3((unsigned)(((int64_t)N + BN - 1) / BN), (unsigned)rows, (unsigned)splits), y0);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
 template <class Cfg, class LA, class LB, class Epi>
 cudaError_t launch_simt(const LA& la, const LB& lb, const Epi& epi, int M, int N, int K, int splits,
                         int k_chunk, cudaStream_t stream) {
-  const dim3 grid((unsigned)((N + Cfg::BN - 1) / Cfg::BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM),
-                  (unsigned)splits);
-  simt_kernel<Cfg, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk);
-  return cudaGetLastError();
+  return launch_row_chunks(M, Cfg::BM, N, Cfg::BN, splits, [&](dim3 grid, int y0) {
+    simt_kernel<Cfg, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk, y0);
+  });
 }
 
 template <MathMode MODE, class LA, class LB, class Epi>
 cudaError_t launch_mma(const LA& la, const LB& lb, const Epi& epi, int M, int N, int K, int splits,
                        int k_chunk, cudaStream_t stream) {
   using Cfg = MmaCfg<MODE>;
-  const dim3 grid((unsigned)((N + Cfg::BN - 1) / Cfg::BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM),
-                  (unsigned)splits);
-  mma_kernel<MODE, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk);
-  return cudaGetLastError();
+  return launch_row_chunks(M, Cfg::BM, N, Cfg::BN, splits, [&](dim3 grid, int y0) {
+    mma_kernel<MODE, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk, y0);
+  });
 }
 
 // Launch policies: a tile config plus the main loop that runs it, so that callers can write

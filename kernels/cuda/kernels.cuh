@@ -23,7 +23,8 @@
 //
 // Differences from the CPU kernels that a caller can see:
 //   * softmax_xent_fwd/bwd cannot throw for a label outside [0, C): that row gets NaN loss
-//     (fwd; probs are still written) or NaN dlogits (bwd), which sumsq_check reports.
+//     (fwd; probs are still written) or NaN dlogits (bwd), and is counted in the caller's
+//     fault slot (below, "Faults"), from which the addon raises the CPU kernel's error.
 //   * MathMode::TF32/BF16/FP16 round GEMM/conv operands to that format (fp32 accumulate,
 //     fp32 storage). On a GPU older than sm_80 they fall back to FP32 (see gemm_kernel_name).
 #pragma once
@@ -116,11 +117,20 @@ cudaError_t dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float
 // out (device, 2 doubles): out[0] = sum x^2 (in double), out[1] = number of non-finite values.
 cudaError_t sumsq_check(int64_t n, const float* x, double* out, cudaStream_t stream);
 
+// ---------------------------------------------------------------- faults
+// Bad data a kernel cannot refuse before it runs (a label outside [0, C): the labels live on
+// the device) is counted in a fault slot of kFaultWords uint32 (device memory, zeroed by the
+// caller): [0] += 1 per bad row, [1] = max(~row) so ~[1] is the first bad row, [2] = max(C).
+// A null slot counts nothing. native/cuda_memory.cc reads the slots back at sync/download.
+constexpr int kFaultWords = 4;
+enum FaultSlot { kFaultXentFwd = 0, kFaultXentBwd = 1, kFaultSlots = 2 };
+
 // ---------------------------------------------------------------- loss (softmax_xent.cu)
 cudaError_t softmax_xent_fwd(int64_t N, int64_t C, float eps, const float* logits,
-                             const int32_t* labels, float* probs, float* loss, cudaStream_t stream);
+                             const int32_t* labels, float* probs, float* loss, uint32_t* fault,
+                             cudaStream_t stream);
 cudaError_t softmax_xent_bwd(int64_t N, int64_t C, float eps, float scale, const float* probs,
-                             const int32_t* labels, float* dlogits, cudaStream_t stream);
+                             const int32_t* labels, float* dlogits, uint32_t* fault, cudaStream_t stream);
 
 // ---------------------------------------------------------------- optimiser (sgd.cu)
 cudaError_t sgd_momentum_update(int64_t n, float lr, float momentum, float weight_decay,

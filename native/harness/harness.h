@@ -99,6 +99,7 @@ struct Options {
   std::string suite = "all";   // gemm | conv | all
   std::string out;             // JSONL file for --bench (stdout when empty)
   std::string filter;          // only checks / benchmarks whose name contains this
+  std::string skip;            // and not those whose name contains this
   int device = 0;
   int iters = 0;               // 0: default per mode
 };
@@ -111,7 +112,7 @@ class Report {
   int passed() const { return passed_; }
   int failed() const { return failed_; }
   bool wants(const std::string& name) const;
-  std::string filter;
+  std::string filter, skip;
 
  private:
   int passed_ = 0, failed_ = 0;
@@ -132,6 +133,8 @@ void compare_exact(Report& rep, const std::string& name, const std::vector<T>& g
 // Relative tolerance per math mode, for a product of two rounded operands accumulated over
 // k terms (bound relative to sum |a*b|): see validate_gemm_conv.cc.
 double mode_tolerance(imagerate::cuda::MathMode m, int64_t k);
+// Absolute term to add to that bound for operands in [-1, 1] (fp16 subnormals; see its comment).
+double mode_atol(imagerate::cuda::MathMode m, int64_t k);
 const char* mode_str(imagerate::cuda::MathMode m);
 
 void validate_gemm_conv(const Options& opt, Report& rep);

@@ -5,16 +5,27 @@
 // beta * C term), i.e. a bound relative to the magnitude of the terms, not of the result, so
 // cancellation cannot make a correct kernel fail. FP32 uses the worst-case bound of k fp32
 // FMAs; TF32/FP16/BF16 add the operands' rounding (2^-11 / 2^-11 / 2^-8 each).
+// FP16 adds an absolute k * 2^-24 for operands rounded into its subnormal range (mode_atol).
 // Shapes are chosen to hit every launch variant: both SIMT tile configs and the tensor-core
 // one, the float4 and scalar load paths (aligned and odd leading dimensions, a misaligned
 // pointer), partial tiles in m, n and k, K < 8, the pointwise conv fast paths, strides,
-// padding, dilation, and split-K in the filter gradient.
+// padding, dilation, and split-K in the filter gradient (even and ragged last chunks, chunk
+// edges inside an image), conv with misaligned pointers, and a GEMM with more than 65535 row
+// tiles (more than one launch along gridDim.y).
+// Exact checks ("gemm rounding"): C = A * I and C = I * B, so every output is one operand
+// element rounded to the mode's format (TF32 to nearest with ties away, BF16/FP16 to nearest
+// even, with tie cases placed on purpose): they pin down the rounding and which k of a 16-bit
+// pair is which, independently of any tolerance.
+// A CUDA error returned by a launch fails that check and the run goes on; an error inside a
+// kernel (sticky) stops the run at the next download.
 #include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <cuda_runtime_api.h>
 
 #include "harness.h"
 #include "kernels.h"
@@ -33,6 +44,15 @@ std::string fmt(const char* f, ...) {
   std::vsnprintf(buf, sizeof buf, f, ap);
   va_end(ap);
   return buf;
+}
+
+// A launch's returned status: cudaSuccess, or a failed check named `name` (launch errors are
+// not sticky, so the run can go on; the error is cleared).
+bool launched(Report& rep, const std::string& name, cudaError_t e) {
+  if (e == cudaSuccess) return true;
+  cudaGetLastError();
+  rep.fail(name, fmt("launch returned %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e)));
+  return false;
 }
 
 // ---------------------------------------------------------------- GEMM
@@ -63,9 +83,17 @@ void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode
   std::vector<float> B = rng.vec((size_t)std::max<int64_t>(1, b_rows * ldb));
   std::vector<float> C0 = rng.vec((size_t)std::max<int64_t>(1, M * ldc));
   if (v.nan_c) std::fill(C0.begin(), C0.end(), NAN);
+  // NaN in the leading-dimension padding: a kernel that reads past a row's end (even to
+  // multiply it by a zero-filled tail of the other operand) gets NaN.
+  for (int64_t r = 0; r < a_rows; ++r)
+    for (int64_t c = a_cols; c < lda; ++c) A[(size_t)(r * lda + c)] = NAN;
+  for (int64_t r = 0; r < b_rows; ++r)
+    for (int64_t c = b_cols; c < ldb; ++c) B[(size_t)(r * ldb + c)] = NAN;
   DevBuf<float> dA(A, v.misalign), dB(B, v.misalign), dC(C0, v.misalign);
-  CK(imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb, v.beta, dC.get(), ldc, mode,
-                               nullptr));
+  if (!launched(rep, name,
+                imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb, v.beta, dC.get(), ldc,
+                                          mode, nullptr)))
+    return;
   const std::vector<float> got = dC.download();
 
   std::vector<double> ref(C0.size()), scale(C0.size(), 0.0);
@@ -89,7 +117,7 @@ void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode
       ref[o] = (double)v.alpha * s + c;
       scale[o] = std::fabs((double)v.alpha) * sa + std::fabs(c);
     }
-  compare_bound(rep, name, got, ref, scale, mode_tolerance(mode, K), 1e-30);
+  compare_bound(rep, name, got, ref, scale, mode_tolerance(mode, K), mode_atol(mode, K));
   if (also_cpu) {
     std::vector<float> cpu = C0;
     imagerate::gemm_f32(ta, tb, M, N, K, v.alpha, A.data(), lda, B.data(), ldb, v.beta, cpu.data(), ldc);
@@ -97,6 +125,95 @@ void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode
     // Both are fp32 with different summation orders: each within the FP32 bound of the exact value.
     compare_bound(rep, name + " vs cpu", got, cref, scale, 2 * mode_tolerance(MathMode::FP32, K), 1e-30);
   }
+}
+
+// x rounded to `bits` significant bits (normal range only): ties to even, or away from zero.
+double round_bits(double x, int bits, bool ties_away) {
+  if (x == 0.0 || !std::isfinite(x)) return x;
+  int e = 0;
+  const double m = std::ldexp(std::frexp(x, &e), bits);  // |m| in [2^(bits-1), 2^bits)
+  double r = std::nearbyint(m);                          // default rounding: to nearest even
+  if (ties_away && std::fabs(m - std::trunc(m)) == 0.5) r = std::trunc(m) + (m > 0 ? 1.0 : -1.0);
+  return std::ldexp(r, e - bits);
+}
+double round_mode(MathMode mode, float x) {
+  switch (mode) {
+    case MathMode::TF32: return round_bits(x, 11, true);   // cvt.rna.tf32.f32
+    case MathMode::BF16: return round_bits(x, 8, false);   // cvt.rn.bf16x2.f32
+    case MathMode::FP16:  // cvt.rn.f16x2.f32; below 2^-14 fp16 is subnormal: a fixed step of 2^-24
+      return std::fabs(x) < std::ldexp(1.0, -14) ? std::ldexp(std::nearbyint(std::ldexp((double)x, 24)), -24)
+                                                 : round_bits(x, 11, false);
+    default: return x;
+  }
+}
+
+// C = A * I (side 0) or I * B (side 1) for M = 37, N = K = 40 (a K tail in every mode, a
+// partial 16-bit k pair at the end), all four transposes: C must equal the rounded operand
+// exactly. The values: ties for each format, then random in [-4, 4] (normal in fp16).
+void check_gemm_rounding(Report& rep, MathMode mode, int side, bool ta, bool tb, uint64_t seed) {
+  const std::string name = fmt("gemm rounding %s%s %s %s", ta ? "T" : "N", tb ? "T" : "N", mode_str(mode),
+                               side == 0 ? "C=A*I" : "C=I*B");
+  if (!rep.wants(name)) return;
+  const int64_t M = side == 0 ? 37 : 40, N = side == 0 ? 40 : 37, K = 40;
+  const float u = std::ldexp(1.f, -11), v = std::ldexp(1.f, -8);
+  const float special[] = {1.f + u / 2,  1.f + u,      1.f + 3 * u,  -(1.f + u),   1.f + v,     1.f + 3 * v,
+                           -(1.f + 3 * v), 1.f + v / 2, 3.f + 2 * u, 0.1f,        -0.3f,       1.f + 5 * u,
+                           2.f - u / 2,  1.f + v + u, -(1.f + 5 * u)};
+  Rng rng(seed);
+  // Logical operands: X holds the values (A when side 0, B when side 1), the other is I.
+  const int64_t xr = side == 0 ? M : K, xc = side == 0 ? K : N;
+  std::vector<float> X = rng.vec((size_t)(xr * xc), -4.f, 4.f);
+  for (size_t i = 0; i < X.size(); ++i)
+    if (i % 7 < 3) X[i] = special[(i / 7 * 3 + i % 7) % (sizeof special / sizeof special[0])];
+  auto logical_a = [&](int64_t i, int64_t k) { return side == 0 ? X[(size_t)(i * K + k)] : (i == k ? 1.f : 0.f); };
+  auto logical_b = [&](int64_t k, int64_t j) { return side == 1 ? X[(size_t)(k * N + j)] : (k == j ? 1.f : 0.f); };
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  std::vector<float> A((size_t)(M * K)), B((size_t)(K * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k) A[(size_t)(ta ? k * lda + i : i * lda + k)] = logical_a(i, k);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < N; ++j) B[(size_t)(tb ? j * ldb + k : k * ldb + j)] = logical_b(k, j);
+  std::vector<float> want((size_t)(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j)
+      want[(size_t)(i * N + j)] = (float)round_mode(mode, side == 0 ? logical_a(i, j) : logical_b(i, j));
+  std::vector<float> nanc((size_t)(M * N), NAN);
+  DevBuf<float> dA(A), dB(B), dC(nanc);
+  if (!launched(rep, name,
+                imagerate::cuda::gemm_f32(ta, tb, M, N, K, 1.f, dA.get(), lda, dB.get(), ldb, 0.f, dC.get(), N, mode,
+                                          nullptr)))
+    return;
+  compare_exact(rep, name, dC.download(), want);
+}
+
+// M = 65535 * 128 + 77 rows: the 128-row tile configs need a second launch along gridDim.y.
+void check_gemm_tall(Report& rep, MathMode mode, bool ta, uint64_t seed) {
+  const int64_t M = 65535LL * 128 + 77, N = 3, K = 5;
+  const std::string name = fmt("gemm tall %s%s %s %lldx%lldx%lld", ta ? "T" : "N", "N", mode_str(mode), (long long)M,
+                               (long long)N, (long long)K);
+  if (!rep.wants(name)) return;
+  Rng rng(seed);
+  const int64_t lda = ta ? M : K;
+  const std::vector<float> A = rng.vec((size_t)(M * K)), B = rng.vec((size_t)(K * N));
+  std::vector<float> nanc((size_t)(M * N), NAN);
+  DevBuf<float> dA(A), dB(B), dC(nanc);
+  if (!launched(rep, name,
+                imagerate::cuda::gemm_f32(ta, false, M, N, K, 1.f, dA.get(), lda, dB.get(), N, 0.f, dC.get(), N, mode,
+                                          nullptr)))
+    return;
+  std::vector<double> ref((size_t)(M * N)), scale((size_t)(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0, sa = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = (double)A[(size_t)(ta ? k * lda + i : i * lda + k)] * B[(size_t)(k * N + j)];
+        s += p;
+        sa += std::fabs(p);
+      }
+      ref[(size_t)(i * N + j)] = s;
+      scale[(size_t)(i * N + j)] = sa;
+    }
+  compare_bound(rep, name, dC.download(), ref, scale, mode_tolerance(mode, K), mode_atol(mode, K));
 }
 
 void validate_gemm(const Options& opt, Report& rep) {
@@ -121,6 +238,13 @@ void validate_gemm(const Options& opt, Report& rep) {
     for (MathMode mode : kModes)
       for (const GemmCase& gc : big)
         for (int t = 0; t < 4; ++t) check_gemm(rep, gc, t & 1, t & 2, mode, variants[t == 3 ? 1 : 0], seed++, false);
+  for (MathMode mode : kModes)
+    for (int side = 0; side < 2; ++side)
+      for (int t = 0; t < 4; ++t) check_gemm_rounding(rep, mode, side, t & 1, t & 2, seed++);
+  if (!opt.quick) {
+    check_gemm_tall(rep, MathMode::FP32, false, seed++);
+    check_gemm_tall(rep, MathMode::TF32, true, seed++);
+  }
 
   // Degenerate cases: K == 0 and alpha == 0 only scale C (A, B unread: NaN there must not
   // matter); beta == 0 then zeroes C, even if it held NaN; M == 0 leaves C alone.
@@ -212,13 +336,16 @@ ConvRef conv_reference(const imagerate::Conv2dParams& cp, const std::vector<floa
   return r;
 }
 
-void check_conv(const Options& opt, Report& rep, const ConvCase& t, MathMode mode, uint64_t seed) {
+// misalign > 0 places every tensor that many floats past a 16-byte boundary (the loaders'
+// and epilogues' float4 paths must then be off).
+void check_conv(const Options& opt, Report& rep, const ConvCase& t, MathMode mode, uint64_t seed, size_t misalign = 0) {
   const imagerate::Conv2dParams cp = cpu_params(t);
   const imagerate::cuda::Conv2dParams gp = gpu_params(cp);
-  const std::string tag = fmt("n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld,%lld p%lld,%lld d%lld,%lld %s",
+  const std::string tag = fmt("n%lld c%lld %lldx%lld k%lld %lldx%lld s%lld,%lld p%lld,%lld d%lld,%lld %s%s",
                               (long long)t.n, (long long)t.c, (long long)t.h, (long long)t.w, (long long)t.k,
                               (long long)t.r, (long long)t.s, (long long)t.sh, (long long)t.sw, (long long)t.ph,
-                              (long long)t.pw, (long long)t.dh, (long long)t.dw, mode_str(mode));
+                              (long long)t.pw, (long long)t.dh, (long long)t.dw, mode_str(mode),
+                              misalign ? " misaligned" : "");
   if (!rep.wants("conv fwd+bias+relu " + tag) && !rep.wants("conv bwd-data " + tag) &&
       !rep.wants("conv bwd-filter " + tag) && !rep.wants("conv bwd-bias " + tag))
     return;
@@ -229,13 +356,16 @@ void check_conv(const Options& opt, Report& rep, const ConvCase& t, MathMode mod
   const std::vector<float> x = rng.vec(xs), w = rng.vec(ws), dy = rng.vec(ys), bias = rng.vec((size_t)cp.k);
   const ConvRef ref = conv_reference(cp, x, w, dy);
   const int64_t crs = cp.c * cp.r * cp.s, krs = cp.k * cp.r * cp.s, npq = cp.n * cp.p * cp.q;
-  DevBuf<float> dx_in(x), dw_in(w), ddy(dy), dbias(bias);
+  DevBuf<float> dx_in(x, misalign), dw_in(w, misalign), ddy(dy, misalign), dbias(bias, misalign);
 
   {  // forward, with and without bias, and the fused bias + ReLU
     std::vector<float> nanfill(ys, NAN);
-    DevBuf<float> dyo(nanfill);
-    CK(imagerate::cuda::conv2d_fwd(gp, dx_in.get(), dw_in.get(), nullptr, dyo.get(), mode, nullptr));
-    compare_bound(rep, "conv fwd " + tag, dyo.download(), ref.y, ref.ys, mode_tolerance(mode, crs), 1e-30);
+    DevBuf<float> dyo(nanfill, misalign);
+    if (!launched(rep, "conv fwd " + tag,
+                  imagerate::cuda::conv2d_fwd(gp, dx_in.get(), dw_in.get(), nullptr, dyo.get(), mode, nullptr)))
+      return;
+    compare_bound(rep, "conv fwd " + tag, dyo.download(), ref.y, ref.ys, mode_tolerance(mode, crs),
+                  mode_atol(mode, crs));
     CK(imagerate::cuda::conv2d_fwd(gp, dx_in.get(), dw_in.get(), dbias.get(), dyo.get(), mode, nullptr));
     std::vector<double> yb(ys), ybs(ys), yr(ys);
     const int64_t pq = cp.p * cp.q;
@@ -245,9 +375,11 @@ void check_conv(const Options& opt, Report& rep, const ConvCase& t, MathMode mod
       ybs[i] = ref.ys[i] + std::fabs(bias[(size_t)k]);
       yr[i] = yb[i] < 0 ? 0.0 : yb[i];
     }
-    compare_bound(rep, "conv fwd+bias " + tag, dyo.download(), yb, ybs, mode_tolerance(mode, crs + 1), 1e-30);
+    compare_bound(rep, "conv fwd+bias " + tag, dyo.download(), yb, ybs, mode_tolerance(mode, crs + 1),
+                  mode_atol(mode, crs));
     CK(imagerate::cuda::conv2d_fwd_bias_relu(gp, dx_in.get(), dw_in.get(), dbias.get(), dyo.get(), mode, nullptr));
-    compare_bound(rep, "conv fwd+bias+relu " + tag, dyo.download(), yr, ybs, mode_tolerance(mode, crs + 1), 1e-30);
+    compare_bound(rep, "conv fwd+bias+relu " + tag, dyo.download(), yr, ybs, mode_tolerance(mode, crs + 1),
+                  mode_atol(mode, crs));
     if (mode == MathMode::FP32) {  // the CPU kernel agrees too (both fp32)
       std::vector<float> cpu(ys);
       imagerate::conv2d_fwd(cp, x.data(), w.data(), bias.data(), cpu.data());
@@ -259,15 +391,21 @@ void check_conv(const Options& opt, Report& rep, const ConvCase& t, MathMode mod
   }
   {  // backward data
     std::vector<float> nanfill(xs, NAN);
-    DevBuf<float> ddx(nanfill);
-    CK(imagerate::cuda::conv2d_bwd_data(gp, ddy.get(), dw_in.get(), ddx.get(), mode, nullptr));
-    compare_bound(rep, "conv bwd-data " + tag, ddx.download(), ref.dx, ref.dxs, mode_tolerance(mode, krs), 1e-30);
+    DevBuf<float> ddx(nanfill, misalign);
+    if (!launched(rep, "conv bwd-data " + tag,
+                  imagerate::cuda::conv2d_bwd_data(gp, ddy.get(), dw_in.get(), ddx.get(), mode, nullptr)))
+      return;
+    compare_bound(rep, "conv bwd-data " + tag, ddx.download(), ref.dx, ref.dxs, mode_tolerance(mode, krs),
+                  mode_atol(mode, krs));
   }
   {  // backward filter + bias gradient
     std::vector<float> nanfill(ws, NAN), nanb((size_t)cp.k, NAN);
-    DevBuf<float> ddw(nanfill), ddb(nanb);
-    CK(imagerate::cuda::conv2d_bwd_filter(gp, dx_in.get(), ddy.get(), ddw.get(), ddb.get(), mode, nullptr));
-    compare_bound(rep, "conv bwd-filter " + tag, ddw.download(), ref.dw, ref.dws, mode_tolerance(mode, npq), 1e-30);
+    DevBuf<float> ddw(nanfill, misalign), ddb(nanb, misalign);
+    if (!launched(rep, "conv bwd-filter " + tag,
+                  imagerate::cuda::conv2d_bwd_filter(gp, dx_in.get(), ddy.get(), ddw.get(), ddb.get(), mode, nullptr)))
+      return;
+    compare_bound(rep, "conv bwd-filter " + tag, ddw.download(), ref.dw, ref.dws, mode_tolerance(mode, npq),
+                  mode_atol(mode, npq));
     std::vector<double> dbs((size_t)cp.k, 0.0);
     const int64_t pq = cp.p * cp.q;
     for (size_t i = 0; i < ys; ++i) dbs[(size_t)(((int64_t)i / pq) % cp.k)] += std::fabs(dy[i]);
@@ -286,11 +424,20 @@ void validate_conv(const Options& opt, Report& rep) {
       {2, 3, 17, 17, 70, 7, 7, 2, 2, 3, 3, 1, 1},  {1, 130, 6, 6, 129, 3, 3, 1, 1, 1, 1, 1, 1},
       {2, 5, 6, 7, 3, 3, 3, 3, 2, 2, 1, 1, 2},     {9, 16, 32, 32, 136, 3, 3, 1, 1, 1, 1, 1, 1},
       {9, 136, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1}, {4, 64, 8, 8, 132, 1, 1, 1, 1, 0, 0, 1, 1},
+      // bwd-filter split-K with a ragged last chunk whose edges fall inside an image (PQ = 437,
+      // chunks of 440 / 448 k): scalar paths; and the same for the pointwise float4 paths
+      // (PQ = 196, chunks of 496 / 512 of N*P*Q = 980).
+      {3, 5, 23, 19, 7, 3, 3, 1, 1, 1, 1, 1, 1},   {5, 12, 14, 14, 20, 1, 1, 1, 1, 0, 0, 1, 1},
   };
-  if (opt.quick) cases = {cases[1], cases[2], cases[3], cases[9]};
+  // Misaligned pointers: the pointwise case (float4 everywhere when aligned) and a general one.
+  const std::vector<ConvCase> misaligned = {{2, 8, 4, 4, 12, 1, 1, 1, 1, 0, 0, 1, 1},
+                                            {2, 16, 14, 14, 32, 3, 3, 2, 2, 1, 1, 1, 1}};
+  if (opt.quick) cases = {cases[1], cases[2], cases[3], cases[9], cases[16]};
   uint64_t seed = 1000;
-  for (MathMode mode : kModes)
+  for (MathMode mode : kModes) {
     for (const ConvCase& t : cases) check_conv(opt, rep, t, mode, seed++);
+    for (const ConvCase& t : misaligned) check_conv(opt, rep, t, mode, seed++, 1);
+  }
 }
 
 }  // namespace

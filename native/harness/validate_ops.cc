@@ -258,27 +258,41 @@ void check_xent(Report& rep, int64_t N, int64_t C, float eps, uint64_t seed) {
   imagerate::softmax_xent_bwd(N, C, eps, 1.f / (float)N, probs.data(), labels.data(), dl.data());
   DevBuf<float> dL(logits), dP((size_t)(N * C)), dLoss((size_t)N), dD((size_t)(N * C)), cP(probs);
   DevBuf<int32_t> dLab(labels);
-  CK(cu::softmax_xent_fwd(N, C, eps, dL.get(), dLab.get(), dP.get(), dLoss.get(), nullptr));
+  CK(cu::softmax_xent_fwd(N, C, eps, dL.get(), dLab.get(), dP.get(), dLoss.get(), nullptr, nullptr));
   compare(rep, "xent fwd probs " + tag, dP.download(), probs, 1e-9, 2e-6);
   compare(rep, "xent fwd loss " + tag, dLoss.download(), loss, 1e-6, 2e-6);
-  CK(cu::softmax_xent_bwd(N, C, eps, 1.f / (float)N, cP.get(), dLab.get(), dD.get(), nullptr));
+  CK(cu::softmax_xent_bwd(N, C, eps, 1.f / (float)N, cP.get(), dLab.get(), dD.get(), nullptr, nullptr));
   compare_exact(rep, "xent bwd " + tag, dD.download(), dl);
   // In place (probs over logits, dlogits over probs), as the CPU allows.
-  CK(cu::softmax_xent_fwd(N, C, eps, dL.get(), dLab.get(), dL.get(), dLoss.get(), nullptr));
+  CK(cu::softmax_xent_fwd(N, C, eps, dL.get(), dLab.get(), dL.get(), dLoss.get(), nullptr, nullptr));
   compare(rep, "xent fwd in-place " + tag, dL.download(), probs, 1e-9, 2e-6);
-  CK(cu::softmax_xent_bwd(N, C, eps, 1.f / (float)N, cP.get(), dLab.get(), cP.get(), nullptr));
+  CK(cu::softmax_xent_bwd(N, C, eps, 1.f / (float)N, cP.get(), dLab.get(), cP.get(), nullptr, nullptr));
   compare_exact(rep, "xent bwd in-place " + tag, cP.download(), dl);
-  // A bad label: NaN loss and a NaN gradient row, nothing else touched.
+  // Bad labels (C at row 0, -1 at the last row when N > 2): NaN loss and NaN gradient rows,
+  // nothing else touched, and each counted in the fault slots (kernels.cuh, "Faults").
   std::vector<int32_t> bad = labels;
   bad[0] = (int32_t)C;
+  if (N > 2) bad[(size_t)(N - 1)] = -1;
+  const uint32_t nbad = N > 2 ? 2 : 1;
   dLab.upload(bad);
-  CK(cu::softmax_xent_fwd(N, C, eps, dL.get() /*now probs; any finite input*/, dLab.get(), dP.get(), dLoss.get(), nullptr));
-  CK(cu::softmax_xent_bwd(N, C, eps, 1.f, dP.get(), dLab.get(), dD.get(), nullptr));
+  DevBuf<uint32_t> faults(std::vector<uint32_t>((size_t)(cu::kFaultSlots * cu::kFaultWords), 0u));
+  uint32_t* fwd_slot = faults.get() + cu::kFaultXentFwd * cu::kFaultWords;
+  uint32_t* bwd_slot = faults.get() + cu::kFaultXentBwd * cu::kFaultWords;
+  CK(cu::softmax_xent_fwd(N, C, eps, dL.get() /*now probs; any finite input*/, dLab.get(), dP.get(), dLoss.get(), fwd_slot, nullptr));
+  CK(cu::softmax_xent_bwd(N, C, eps, 1.f, dP.get(), dLab.get(), dD.get(), bwd_slot, nullptr));
   const std::vector<float> lo = dLoss.download(), d = dD.download();
   bool ok = std::isnan(lo[0]);
   for (int64_t j = 0; j < C; ++j) ok = ok && std::isnan(d[(size_t)j]);
-  for (int64_t i = 1; i < N; ++i) ok = ok && std::isfinite(lo[(size_t)i]);
-  (rep.*(ok ? &Report::pass : &Report::fail))("xent bad label -> NaN row " + tag, ok ? "" : "expected NaN in row 0 only");
+  for (int64_t i = 1; i < N; ++i) ok = ok && (std::isfinite(lo[(size_t)i]) != (nbad == 2 && i == N - 1));
+  (rep.*(ok ? &Report::pass : &Report::fail))("xent bad label -> NaN row " + tag, ok ? "" : "expected NaN in the bad rows only");
+  const std::vector<uint32_t> f = faults.download();
+  for (int slot : {(int)cu::kFaultXentFwd, (int)cu::kFaultXentBwd}) {
+    const uint32_t* w = f.data() + slot * cu::kFaultWords;
+    const bool good = w[0] == nbad && ~w[1] == 0u && w[2] == (uint32_t)C;
+    (rep.*(good ? &Report::pass : &Report::fail))(
+        std::string("xent bad label fault slot ") + (slot == cu::kFaultXentFwd ? "fwd " : "bwd ") + tag,
+        good ? "" : fmt("count %u (want %u), first row %u (want 0), C %u (want %lld)", w[0], nbad, ~w[1], w[2], (long long)C));
+  }
 }
 
 }  // namespace

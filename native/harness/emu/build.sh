@@ -1,0 +1,31 @@
+#!/bin/bash
+# build.sh [OUT_DIR]: builds imagerate_cuda_emu, the harness's GEMM/conv checks running the
+# CUDA kernels' own source on the CPU emulator (emu.h), with g++ only (no nvcc, no GPU).
+#   bash native/harness/emu/build.sh && build-emu/imagerate_cuda_emu --quick
+# OUT_DIR defaults to build-emu/ at the repository root; ROOT=... points at another checkout
+# (the kernels, CPU kernels and harness are taken from there). About 1 minute on 2 cores.
+# Runs (2-core machine): --quick about 1 minute (489 checks); --suite gemm --skip tall about
+# 3 minutes, --suite conv about 11; the two 8.4M-row "gemm tall" checks take about 1 minute
+# (fp32) and much longer (tf32: every mma is a warp rendezvous), so --skip tall for routine use.
+set -e
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=${ROOT:-$(cd "$HERE/../../.." && pwd)}
+OUT=${1:-$ROOT/build-emu}
+mkdir -p "$OUT/obj" "$OUT/gen"
+python3 "$HERE/transform.py" "$ROOT/kernels/cuda" "$OUT/gen"
+CXX="g++ -std=c++17 -O2 -g -Wall -Wno-unused-parameter -Wno-unused-function -Wno-unknown-pragmas -Wno-maybe-uninitialized"
+INC="-I$HERE/include -I$OUT/gen -I$ROOT/kernels/cpu -I$ROOT/native/harness -I$ROOT/kernels/cuda"
+pids=()
+build() { "$@" & pids+=($!); if (( ${#pids[@]} >= 2 )); then wait ${pids[0]}; pids=(${pids[@]:1}); fi; }
+for f in "$ROOT"/kernels/cpu/*.cc; do
+  b=$(basename "$f" .cc); extra=""; [[ $b == *_avx2 ]] && extra="-mavx2 -mfma"
+  [[ -f "$OUT/obj/cpu_$b.o" && "$OUT/obj/cpu_$b.o" -nt "$f" ]] || build $CXX $extra -O3 -I$ROOT/kernels/cpu -c "$f" -o "$OUT/obj/cpu_$b.o"
+done
+for f in gemm conv2d; do build $CXX -D__CUDA_ARCH__=900 $INC -x c++ -c "$OUT/gen/$f.cu" -o "$OUT/obj/$f.o"; done
+build $CXX $INC -c "$HERE/emu_runtime.cc" -o "$OUT/obj/emu_runtime.o"
+build $CXX $INC -c "$HERE/emu_main.cc" -o "$OUT/obj/emu_main.o"
+build $CXX $INC -c "$ROOT/native/harness/validate_gemm_conv.cc" -o "$OUT/obj/validate_gemm_conv.o"
+build $CXX $INC -Dmain=harness_main_not_used -c "$ROOT/native/harness/cuda_harness.cc" -o "$OUT/obj/cuda_harness.o"
+for p in "${pids[@]}"; do wait $p; done
+$CXX -o "$OUT/imagerate_cuda_emu" "$OUT"/obj/*.o -lpthread
+echo "built $OUT/imagerate_cuda_emu"
