@@ -17,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "cuda_addon.h"
 #include "cuda_check.h"
@@ -79,6 +80,9 @@ Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
   const uint64_t bytes = a.present(1) ? (uint64_t)a.index(1, "bytes") : b.bytes;
   a.need(b, "id", bytes);
   cudaStream_t s = stream(a);
+  // The fault check first, before anything that its throw would leak (its copy is ordered
+  // before the completion either way).
+  std::function<std::string()> faults = enqueue_fault_check(a);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(info.Env(), (size_t)bytes);
   auto* c = new CudaCompletion(info.Env());
   Napi::Promise promise = c->deferred.Promise();
@@ -111,7 +115,7 @@ Napi::Value CudaAddon::Download(const Napi::CallbackInfo& info) {
       }
     }
   }
-  enqueue_completion(a, c, on_host, enqueue_fault_check(a));
+  enqueue_completion(a, c, on_host, std::move(faults));
   return promise;
 }
 
@@ -119,9 +123,10 @@ Napi::Value CudaAddon::Sync(const Napi::CallbackInfo& info) {
   Args a(info, "sync", 0);
   not_capturing(a);
   open_device(a);
+  std::function<std::string()> faults = enqueue_fault_check(a);
   auto* c = new CudaCompletion(info.Env());
   Napi::Promise promise = c->deferred.Promise();
-  enqueue_completion(a, c, nullptr, enqueue_fault_check(a));
+  enqueue_completion(a, c, nullptr, std::move(faults));
   return promise;
 }
 
