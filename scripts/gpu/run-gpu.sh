@@ -13,7 +13,8 @@
 #     harness  the CUDA kernel harness: --validate, compute-sanitizer memcheck of --validate
 #              --quick, then --bench (records to harness-bench.jsonl)
 #     pytorch  bench/baselines/pytorch_gpu.py (records to pytorch_gpu.jsonl) and its --golden file
-#     tests    vitest: the CUDA addon test and the shared backend op tests (cpu, cuda, webgpu)
+#     tests    vitest: the CUDA addon test and the shared backend op tests (cpu, cuda, webgpu),
+#              then the gradient, norm, model, autograd and training suites on cuda only
 #     bench    node dist/cli.js bench all --backend cuda (records + report.html in bench-all/)
 #     models   node dist/cli.js bench models for lenet5/cifar10-tf/resnet50 at 32/128/256,
 #              fp32 and tf32 (records to models-cuda.jsonl)
@@ -175,6 +176,14 @@ stage_tests() {
     [ -f "$f" ] && files+=("$f")
   done
   step vitest-cuda 420 node node_modules/vitest/vitest.mjs run --reporter=verbose "${files[@]}"
+  # The other suites that run one body per backend (gradients, batch norm, the model zoo,
+  # autograd, training), on cuda only; the tfjs parity suites cannot come (tfjs is not carried).
+  local more=()
+  for f in test/ops/gradcheck.test.ts test/ops/gradcheck-norm.test.ts test/kernels/norm.test.ts \
+           test/models/models.test.ts test/autograd/autograd.test.ts test/train/train.test.ts; do
+    [ -f "$f" ] && more+=("$f")
+  done
+  step vitest-cuda-suites 300 env IMAGERATE_TEST_BACKENDS=cuda node node_modules/vitest/vitest.mjs run --reporter=verbose "${more[@]}"
 }
 
 stage_bench() {
