@@ -8,15 +8,26 @@
 //                   in order (adjacent threads read adjacent floats), in blocks of 32.
 //   sumsq_partial:  sum of squares and non-finite counts over chunks of CHUNK = 8192 values,
 //                   one workgroup per chunk (32 coalesced values per thread, then a tree);
-//                   partial[3g..3g+2] = (sum as f32 bits, #NaN, #inf), g counted from the
-//                   dispatch's first partial (the glue runs one dispatch per chunk of a
-//                   buffer too large to bind whole). Non-finite values are
-//                   detected from their bits (WGSL lets a compiler assume no NaN/inf in
-//                   arithmetic) and left out of the sum.
+//                   partial[4g..4g+3] = (sum as f32 bits, #NaN, #inf, scale e), g counted
+//                   from the dispatch's first partial (the glue runs one dispatch per chunk
+//                   of a buffer too large to bind whole). Non-finite values are detected
+//                   from their bits (WGSL lets a compiler assume no NaN/inf in arithmetic)
+//                   and left out of the sum.
+//                   Scaled sums: a float32 square overflows above |x| ~ 1.8e19, which a finite
+//                   gradient can reach while the CPU's double sum is still finite, so every
+//                   partial sum is a pair (s, e) worth s * 2^(2e). e starts at 0 (then the
+//                   arithmetic is exactly the plain float32 sum); when a value's exponent
+//                   reaches e + SQ_EXP_MAX, e is raised so that it scales to ~2^30 and s
+//                   is rescaled by the same power of two (ldexp: exact but for underflow of
+//                   what is then negligible). Whenever e > 0, s >= 2^36 (a value at 2^30
+//                   was squared into it, and a merge only shifts a sum past 2^100 down by
+//                   2^64), so a part that a merge's ldexp flushes to zero is below 2^-63 of the
+//                   total. Every shift is <= 0, the direction WGSL defines for ldexp.
 //   sumsq_final:    one workgroup folds the partials (strided, then a tree) and writes the two
 //                   float64 of the contract as IEEE-754 bit patterns (lo, hi u32 words):
-//                   out[0] = sum x^2 (NaN if any NaN, +inf if any inf, as the CPU's double
-//                   sum gives), out[1] = number of non-finite values.
+//                   out[0] = sum x^2 (s with 2e added to its double exponent; NaN if any
+//                   NaN, +inf if any inf, as the CPU's double sum gives), out[1] = number of
+//                   non-finite values.
 // Accuracy: float32 sums of at most ~40 sequential terms per level (32 per block, blocks of
 // blocks, 8 tree levels); the CPU kernels sum in double, so the result differs from it by
 // ~1e-6 relative at worst (test/kernels/backend-ops.test.ts states the tolerance).
@@ -48,6 +59,37 @@ struct Params {
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red_nan: array<u32, WG>;
 var<workgroup> red_inf: array<u32, WG>;
+var<workgroup> red_e: array<i32, WG>;
+
+// A scaled sum of squares: s * 2^(2e) (see sumsq_partial in the header).
+struct Scaled {
+  s: f32,
+  e: i32,
+}
+
+const SQ_EXP_MAX: i32 = 50;    // values below 2^(e + 50): squares below 2^100, sums of 8192 below 2^113
+const SQ_EXP_TARGET: i32 = 30; // a value that raises e scales to [2^30, 2^31)
+const SQ_SUM_MAX: f32 = 1.2676506e30; // 2^100: a merged sum past it is shifted down by 2^64
+
+// Adds v^2 (v finite, |v| bits `bits`) to a.
+fn sq_add(a: Scaled, v: f32, bits: u32) -> Scaled {
+  var r = a;
+  let ev = i32(bits >> 23u) - 127;
+  if (ev - r.e >= SQ_EXP_MAX) {
+    let ne = ev - SQ_EXP_TARGET;
+    r = Scaled(ldexp(r.s, 2 * (r.e - ne)), ne);
+  }
+  let y = ldexp(v, -r.e);
+  r.s += y * y;
+  return r;
+}
+
+fn sq_merge(a: Scaled, b: Scaled) -> Scaled {
+  let e = max(a.e, b.e);
+  let s = ldexp(a.s, 2 * (a.e - e)) + ldexp(b.s, 2 * (b.e - e));
+  if (s >= SQ_SUM_MAX) { return Scaled(ldexp(s, -64), e + 32); }
+  return Scaled(s, e);
+}
 
 fn tree_sum(tid: u32) {
   workgroupBarrier();
@@ -114,7 +156,7 @@ fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
   let start = g * CHUNK;
   if (start >= prm.n) { return; } // uniform
   let end = min(start + CHUNK, prm.n);
-  var s = 0.0;
+  var s = Scaled(0.0, 0);
   var nan = 0u;
   var inf = 0u;
   for (var j = start + tid; j < end; j += WG) {
@@ -123,26 +165,35 @@ fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
     if (bits >= 0x7f800000u) {
       if (bits == 0x7f800000u) { inf++; } else { nan++; }
     } else {
-      s += v * v;
+      s = sq_add(s, v, bits);
     }
   }
-  red[tid] = s;
+  red[tid] = s.s;
+  red_e[tid] = s.e;
   red_nan[tid] = nan;
   red_inf[tid] = inf;
+  sq_tree(tid);
+  if (tid == 0u) {
+    let o = 4u * (prm.ch + g);
+    part_out[o] = bitcast<u32>(red[0]);
+    part_out[o + 1u] = red_nan[0];
+    part_out[o + 2u] = red_inf[0];
+    part_out[o + 3u] = bitcast<u32>(red_e[0]);
+  }
+}
+
+// The workgroup's tree over red/red_e (scaled sums) and the two counts; the result in [0].
+fn sq_tree(tid: u32) {
   workgroupBarrier();
   for (var k = WG / 2u; k > 0u; k >>= 1u) {
     if (tid < k) {
-      red[tid] += red[tid + k];
+      let m = sq_merge(Scaled(red[tid], red_e[tid]), Scaled(red[tid + k], red_e[tid + k]));
+      red[tid] = m.s;
+      red_e[tid] = m.e;
       red_nan[tid] += red_nan[tid + k];
       red_inf[tid] += red_inf[tid + k];
     }
     workgroupBarrier();
-  }
-  if (tid == 0u) {
-    let o = 3u * (prm.ch + g);
-    part_out[o] = bitcast<u32>(red[0]);
-    part_out[o + 1u] = red_nan[0];
-    part_out[o + 2u] = red_inf[0];
   }
 }
 
@@ -186,28 +237,24 @@ fn u32_to_f64_bits(c: u32) -> vec2u {
 
 @compute @workgroup_size(WG)
 fn sumsq_final(@builtin(local_invocation_index) tid: u32) {
-  var s = 0.0;
+  var s = Scaled(0.0, 0);
   var nan = 0u;
   var inf = 0u;
   for (var g = tid; g < prm.n; g += WG) {
-    s += bitcast<f32>(part_in[3u * g]);
-    nan += part_in[3u * g + 1u];
-    inf += part_in[3u * g + 2u];
+    s = sq_merge(s, Scaled(bitcast<f32>(part_in[4u * g]), bitcast<i32>(part_in[4u * g + 3u])));
+    nan += part_in[4u * g + 1u];
+    inf += part_in[4u * g + 2u];
   }
-  red[tid] = s;
+  red[tid] = s.s;
+  red_e[tid] = s.e;
   red_nan[tid] = nan;
   red_inf[tid] = inf;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (tid < k) {
-      red[tid] += red[tid + k];
-      red_nan[tid] += red_nan[tid + k];
-      red_inf[tid] += red_inf[tid + k];
-    }
-    workgroupBarrier();
-  }
+  sq_tree(tid);
   if (tid == 0u) {
     var sum = f32_to_f64_bits(red[0]);
+    // times 2^(2e): e > 0 only with a sum >= 2^36 (normal), so its double exponent field
+    // (bits 20..30 of the high word) takes 2e without carrying out of range.
+    if (red_e[0] > 0) { sum.y += u32(2 * red_e[0]) << 20u; }
     if (red_inf[0] > 0u) { sum = vec2u(0u, 0x7ff00000u); }
     if (red_nan[0] > 0u) { sum = vec2u(0u, 0x7ff80000u); }
     let count = u32_to_f64_bits(red_nan[0] + red_inf[0]);

@@ -16,8 +16,9 @@
 //   - biasGrad: float32 sums on webgpu in blocks of 32 and a 256-wide tree (at most ~45
 //     sequential roundings of partial sums of |dy|): 64 U of sum|dy| per channel. The CPU sums
 //     in double (<= 1 U), well inside the same bound.
-//   - sumsqCheck: webgpu sums squares in float32 (32-term strides, blocked partials, two trees):
-//     relative 64 U of the (all-positive) sum; the count is exact.
+//   - sumsqCheck: webgpu sums squares in float32 (32-term strides, blocked partials, two trees;
+//     power-of-two rescaling is exact): relative 64 U of the (all-positive) sum, also for finite
+//     values whose float32 squares would overflow; the count is exact.
 //   - softmax forward: exp/log in float32 (WGSL allows exp an error of 3 + 2|x| ulp; lavapipe's
 //     is within a few ulp): probs 2e-6 absolute + 64 U relative, loss 1e-6 + 64 U relative.
 //     Backward scale * (probs - t): the float32 probs the forward wrote, compared against the
@@ -160,6 +161,30 @@ forEachBackend((be) => {
           const out = b.nan(4);
           be.sumsqCheck(n, b.up(x), out);
           const [s, bad] = await b.f64(out, 2);
+          expectClose([s], [sumsq(x)], { atol: 0, rtol: 64 * U }, 'sum of squares');
+          expect(bad).toBe(0);
+        });
+      });
+    }
+    // Finite values whose float32 squares overflow (|x| > 1.8e19) must give the finite double
+    // sum and no non-finite count: the webgpu kernel carries a power-of-two scale (reduce.wgsl).
+    // Scales: all huge; huge among small ones in the same and in other chunks (the small ones
+    // still count); mixed scales up to float32's largest; one huge value alone past chunk 2.
+    const SCALED: Array<[string, (i: number, v: number) => number]> = [
+      ['all ~1e25', (_i, v) => v * 1e25],
+      ['1e30 at a few places among N(0, 1)', (i, v) => (i % 4099 === 5 ? v * 1e30 : v)],
+      ['1e-3 .. 3e38 mixed', (i, v) => v * [1e-3, 1, 1e19, 1e30, 3e38 / 4][i % 5]],
+      ['one 2e38 at 20000, the rest N(0, 1)', (i, v) => (i === 20_000 ? 2e38 : v)],
+    ];
+    for (const [what, f] of SCALED) {
+      it(`finite values past float32's square range: ${what}`, async () => {
+        const n = 30_000;
+        const x = Float32Array.from(randn(n, 77), (v, i) => f(i, v));
+        await withBufs(be, async (b) => {
+          const out = b.nan(4);
+          be.sumsqCheck(n, b.up(x), out);
+          const [s, bad] = await b.f64(out, 2);
+          expect(Number.isFinite(s), `sum ${s}`).toBe(true);
           expectClose([s], [sumsq(x)], { atol: 0, rtol: 64 * U }, 'sum of squares');
           expect(bad).toBe(0);
         });

@@ -37,7 +37,7 @@ export const reduceOps: Partial<OpImpls> = {
     const step = d.bindable(x) ? n : chunkElements(d, CHUNK);
     let groups = 0;
     for (let off = 0; off < n; off += step) groups += Math.ceil(Math.min(step, n - off) / CHUNK);
-    const part = d.alloc(groups * 3 * 4);
+    const part = d.alloc(groups * 4 * 4); // per chunk: scaled sum, #NaN, #inf, scale (reduce.wgsl)
     let base = 0;
     flatChunks(d, op, n, [x], (bind, _off, len) => {
       const g = Math.ceil(len / CHUNK);
