@@ -157,23 +157,35 @@ fn covering(hh: u32, pad: u32, k: u32, stride: u32, n: u32) -> vec2i {
   return vec2i(lo, hi);
 }
 
-@compute @workgroup_size(WG)
-fn maxpool2d_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat(gid, nwg);
-  if (i >= prm.total) { return; }
+// Where input element i (flat over N*C*H*W) sits for the backward gathers: its index within
+// its plane, the first output of its plane, and the output rows/columns whose windows cover it.
+struct BwdSite {
+  me: u32,
+  obase: u32,
+  rp: vec2i,
+  rq: vec2i,
+}
+
+fn bwd_site(i: u32) -> BwdSite {
   let hw = prm.h * prm.w;
   let plane = i / hw;
   let me = i - plane * hw;
   let hh = me / prm.w;
   let ww = me - hh * prm.w;
-  let rp = covering(hh, prm.ph, prm.kh, prm.sh, prm.p);
-  let rq = covering(ww, prm.pw, prm.kw, prm.sw, prm.q);
-  let obase = plane * prm.p * prm.q;
+  return BwdSite(me, plane * prm.p * prm.q, covering(hh, prm.ph, prm.kh, prm.sh, prm.p),
+                 covering(ww, prm.pw, prm.kw, prm.sw, prm.q));
+}
+
+@compute @workgroup_size(WG)
+fn maxpool2d_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= prm.total) { return; }
+  let st = bwd_site(i);
   var g = 0.0;
-  for (var op = rp.x; op <= rp.y; op++) {
-    for (var oq = rq.x; oq <= rq.y; oq++) {
-      let o = obase + u32(op) * prm.q + u32(oq);
-      if (argmax_in[o] == i32(me)) { g += x[o]; }
+  for (var op = st.rp.x; op <= st.rp.y; op++) {
+    for (var oq = st.rq.x; oq <= st.rq.y; oq++) {
+      let o = st.obase + u32(op) * prm.q + u32(oq);
+      if (argmax_in[o] == i32(st.me)) { g += x[o]; }
     }
   }
   dx3[i] = g;
@@ -183,18 +195,11 @@ fn maxpool2d_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 fn avgpool2d_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat(gid, nwg);
   if (i >= prm.total) { return; }
-  let hw = prm.h * prm.w;
-  let plane = i / hw;
-  let me = i - plane * hw;
-  let hh = me / prm.w;
-  let ww = me - hh * prm.w;
-  let rp = covering(hh, prm.ph, prm.kh, prm.sh, prm.p);
-  let rq = covering(ww, prm.pw, prm.kw, prm.sw, prm.q);
-  let obase = plane * prm.p * prm.q;
+  let st = bwd_site(i);
   var g = 0.0;
-  for (var op = rp.x; op <= rp.y; op++) {
-    for (var oq = rq.x; oq <= rq.y; oq++) {
-      let dy = x[obase + u32(op) * prm.q + u32(oq)];
+  for (var op = st.rp.x; op <= st.rp.y; op++) {
+    for (var oq = st.rq.x; oq <= st.rq.y; oq++) {
+      let dy = x[st.obase + u32(op) * prm.q + u32(oq)];
       let r = window(u32(op), u32(oq));
       if (r.inside) {
         g += dy * prm.inv_area;

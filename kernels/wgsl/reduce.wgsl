@@ -168,11 +168,7 @@ fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
       s = sq_add(s, v, bits);
     }
   }
-  red[tid] = s.s;
-  red_e[tid] = s.e;
-  red_nan[tid] = nan;
-  red_inf[tid] = inf;
-  sq_tree(tid);
+  sq_tree(tid, s, nan, inf);
   if (tid == 0u) {
     let o = 4u * (prm.ch + g);
     part_out[o] = bitcast<u32>(red[0]);
@@ -182,8 +178,13 @@ fn sumsq_partial(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_i
   }
 }
 
-// The workgroup's tree over red/red_e (scaled sums) and the two counts; the result in [0].
-fn sq_tree(tid: u32) {
+// Folds every thread's scaled sum and counts over the workgroup: the result in red/red_e/
+// red_nan/red_inf[0].
+fn sq_tree(tid: u32, s: Scaled, nan: u32, inf: u32) {
+  red[tid] = s.s;
+  red_e[tid] = s.e;
+  red_nan[tid] = nan;
+  red_inf[tid] = inf;
   workgroupBarrier();
   for (var k = WG / 2u; k > 0u; k >>= 1u) {
     if (tid < k) {
@@ -245,11 +246,7 @@ fn sumsq_final(@builtin(local_invocation_index) tid: u32) {
     nan += part_in[4u * g + 1u];
     inf += part_in[4u * g + 2u];
   }
-  red[tid] = s.s;
-  red_e[tid] = s.e;
-  red_nan[tid] = nan;
-  red_inf[tid] = inf;
-  sq_tree(tid);
+  sq_tree(tid, s, nan, inf);
   if (tid == 0u) {
     var sum = f32_to_f64_bits(red[0]);
     // times 2^(2e): e > 0 only with a sum >= 2^36 (normal), so its double exponent field

@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cmath>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
@@ -16,6 +17,17 @@
 #include "kernels.cuh"
 
 namespace harness {
+
+// printf into a std::string (check names and failure details; longer text is cut at 1 KiB).
+inline std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+inline std::string fmt(const char* f, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
 
 struct HarnessError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -20,7 +20,6 @@
 // kernel (sticky) stops the run at the next download.
 #include <algorithm>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -35,16 +34,6 @@ namespace {
 
 using imagerate::cuda::MathMode;
 const MathMode kModes[] = {MathMode::FP32, MathMode::TF32, MathMode::BF16, MathMode::FP16};
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 // A launch's returned status: cudaSuccess, or a failed check named `name` (launch errors are
 // not sticky, so the run can go on; the error is cleared).

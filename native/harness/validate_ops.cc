@@ -9,7 +9,6 @@
 // sumsq_check in double: rtol 1e-12. Max-pool inputs are quantised to multiples of 1/4, so
 // ties happen and the first-maximum rule is exercised.
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -21,16 +20,6 @@ namespace harness {
 namespace {
 
 namespace cu = imagerate::cuda;
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 // ---------------------------------------------------------------- pooling
 void check_pool(Report& rep, int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t s, int64_t pad,

@@ -10,6 +10,21 @@ import { getBackend, openBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
 
 const WARMUP = 50;
+
+/**
+ * Checks that the samples (taken every 10 steps from WARMUP on) reach step 990 and that each
+ * named field holds the first sample's value in every one; returns the first and last sample.
+ */
+function expectFlat<T extends { step: number }>(samples: T[], fields: Partial<Record<keyof T, string>>): [T, T] {
+  const first = samples[0], last = samples[samples.length - 1];
+  expect(last.step).toBeGreaterThanOrEqual(990);
+  for (const x of samples) {
+    for (const [k, what] of Object.entries(fields) as Array<[keyof T, string]>) {
+      expect(x[k], `${what} at step ${x.step}`).toBe(first[k]);
+    }
+  }
+  return [first, last];
+}
 const RSS_GROWTH_LIMIT_MB = 64;
 const LATE_RSS_GROWTH_LIMIT_MB = 12;
 
@@ -27,13 +42,8 @@ describe('memory stays flat over 1,000 training steps', () => {
       },
     });
     expect(s.trainImagesCount / s.batch).toBe(1000);
-    const first = samples[0], last = samples[samples.length - 1];
-    expect(last.step).toBeGreaterThanOrEqual(990);
     // Exactly flat: every sample after warm-up holds the same buffers.
-    for (const x of samples) {
-      expect(x.live, `live buffers at step ${x.step}`).toBe(first.live);
-      expect(x.bytes, `live bytes at step ${x.step}`).toBe(first.bytes);
-    }
+    const [first, last] = expectFlat(samples, { live: 'live buffers', bytes: 'live bytes' });
     // rss settles as the JS heap and the buffer pool reach their working size (measured: +20 MB
     // by step ~450, then under 2 MB more); a leak keeps growing through the second half.
     const mb = (v: number) => v / 2 ** 20;
@@ -68,13 +78,7 @@ describe.skipIf(!webgpuAvailable)('webgpu: GPU memory stays flat over 1,000 trai
       },
     });
     expect(s.trainImagesCount / s.batch).toBe(1000);
-    const first = samples[0], last = samples[samples.length - 1];
-    expect(last.step).toBeGreaterThanOrEqual(990);
-    for (const x of samples) {
-      expect(x.live, `live buffers at step ${x.step}`).toBe(first.live);
-      expect(x.bytes, `live bytes at step ${x.step}`).toBe(first.bytes);
-      expect(x.created, `GPU buffers created by step ${x.step}`).toBe(first.created);
-    }
+    const [first, last] = expectFlat(samples, { live: 'live buffers', bytes: 'live bytes', created: 'GPU buffers created' });
     // Batched encoding: a step is a few submits (uploads and the per-step checks), not one per op.
     const steps = last.step - first.step;
     const submitsPerStep = (last.submits - first.submits) / steps;
