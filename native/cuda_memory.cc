@@ -12,8 +12,10 @@
 //
 // Faults (kernels.cuh): once a loss kernel has been given a fault slot, every download() and
 // sync() also copies the slots into pinned memory and clears them, in stream order, and the
-// Promise rejects with `softmaxXentFwd: the label at row 1 is outside [0, 10)` when a kernel
-// counted one since the last check. The slots are cleared either way, so the addon stays usable.
+// Promise rejects when a kernel counted one since the last check, with the CPU kernel's
+// `softmaxXentFwd: label 12 at row 1 is outside [0, 10)` for one bad label, or with
+// `softmaxXentFwd: 3 labels are outside [0, 10), the first at row 1 (labels from -1 to 12)`
+// (as the webgpu backend). The slots are cleared either way, so the addon stays usable.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -140,9 +142,11 @@ std::string fault_message(const uint32_t* w) {
     const uint32_t* f = w + s * cuda::kFaultWords;
     if (f[0] == 0) continue;
     const std::string op = s == cuda::kFaultXentFwd ? "softmaxXentFwd" : "softmaxXentBwd";
-    std::string m = op + ": the label at row " + std::to_string(~f[1]) + " is outside [0, " + std::to_string(f[2]) + ")";
-    if (f[0] > 1) m += " (" + std::to_string(f[0]) + " rows have a bad label)";
-    return m;
+    const std::string row = std::to_string(~f[1]), range = "[0, " + std::to_string(f[2]) + ")";
+    const int32_t hi = (int32_t)(f[3] ^ 0x80000000u), lo = (int32_t)(~f[4] ^ 0x80000000u);
+    if (f[0] == 1) return op + ": label " + std::to_string(lo) + " at row " + row + " is outside " + range;
+    return op + ": " + std::to_string(f[0]) + " labels are outside " + range + ", the first at row " + row + " (" +
+           (lo == hi ? "all " + std::to_string(lo) : "labels from " + std::to_string(lo) + " to " + std::to_string(hi)) + ")";
   }
   return "";
 }

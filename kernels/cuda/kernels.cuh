@@ -120,9 +120,13 @@ cudaError_t sumsq_check(int64_t n, const float* x, double* out, cudaStream_t str
 // ---------------------------------------------------------------- faults
 // Bad data a kernel cannot refuse before it runs (a label outside [0, C): the labels live on
 // the device) is counted in a fault slot of kFaultWords uint32 (device memory, zeroed by the
-// caller): [0] += 1 per bad row, [1] = max(~row) so ~[1] is the first bad row, [2] = max(C).
-// A null slot counts nothing. native/cuda_memory.cc reads the slots back at sync/download.
-constexpr int kFaultWords = 4;
+// caller): [0] += 1 per bad row, [1] = max(~row) so ~[1] is the first bad row, [2] = max(C),
+// [3] = max(key) and [4] = max(~key) with key = (uint32_t)label ^ 0x80000000u (ordered as the
+// int32 labels), so the largest bad label is (int32_t)([3] ^ 0x80000000u) and the smallest
+// (int32_t)(~[4] ^ 0x80000000u); [5..7] are unused. Only max/add atomics: the words do not
+// depend on the order the rows run in. A null slot counts nothing. native/cuda_memory.cc reads
+// the slots back at sync/download.
+constexpr int kFaultWords = 8;
 enum FaultSlot { kFaultXentFwd = 0, kFaultXentBwd = 1, kFaultSlots = 2 };
 
 // ---------------------------------------------------------------- loss (softmax_xent.cu)

@@ -29,12 +29,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Counts bad row i in `fault` (kernels.cuh, "Faults"); one thread per row calls it.
-__device__ __forceinline__ void count_bad_label(uint32_t* fault, int64_t i, int64_t C) {
+// Counts bad row i, its label y, in `fault` (kernels.cuh, "Faults"); one thread per row calls it.
+__device__ __forceinline__ void count_bad_label(uint32_t* fault, int64_t i, int32_t y, int64_t C) {
   if (!fault) return;
+  const uint32_t key = (uint32_t)y ^ 0x80000000u;  // orders as the int32 labels do
   atomicAdd(&fault[0], 1u);
   atomicMax(&fault[1], ~(uint32_t)i);
   atomicMax(&fault[2], (uint32_t)C);
+  atomicMax(&fault[3], key);
+  atomicMax(&fault[4], ~key);
 }
 
 __device__ __forceinline__ float block_max(float v, float* sh) {
@@ -85,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) xent_fwd(int64_t N, int64_t C, float
     if (threadIdx.x == 0) {
       const double log_z = (double)m + log(s), e = eps;
       loss[i] = bad ? NAN : (float)((1.0 - e) * (log_z - x_label) + e * (log_z - sx / (double)C));
-      if (bad) count_bad_label(fault, i, C);
+      if (bad) count_bad_label(fault, i, y, C);
     }
     __syncthreads();  // shd is reused by the next row
   }
@@ -101,7 +104,7 @@ __global__ void __launch_bounds__(kThreads) xent_bwd(int64_t N, int64_t C, float
     const int32_t y = labels[i];
     if (y < 0 || y >= C) {
       for (int64_t j = threadIdx.x; j < C; j += blockDim.x) d[j] = NAN;
-      if (threadIdx.x == 0) count_bad_label(fault, i, C);
+      if (threadIdx.x == 0) count_bad_label(fault, i, y, C);
       continue;  // uniform over the block: no barrier is skipped by only some threads
     }
     const float p_label = pr[y];

@@ -7,9 +7,12 @@
 // large common offset of the logits cancels exactly instead of in float:
 //   loss = (1 - eps) * (log s - (x_label - m)) + eps * (log s - mean_j (x_j - m)).
 // A label outside [0, C) gives loss NaN for its row and is counted in the dispatch's fault
-// slot (fault[0] += 1, fault[1] = max(fault[1], ~row)): the runtime's next sync or download
-// rejects with `softmaxXentFwd: the label at row R is outside [0, C)` (src/backend/webgpu/
-// runtime.ts, "Faults"), as the CPU kernel throws.
+// slot ([0] += 1, [1] = max(~row), [2] = max(key), [3] = max(~key) with
+// key = bitcast<u32>(label) ^ 0x80000000, which orders as the i32 labels do), so every word
+// is the same whatever order the threads run in. The runtime's next sync or download rejects
+// with `softmaxXentFwd: label 12 at row 1 is outside [0, 10)` as the CPU kernel throws, or,
+// for several, `3 labels are outside [0, 10), the first at row 1 (labels from -1 to 12)`
+// (src/backend/webgpu/ops/loss.ts; runtime.ts, "Faults").
 // Backward: dlogits_ij = scale * (probs_ij - t_ij), with on = (1 - eps) + eps/C and
 // off = eps/C rounded on the host as the CPU kernel rounds them; a bad label gives a NaN row
 // and is counted the same way (by the row's j = 0 thread).
@@ -37,7 +40,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> labels: array<i32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(5) var<storage, read_write> fault_fwd: array<atomic<u32>, 2>;
+@group(0) @binding(5) var<storage, read_write> fault_fwd: array<atomic<u32>, 4>;
 
 var<workgroup> red_a: array<f32, WG>;
 var<workgroup> red_b: array<f32, WG>;
@@ -53,10 +56,17 @@ fn bad_label(label: i32) -> bool {
   return label < 0 || label >= i32(prm.c);
 }
 
+// The order-preserving u32 key of an i32 label (kept in the fault slot's words 2 and 3).
+fn label_key(label: i32) -> u32 {
+  return bitcast<u32>(label) ^ 0x80000000u;
+}
+
 fn row_loss(r: u32, label: i32, x_label_m: f32, s: f32, sum_d: f32) -> f32 {
   if (bad_label(label)) {
     atomicAdd(&fault_fwd[0], 1u);
     atomicMax(&fault_fwd[1], ~r);
+    atomicMax(&fault_fwd[2], label_key(label));
+    atomicMax(&fault_fwd[3], ~label_key(label));
     return nan_f32();
   }
   let log_s = log(s);
@@ -129,7 +139,7 @@ fn xent_fwd_wg(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
 // Backward: probs at 1, labels at 2, dlogits at 3, its fault slot at 4.
 @group(0) @binding(1) var<storage, read> probs_in: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
-@group(0) @binding(4) var<storage, read_write> fault_bwd: array<atomic<u32>, 2>;
+@group(0) @binding(4) var<storage, read_write> fault_bwd: array<atomic<u32>, 4>;
 
 @compute @workgroup_size(WG)
 fn xent_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -142,6 +152,8 @@ fn xent_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
     if (j == 0u) {
       atomicAdd(&fault_bwd[0], 1u);
       atomicMax(&fault_bwd[1], ~r);
+      atomicMax(&fault_bwd[2], label_key(label));
+      atomicMax(&fault_bwd[3], ~label_key(label));
     }
     dlogits[i] = nan_f32();
     return;

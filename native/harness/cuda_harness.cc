@@ -147,6 +147,13 @@ template void compare_exact<int32_t>(Report&, const std::string&, const std::vec
 template void compare_exact<double>(Report&, const std::string&, const std::vector<double>&,
                                     const std::vector<double>&);
 
+bool launched(Report& rep, const std::string& name, cudaError_t e) {
+  if (e == cudaSuccess) return true;
+  cudaGetLastError();
+  rep.fail(name, fmt("launch returned %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e)));
+  return false;
+}
+
 const char* mode_str(imagerate::cuda::MathMode m) { return imagerate::cuda::math_mode_name(m); }
 
 // Bound on |computed - exact| relative to sum_k |a_k * b_k|:
@@ -170,6 +177,11 @@ double mode_tolerance(imagerate::cuda::MathMode m, int64_t k) {
 // |alpha| up to 2. Other modes have fp32's exponent range: no absolute term.
 double mode_atol(imagerate::cuda::MathMode m, int64_t k) {
   return m == imagerate::cuda::MathMode::FP16 ? 2.0 * (double)(k < 1 ? 1 : k) * std::ldexp(1.0, -24) : 1e-30;
+}
+
+void validate_gemm_conv(const Options& opt, Report& rep) {
+  if (opt.suite == "gemm" || opt.suite == "all") validate_gemm(opt, rep);
+  if (opt.suite == "conv" || opt.suite == "all") validate_conv(opt, rep);
 }
 
 }  // namespace harness

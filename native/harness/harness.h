@@ -141,14 +141,25 @@ void compare_bound(Report& rep, const std::string& name, const std::vector<float
                    double atol);
 template <typename T>
 void compare_exact(Report& rep, const std::string& name, const std::vector<T>& got, const std::vector<T>& want);
+// A launch's returned status: true for cudaSuccess, else a failed check named `name` (launch
+// errors are not sticky, so the run can go on; the error is cleared).
+bool launched(Report& rep, const std::string& name, cudaError_t e);
+
+// Every math mode, in the order the GEMM and conv checks run them.
+inline constexpr imagerate::cuda::MathMode kMathModes[] = {
+    imagerate::cuda::MathMode::FP32, imagerate::cuda::MathMode::TF32, imagerate::cuda::MathMode::BF16,
+    imagerate::cuda::MathMode::FP16};
 
 // Relative tolerance per math mode, for a product of two rounded operands accumulated over
-// k terms (bound relative to sum |a*b|): see validate_gemm_conv.cc.
+// k terms (bound relative to sum |a*b|): see validate_gemm.cc.
 double mode_tolerance(imagerate::cuda::MathMode m, int64_t k);
 // Absolute term to add to that bound for operands in [-1, 1] (fp16 subnormals; see its comment).
 double mode_atol(imagerate::cuda::MathMode m, int64_t k);
 const char* mode_str(imagerate::cuda::MathMode m);
 
+void validate_gemm(const Options& opt, Report& rep);  // validate_gemm.cc
+void validate_conv(const Options& opt, Report& rep);  // validate_conv.cc
+// validate_gemm and/or validate_conv, as --suite says (gemm, conv or all).
 void validate_gemm_conv(const Options& opt, Report& rep);
 void validate_ops(const Options& opt, Report& rep);
 int run_bench(const Options& opt, Report& rep);  // returns 0 or an error count

@@ -277,10 +277,14 @@ void check_xent(Report& rep, int64_t N, int64_t C, float eps, uint64_t seed) {
   const std::vector<uint32_t> f = faults.download();
   for (int slot : {(int)cu::kFaultXentFwd, (int)cu::kFaultXentBwd}) {
     const uint32_t* w = f.data() + slot * cu::kFaultWords;
-    const bool good = w[0] == nbad && ~w[1] == 0u && w[2] == (uint32_t)C;
+    // Largest and smallest bad label (kernels.cuh, "Faults"): C, and -1 when there are two.
+    const int32_t hi = (int32_t)(w[3] ^ 0x80000000u), lo = (int32_t)(~w[4] ^ 0x80000000u);
+    const int32_t want_lo = nbad == 2 ? -1 : (int32_t)C;
+    const bool good = w[0] == nbad && ~w[1] == 0u && w[2] == (uint32_t)C && hi == (int32_t)C && lo == want_lo;
     (rep.*(good ? &Report::pass : &Report::fail))(
         std::string("xent bad label fault slot ") + (slot == cu::kFaultXentFwd ? "fwd " : "bwd ") + tag,
-        good ? "" : fmt("count %u (want %u), first row %u (want 0), C %u (want %lld)", w[0], nbad, ~w[1], w[2], (long long)C));
+        good ? "" : fmt("count %u (want %u), first row %u (want 0), C %u (want %lld), labels %d..%d (want %d..%lld)",
+                        w[0], nbad, ~w[1], w[2], (long long)C, lo, hi, want_lo, (long long)C));
   }
 }
 

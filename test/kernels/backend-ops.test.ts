@@ -271,21 +271,56 @@ forEachBackend((be) => {
     }
   });
 
-  for (const c of [10, 100]) it(`softmax cross-entropy, C ${c}: a label outside [0, C) rejects the next sync/download naming the op and the first bad row; the backend stays usable`, async () => {
+  // A label outside [0, C): the CPU kernel throws naming the first bad row and its label; a GPU
+  // kernel cannot throw, so it counts the bad rows in a fault slot and the next sync/download
+  // rejects with the count, the first bad row and the smallest and largest bad label (one bad
+  // label: the CPU's message). Each case below: labels, then the GPU's message for them.
+  for (const c of [10, 100]) it(`softmax cross-entropy, C ${c}: a label outside [0, C) rejects the next sync/download naming the op, the count, the first bad row and the bad labels; the backend stays usable`, async () => {
     const n = 4;
     const logits = randn(n * c, 5, 3);
     const good = Int32Array.from([0, 1, 2, 3]);
+    const rejects = async (p: Promise<unknown>, op: string, gpuMessage: string, cpuMessage: string) => {
+      await expect(p).rejects.toHaveProperty('message', `${op}: ${gpu ? gpuMessage : cpuMessage}`);
+    };
     await withBufs(be, async (b) => {
       const probs = b.nan(n * c), loss = b.nan(n), dl = b.nan(n * c), x = b.up(logits);
       be.softmaxXentFwd(n, c, 0, x, b.up(Int32Array.from([3, c + 2, 0, -1])), probs, loss);
-      await expect(be.sync()).rejects.toThrow(new RegExp(`^softmaxXentFwd: .*label.* at row 1 is outside \\[0, ${c}\\)`));
+      await rejects(be.sync(), 'softmaxXentFwd', `2 labels are outside [0, ${c}), the first at row 1 (labels from -1 to ${c + 2})`,
+        `label ${c + 2} at row 1 is outside [0, ${c})`);
       be.softmaxXentBwd(n, c, 0, 1, probs, b.up(Int32Array.from([0, 1, c, 2])), dl);
-      await expect(be.download(dl)).rejects.toThrow(new RegExp(`^softmaxXentBwd: .*label.* at row 2 is outside \\[0, ${c}\\)`));
+      const one = `label ${c} at row 2 is outside [0, ${c})`;
+      await rejects(be.download(dl), 'softmaxXentBwd', one, one);
+      // Two dispatches before one check share a GPU slot: the counts add up, the range covers
+      // both. The CPU backend reports its first failed op and counts the later ones.
+      be.softmaxXentBwd(n, c, 0, 1, probs, b.up(Int32Array.from([0, 1, c, c])), dl);
+      be.softmaxXentBwd(n, c, 0, 1, probs, b.up(Int32Array.from([0, c, 2, 3])), dl);
+      await rejects(be.sync(), 'softmaxXentBwd', `3 labels are outside [0, ${c}), the first at row 1 (all ${c})`,
+        `${one} (and 1 later failed ops)`);
       // Nothing sticks: the same op with good labels runs and is right.
       be.softmaxXentFwd(n, c, 0, x, b.up(good), probs, loss);
       const ref = softmaxXentRef(n, c, logits, good, 0);
       expectClose(await b.f32(loss, n), ref.perExample, { atol: 1e-6, rtol: 64 * U }, 'loss after the error');
     });
+  });
+
+  // Many rows (several workgroups / blocks racing on the slot), bad rows spread over them, the
+  // int32 extremes among the labels.
+  for (const c of [10, 100]) it(`softmax cross-entropy, C ${c}: bad labels among 300 rows are counted with their first row and range`, async () => {
+    const n = 300;
+    const labels = randLabels(n, c, 11);
+    const bad: Array<[number, number]> = [[299, 2147483647], [5, -7], [64, c], [130, -2147483648], [131, -7], [200, c + 1000]];
+    for (const [row, label] of bad) labels[row] = label;
+    await withBufs(be, async (b) => {
+      const probs = b.nan(n * c), loss = b.nan(n), dl = b.nan(n * c), lb = b.up(labels);
+      const gpuMessage = `6 labels are outside [0, ${c}), the first at row 5 (labels from -2147483648 to 2147483647)`;
+      be.softmaxXentFwd(n, c, 0, b.up(randn(n * c, 6, 3)), lb, probs, loss);
+      await rejects(be.sync(), 'softmaxXentFwd', gpuMessage);
+      be.softmaxXentBwd(n, c, 0, 1, probs, lb, dl);
+      await rejects(be.download(dl), 'softmaxXentBwd', gpuMessage);
+    });
+    async function rejects(p: Promise<unknown>, op: string, gpuMessage: string) {
+      await expect(p).rejects.toHaveProperty('message', `${op}: ${gpu ? gpuMessage : `label -7 at row 5 is outside [0, ${c})`}`);
+    }
   });
 
   describe('sgdUpdate vs float32 replay', () => {

@@ -24,7 +24,7 @@ done
 for f in gemm conv2d; do build $CXX -D__CUDA_ARCH__=900 $INC -x c++ -c "$OUT/gen/$f.cu" -o "$OUT/obj/$f.o"; done
 build $CXX $INC -c "$HERE/emu_runtime.cc" -o "$OUT/obj/emu_runtime.o"
 build $CXX $INC -c "$HERE/emu_main.cc" -o "$OUT/obj/emu_main.o"
-build $CXX $INC -c "$ROOT/native/harness/validate_gemm_conv.cc" -o "$OUT/obj/validate_gemm_conv.o"
+rm -f "$OUT/obj/validate_gemm_conv.o"; for f in validate_gemm validate_conv; do build $CXX $INC -c "$ROOT/native/harness/$f.cc" -o "$OUT/obj/$f.o"; done
 build $CXX $INC -Dmain=harness_main_not_used -c "$ROOT/native/harness/cuda_harness.cc" -o "$OUT/obj/cuda_harness.o"
 for p in "${pids[@]}"; do wait $p; done
 $CXX -o "$OUT/imagerate_cuda_emu" "$OUT"/obj/*.o -lpthread

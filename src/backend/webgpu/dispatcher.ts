@@ -50,6 +50,12 @@ export const params = (): Params => new Params();
 
 export interface Kernel { file: string; entry: string; defines?: Defines }
 
+/** 32-bit words in a fault slot (Dispatcher.fault()). */
+export const FAULT_WORDS = 4;
+
+/** A fault slot as read back: its count (word 0), the first bad index (~word 1) and all FAULT_WORDS words. */
+export interface FaultRecord { count: number; first: number; words: Uint32Array }
+
 /** What op glue may use. `reads` are bound at 1..r, `writes` at r+1..; the uniform at 0. */
 export interface Dispatcher {
   readonly limits: GPUSupportedLimits;
@@ -71,13 +77,15 @@ export interface Dispatcher {
   grid(n: number, wg: number): [number, number];
   /**
    * A fault slot, for a kernel that can meet bad data which cannot be refused before it runs
-   * (a label outside [0, C) lives on the device). Bound as a writable `array<atomic<u32>, 2>`:
-   * the kernel adds 1 to word 0 per bad item and atomicMax-es word 1 with ~index, so word 1
-   * ends as ~(the first bad index). The next sync() or download() reads every slot armed since
-   * the last one and rejects with `<op>: <describe(first, count)>`; the slots are cleared, so
-   * the runtime stays usable. Dispatches sharing `op` and `key` share a slot.
+   * (a label outside [0, C) lives on the device). Bound as a writable `array<atomic<u32>, 4>`
+   * (FAULT_WORDS), zeroed: the kernel adds 1 to word 0 per bad item and atomicMax-es word 1
+   * with ~index, so word 1 ends as ~(the first bad index); words 2 and 3 are the kernel's own
+   * (order-independent atomics only, so the message does not depend on thread order). The next
+   * sync() or download() reads every slot armed since the last one and rejects with
+   * `<op>: <describe(record)>`; the slots are cleared, so the runtime stays usable. Dispatches
+   * sharing `op` and `key` share a slot.
    */
-  fault(op: string, key: string, describe: (first: number, count: number) => string): WgpuView;
+  fault(op: string, key: string, describe: (f: FaultRecord) => string): WgpuView;
   /** A pooled scratch buffer, for the glue's own temporaries; release with free(). */
   alloc(bytes: number): BufferHandle;
   free(buf: BufferHandle): void;

@@ -43,12 +43,15 @@
 // device makes every later call throw `webgpu device lost (<reason>): <message>`.
 //
 // Faults. A kernel that meets bad data it cannot refuse up front (a label outside [0, C))
-// counts it in a fault slot (Dispatcher.fault()); sync() and download() copy the slots armed
+// counts it in a fault slot of FAULT_WORDS u32 (Dispatcher.fault(): [0] the count, [1] ~ the
+// first bad index, [2] and [3] the kernel's own); sync() and download() copy the slots armed
 // since the last check back in the same submit, clear them, and reject with the op's message.
 import { BufferHandle, BackendStats } from '../backend.js';
 import { PipelineCache } from './shaders.js';
 import type { GpuContext } from './device.js';
-import { Binding, Dispatcher, Kernel, Params, WebGpuError, WgpuBuffer, WgpuView, fmtBytes, sizeClass } from './dispatcher.js';
+import {
+  Binding, Dispatcher, FAULT_WORDS, FaultRecord, Kernel, Params, WebGpuError, WgpuBuffer, WgpuView, fmtBytes, sizeClass,
+} from './dispatcher.js';
 
 export * from './dispatcher.js';
 
@@ -57,10 +60,10 @@ const MAX_DISPATCHES = 256;
 const UNIFORM_STRIDE = 256;
 /** Bind groups kept (see the header); the whole cache is dropped when it grows past this. */
 const BIND_GROUP_CACHE = 4096;
-/** Fault slots between two checks (each minStorageBufferOffsetAlignment bytes of one buffer). */
+/** Fault slots between two checks (each FAULT_WORDS words, padded to minStorageBufferOffsetAlignment, of one buffer). */
 const FAULT_SLOTS = 64;
 
-interface FaultSite { slot: number; op: string; describe: (first: number, count: number) => string }
+interface FaultSite { slot: number; op: string; describe: (f: FaultRecord) => string }
 
 interface Batch {
   encoder: GPUCommandEncoder;
@@ -324,9 +327,9 @@ export class WebGpuRuntime implements Dispatcher {
   }
 
   // ------------------------------------------------------------------ faults
-  fault(op: string, key: string, describe: (first: number, count: number) => string): WgpuView {
+  fault(op: string, key: string, describe: (f: FaultRecord) => string): WgpuView {
     this.alive();
-    const stride = this.limits.minStorageBufferOffsetAlignment;
+    const stride = this.faultStride();
     if (!this.faultBuf) {
       const size = FAULT_SLOTS * stride;
       const u = this.ctx.usage;
@@ -341,7 +344,13 @@ export class WebGpuRuntime implements Dispatcher {
       site = { slot: this.faults.size, op, describe };
       this.faults.set(id, site);
     }
-    return new WgpuView(this.faultBuf, site.slot * stride, 8);
+    return new WgpuView(this.faultBuf, site.slot * stride, FAULT_WORDS * 4);
+  }
+
+  /** Bytes between fault slots: FAULT_WORDS words rounded up to minStorageBufferOffsetAlignment. */
+  private faultStride(): number {
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    return Math.ceil((FAULT_WORDS * 4) / align) * align;
   }
 
   /**
@@ -353,7 +362,7 @@ export class WebGpuRuntime implements Dispatcher {
     if (this.faults.size === 0 || !this.faultBuf) return null;
     const sites = [...this.faults.values()];
     this.faults.clear();
-    const stride = this.limits.minStorageBufferOffsetAlignment;
+    const stride = this.faultStride();
     const bytes = sites.length * stride;
     const staging = this.device.createBuffer({ size: bytes, usage: this.ctx.usage.MAP_READ | this.ctx.usage.COPY_DST });
     this.endPass(b);
@@ -367,8 +376,8 @@ export class WebGpuRuntime implements Dispatcher {
         const w = new Uint32Array(staging.getMappedRange().slice(0));
         staging.unmap();
         for (const s of sites) {
-          const count = w[(s.slot * stride) / 4], first = 0xffffffff - w[(s.slot * stride) / 4 + 1];
-          if (count > 0) throw new WebGpuError(`${s.op}: ${s.describe(first, count)}`);
+          const words = w.subarray((s.slot * stride) / 4, (s.slot * stride) / 4 + FAULT_WORDS);
+          if (words[0] > 0) throw new WebGpuError(`${s.op}: ${s.describe({ count: words[0], first: 0xffffffff - words[1], words })}`);
         }
       } finally {
         staging.destroy();

@@ -2,17 +2,27 @@
 // C <= 64, a workgroup per row above) and backward (a thread per element). Checks follow
 // native/cpu_ops_pointwise.cc. A label outside [0, C) cannot be seen before the kernel runs
 // (labels live on the device): the kernels write NaN for its row and count it in a fault slot,
-// so the next sync or download rejects naming the op, the first bad row and C.
+// so the next sync or download rejects naming the op, C, the number of bad rows, the first of
+// them and the range of the bad labels (labelFault()).
 import type { OpImpls } from './index.js';
 import { Dispatcher, params } from '../runtime.js';
 import { F, dim, distinct, fail, finite, fitsU32 } from './args.js';
 
 const FILE = 'softmax_xent.wgsl';
 
-/** The fault slot of a loss dispatch over C classes (Dispatcher.fault()). */
+/**
+ * The fault slot of a loss dispatch over C classes (Dispatcher.fault()); the kernels keep the
+ * largest bad label in word 2 and the smallest in word 3, as max(key) and max(~key) with
+ * key = label ^ 0x80000000 (softmax_xent.wgsl). The message is the CPU kernel's for one bad
+ * label, `label 12 at row 1 is outside [0, 10)`, and for several
+ * `3 labels are outside [0, 10), the first at row 1 (labels from -1 to 12)`.
+ */
 function labelFault(d: Dispatcher, op: string, c: number) {
-  return d.fault(op, `C ${c}`, (row, count) =>
-    `the label at row ${row} is outside [0, ${c})${count > 1 ? ` (${count} rows have a bad label)` : ''}`);
+  return d.fault(op, `C ${c}`, ({ count, first, words }) => {
+    const hi = (words[2] ^ 0x80000000) | 0, lo = (words[3] ^ 0x7fffffff) | 0;
+    if (count === 1) return `label ${lo} at row ${first} is outside [0, ${c})`;
+    return `${count} labels are outside [0, ${c}), the first at row ${first} (${lo === hi ? `all ${lo}` : `labels from ${lo} to ${hi}`})`;
+  });
 }
 const WG = 256;
 const ROWS_WG = 64;
