@@ -305,6 +305,11 @@ Napi::Value CudaAddon::Info(const Napi::CallbackInfo& info) {
   o.Set("mathMode", cuda::math_mode_name(math_));
   o.Set("stream", sync_each_op_ ? "sync-each-op" : "async");
   o.Set("addon", "cmake");
+#ifdef IMAGERATE_CUDA_EMULATED
+  o.Set("emulated", true);  // imagerate_cuda_emu.node: the kernels run on the CPU emulator
+#else
+  o.Set("emulated", false);
+#endif
   return o;
 }
 

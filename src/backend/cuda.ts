@@ -57,6 +57,8 @@ export interface CudaInfo {
   mathMode: CudaMathMode;
   stream: 'async' | 'sync-each-op';
   addon: string;
+  /** True for imagerate_cuda_emu.node: the CUDA kernels on the CPU emulator (tests only, no timing). */
+  emulated: boolean;
 }
 
 export interface CudaStats extends BackendStats {
@@ -172,15 +174,21 @@ export class CudaBackend extends AddonBackend<CudaAddon> {
   readonly driver: string;
   readonly runtime: string;
   readonly deviceTimer = 'cuda-event' as const;
+  /** The addon is the CPU emulator (cmake/cuda_emu.cmake): correct results, meaningless timings. */
+  readonly emulated: boolean;
 
   constructor(addon: CudaAddon = loadCudaAddon()) {
     super(addon);
     const info = addon.info(); // opens the device; throws "cuda unavailable: ..." without one
+    this.emulated = info.emulated === true;
     this.driver = version(info.driverVersion);
     this.runtime = version(info.runtimeVersion);
     const gib = (info.totalMemoryBytes / 2 ** 30).toFixed(1);
-    this.device = `${info.name} (sm_${info.computeCapability.replace('.', '')}, ${info.multiprocessors} SMs, ${gib} GiB, ` +
-      `driver ${this.driver}, runtime ${this.runtime})`;
+    this.device = this.emulated
+      ? `${info.name}: the CUDA kernels run on the CPU as if on sm_${info.computeCapability.replace('.', '')} with ` +
+        `${info.multiprocessors} SMs, ${gib} GiB emulated memory`
+      : `${info.name} (sm_${info.computeCapability.replace('.', '')}, ${info.multiprocessors} SMs, ${gib} GiB, ` +
+        `driver ${this.driver}, runtime ${this.runtime})`;
   }
 
   info(): CudaInfo { return this.a.info(); }

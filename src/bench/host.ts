@@ -14,6 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { VERSION, gitCommit } from '../util/version.js';
+import { UserError } from '../util/errors.js';
 
 export type ClockSource = 'measured' | 'cpuinfo-mhz' | 'os.cpus' | 'unknown';
 
@@ -151,7 +152,11 @@ let measuredClock: number | null | undefined;
  * ~30 ms, once per process) when the backend is the CPU addon, as the GEMM benchmark does, so
  * that "% of peak" is against the clock the cores actually ran at (boost included).
  */
-export function describeBackendHost(be: { name: string; device?: string }): HostInfo {
+export function describeBackendHost(be: { name: string; device?: string; emulated?: boolean }): HostInfo {
+  if (be.emulated) {
+    throw new UserError(`${be.name}: ${be.device ?? 'this device'} is the CPU emulator (IMAGERATE_CUDA_ADDON), which checks ` +
+      'correctness only: its timings say nothing about a GPU, so the benchmarks refuse it');
+  }
   if (measuredClock === undefined) {
     measuredClock = null;
     if (be.name === 'cpu') {

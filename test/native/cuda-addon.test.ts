@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OP_NAMES, BackendUnavailableError } from '../../src/backend/backend.js';
 import { createCudaBackend, probeCuda } from '../../src/backend/cuda.js';
+import { describeBackendHost } from '../../src/bench/host.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ADDON = process.env.IMAGERATE_CUDA_ADDON || join(ROOT, 'build/Release/imagerate_cuda.node');
@@ -167,8 +168,20 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     await cuda.sync();
   });
 
+  it('says whether it is the CPU emulator, and the benchmarks refuse the emulator', () => {
+    const be = createCudaBackend();
+    expect(cuda.info().emulated).toBe(be.emulated);
+    if (!be.emulated) {
+      console.log('emulator refusal not checked: this addon runs on a GPU');
+      expect(() => describeBackendHost(be)).not.toThrow();
+      return;
+    }
+    expect(be.device).toMatch(/^imagerate CUDA emulator \(CPU\): the CUDA kernels run on the CPU as if on sm_90/);
+    expect(() => describeBackendHost(be)).toThrow(/is the CPU emulator \(IMAGERATE_CUDA_ADDON\).*the benchmarks refuse it$/);
+  });
+
   it('times work with cudaEvents and switches math modes', async () => {
-    const n = 1024;
+    const n = cuda.info().emulated ? 256 : 1024; // the emulator takes seconds per 1024^3
     const a = cuda.alloc(4 * n * n), b = cuda.alloc(4 * n * n), c = cuda.alloc(4 * n * n);
     cuda.fill(n * n, 1, a);
     cuda.fill(n * n, 1, b);

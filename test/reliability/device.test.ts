@@ -4,11 +4,15 @@
 // device's buffer limits, and a lost device (provoked with GPUDevice.destroy()) fails the
 // running training step with a clear error while a new device can be opened. The device-lost
 // and validation paths of the runtime itself are in test/backend/webgpu-runtime.test.ts.
-// (CUDA's out-of-memory path needs a GPU: it is tested where one exists.)
+// On cuda (the H100, or the CPU emulator's addon: cmake/cuda_emu.cmake) a batch whose input
+// fits in the device's memory but whose first conv output does not: the forward fails at that
+// conv with the CUDA error name and the bytes, the input and weights survive, the layer's
+// partial allocations are freed, and the device keeps working.
 import { backendAvailable } from '../helpers/backends.js';
 import { describe, expect, it } from 'vitest';
 import { getBackend, openBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
+import type { CudaBackend } from '../../src/backend/cuda.js';
 import { backward, noGrad } from '../../src/autograd/tape.js';
 import { softmaxCrossEntropy } from '../../src/ops/index.js';
 import { Sgd } from '../../src/train/sgd.js';
@@ -104,5 +108,39 @@ describe.skipIf(!webgpuAvailable)('device failure on the webgpu backend', () => 
     const y = noGrad(() => tidy(() => add(Tensor.fromArray(fresh, [2], [1, 2]), Tensor.fromArray(fresh, [2], [3, 4]))));
     expect(Array.from(await y.data())).toEqual([4, 6]);
     y.dispose();
+  });
+});
+
+const cudaAvailable = backendAvailable('cuda', 'cuda device-failure tests');
+
+describe.skipIf(!cudaAvailable)('device failure on the cuda backend', () => {
+  it('a batch whose conv1 output exceeds the device memory is a JS error naming the CUDA error and the bytes; the device keeps working', async () => {
+    const be = getBackend('cuda') as CudaBackend;
+    const total = be.info().totalMemoryBytes;
+    // LeNet-5: the input is 1x28x28 floats per image, conv1's output 6x28x28: with the input
+    // at about 45 % of the device's memory, conv1's output needs 2.7 times the whole device.
+    const batch = Math.floor((0.45 * total) / (28 * 28 * 4));
+    const before = be.stats().liveBuffers;
+    const net = getModelSpec('lenet5').build(be, 1);
+    const built = be.stats();
+    const x = Tensor.empty(be, [batch, 1, 28, 28]);
+    try {
+      expect(() => tidy(() => net.forward(x)))
+        .toThrow(new RegExp(`^cuda alloc: cudaErrorMemoryAllocation \\(out of memory\\) allocating ${batch * 6 * 28 * 28 * 4} bytes`));
+      expect(be.stats().liveBuffers).toBe(built.liveBuffers + 1); // only x
+      x.dispose();
+      const y = tidy(() => add(Tensor.fromArray(be, [3], [1, 2, 3]), Tensor.fromArray(be, [3], [10, 20, 30])));
+      expect(Array.from(await y.data())).toEqual([11, 22, 33]);
+      y.dispose();
+      // And the model still runs at a sane batch.
+      const out = tidy(() => net.forward(Tensor.filled(be, [2, 1, 28, 28], 0.5)));
+      expect(out.shape).toEqual([2, 10]);
+      expect(Array.from(await out.data()).every(Number.isFinite)).toBe(true);
+      out.dispose();
+    } finally {
+      if (!x.disposed) x.dispose();
+      net.dispose();
+    }
+    expect(be.stats().liveBuffers).toBe(before);
   });
 });

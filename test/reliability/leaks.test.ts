@@ -2,12 +2,14 @@
 // embedded MNIST split) must leave the backend's live-buffer count and bytes exactly where
 // they were after warm-up, and process memory (rss) within a small bound. On webgpu the same
 // run must also create no GPU buffer after warm-up (the pool serves every step), and almost
-// no bind group (the runtime's cache serves them).
+// no bind group (the runtime's cache serves them). On cuda: no cudaMalloc after warm-up (the
+// caching allocator serves every step), and device and pinned bytes flat.
 import { backendAvailable } from '../helpers/backends.js';
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS, runTraining } from '../../src/train/run.js';
 import { getBackend, openBackend } from '../../src/backend/registry.js';
 import type { WebGpuBackend } from '../../src/backend/webgpu/backend.js';
+import type { CudaBackend } from '../../src/backend/cuda.js';
 
 const WARMUP = 50;
 
@@ -93,4 +95,29 @@ describe.skipIf(!webgpuAvailable)('webgpu: GPU memory stays flat over 1,000 trai
     expect(after.liveBuffers).toBe(before.liveBuffers);
     expect(after.liveBytes).toBe(before.liveBytes);
   }, 600_000);
+});
+
+const cudaAvailable = backendAvailable('cuda', 'cuda leak test');
+
+describe.skipIf(!cudaAvailable)('cuda: device memory stays flat over 1,000 training steps', () => {
+  it('live buffers, live bytes, cudaMalloc calls, device and pinned bytes', async () => {
+    const be = getBackend('cuda') as CudaBackend;
+    const before = be.stats();
+    const samples: { step: number; live: number; bytes: number; mallocs: number; device: number; pinned: number }[] = [];
+    const s = await runTraining({ ...TRAIN_DEFAULTS, model: 'lenet5', backend: 'cuda', epochs: 1, batch: 8, target: null }, {
+      onStep: ({ step }) => {
+        if (step >= WARMUP && step % 10 === 0) {
+          const st = be.stats();
+          samples.push({ step, live: st.liveBuffers, bytes: st.liveBytes, mallocs: st.mallocCalls, device: st.deviceBytes, pinned: st.pinnedBytes });
+        }
+      },
+    });
+    expect(s.trainImagesCount / s.batch).toBe(1000);
+    const [first, last] = expectFlat(samples, { live: 'live buffers', bytes: 'live bytes', mallocs: 'cudaMalloc calls', device: 'device bytes', pinned: 'pinned bytes' });
+    console.log(`cuda leaks: ${first.live} live buffers (${first.bytes} bytes), ${first.mallocs} cudaMalloc calls, ${first.device} device and ` +
+      `${first.pinned} pinned bytes, flat from step ${first.step} to ${last.step}`);
+    const after = be.stats();
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect(after.liveBytes).toBe(before.liveBytes);
+  }, 1_200_000);
 });

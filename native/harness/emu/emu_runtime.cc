@@ -1,16 +1,29 @@
 // emu_runtime.cc: the CPU side of the CUDA emulator (emu.h): fibers and their scheduler, the
-// device allocations and their checks, the runtime API stubs, and the mma.sync model.
+// device allocations and their checks, warp exchanges (shuffles) and the mma.sync model. The
+// runtime API (streams, events, graphs, copies) is emu_api.cc.
+//
+// Threads: kernels run on the thread that launches them (the JS thread in the addon), and
+// only that thread allocates or frees device memory, so the scheduler and the allocation
+// table take no locks. The addon's completion thread only waits on events (emu_api.cc).
+//
+// Fibers: each is started once on its own stack with makecontext/setcontext and then lives on,
+// parked between blocks; switches are _setjmp/_longjmp (no signal-mask system call, unlike
+// swapcontext), which makes a barrier about 50 times cheaper. Jumping between stacks is what
+// glibc's fortified longjmp refuses, hence the #undef.
+#undef _FORTIFY_SOURCE
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "cuda_runtime.h"
-#include "device_probe.h"
+#include "emu_internal.h"
 
 uint3 blockIdx;
 dim3 blockDim, gridDim;
@@ -19,44 +32,69 @@ namespace emu {
 
 // ------------------------------------------------------------ fibers
 struct Fiber {
-  ucontext_t ctx;
+  jmp_buf jb;          // where it resumes (set when it yields or parks)
+  ucontext_t boot;     // its first start only
+  bool started = false;
   uint3 tid;
   int lin = 0;
   enum State { kRun, kBlockBarrier, kWarpBarrier, kDone } state = kRun;
   unsigned mma_calls = 0;
+  unsigned exchanges = 0;
 };
 
 namespace {
 
 constexpr size_t kStack = 256 * 1024;
-std::vector<Fiber> g_fibers;
+std::deque<Fiber> g_fibers;  // a deque: a started fiber's context must not move
 std::vector<std::vector<char>> g_stacks;
-ucontext_t g_sched;
+jmp_buf g_sched;
 Fiber* g_cur = nullptr;
 void (*g_thunk)(void*) = nullptr;
 void* g_ctx = nullptr;
 const char* g_kernel = "";
-cudaError_t g_last_error = cudaSuccess;
 int g_order = 0;  // 0 fwd, 1 rev, 2 shuffle
 unsigned long long g_launches = 0, g_switches = 0;
 
+// A fiber's whole life: run the current kernel's thread body, park, and run it again when a
+// later block (of this launch or another) resumes it.
 void fiber_main() {
-  g_thunk(g_ctx);
-  g_cur->state = Fiber::kDone;
-}  // uc_link returns to the scheduler
+  for (;;) {
+    g_thunk(g_ctx);
+    Fiber* f = g_cur;
+    f->state = Fiber::kDone;
+    if (!_setjmp(f->jb)) _longjmp(g_sched, 1);
+  }
+}
 
 void yield(Fiber::State s) {
   Fiber* f = g_cur;
   f->state = s;
   ++g_switches;
-  swapcontext(&f->ctx, &g_sched);
+  if (!_setjmp(f->jb)) _longjmp(g_sched, 1);
 }
 
 void resume(Fiber& f) {
   g_cur = &f;
   f.state = Fiber::kRun;
-  swapcontext(&g_sched, &f.ctx);
+  if (!_setjmp(g_sched)) {
+    if (f.started) _longjmp(f.jb, 1);
+    f.started = true;
+    setcontext(&f.boot);  // does not return: the fiber comes back through g_sched
+  }
   g_cur = nullptr;
+}
+
+void add_fibers(int n) {
+  while ((int)g_fibers.size() < n) {
+    g_stacks.emplace_back(kStack);
+    g_fibers.emplace_back();
+    Fiber& f = g_fibers.back();
+    getcontext(&f.boot);
+    f.boot.uc_stack.ss_sp = g_stacks.back().data();
+    f.boot.uc_stack.ss_size = kStack;
+    f.boot.uc_link = nullptr;
+    makecontext(&f.boot, fiber_main, 0);
+  }
 }
 
 // A fixed permutation of 0..n-1 for `order`.
@@ -75,13 +113,18 @@ std::vector<int> order_of(int n, int salt) {
   return v;
 }
 
+}  // namespace
+
 // ------------------------------------------------------------ allocations
+namespace {
+
 constexpr size_t kGuard = 256;
 struct Alloc {
   size_t bytes;
   char* base;  // allocation start, kGuard before the user pointer
 };
 std::map<uintptr_t, Alloc> g_allocs;  // by user pointer
+size_t g_used = 0;
 
 const Alloc* find_alloc(const void* p, size_t bytes) {
   const uintptr_t a = (uintptr_t)p;
@@ -108,7 +151,13 @@ bool guards_ok(const Alloc& al, std::string* where) {
   return true;
 }
 
-void* alloc(size_t bytes) {
+}  // namespace
+
+size_t device_used() { return g_used; }
+bool is_device(const void* p, size_t bytes) { return find_alloc(p, bytes) != nullptr; }
+
+void* device_alloc(size_t bytes) {
+  if (bytes > device_capacity() || g_used + bytes > device_capacity()) return nullptr;
   const size_t total = (bytes + 2 * kGuard + 255) / 256 * 256;
   char* base = static_cast<char*>(std::aligned_alloc(256, total));
   if (!base) return nullptr;
@@ -117,10 +166,11 @@ void* alloc(size_t bytes) {
   std::memset(base + kGuard + bytes, 0xA5, kGuard);
   void* p = base + kGuard;
   g_allocs[(uintptr_t)p] = Alloc{bytes, base};
+  g_used += bytes;
   return p;
 }
 
-cudaError_t release(void* p) {
+cudaError_t device_free(void* p) {
   if (!p) return cudaSuccess;
   auto it = g_allocs.find((uintptr_t)p);
   if (it == g_allocs.end()) return cudaErrorInvalidValue;
@@ -131,11 +181,10 @@ cudaError_t release(void* p) {
     std::abort();
   }
   std::free(it->second.base);
+  g_used -= it->second.bytes;
   g_allocs.erase(it);
   return cudaSuccess;
 }
-
-}  // namespace
 
 Fiber* current() { return g_cur; }
 const uint3& current_tid() { return g_cur->tid; }
@@ -156,15 +205,21 @@ void check_access(const void* p, size_t bytes, size_t align, bool global_only) {
 }
 
 // ------------------------------------------------------------ launches
-void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx) {
+bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem) {
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535u || grid.z > 65535u ||
-      threads == 0 || threads > 1024 || block.z > 64) {
-    std::fprintf(stderr, "EMU: launch of %s with grid (%u,%u,%u) block (%u,%u,%u): invalid configuration\n", name,
-                 grid.x, grid.y, grid.z, block.x, block.y, block.z);
-    g_last_error = cudaErrorInvalidConfiguration;
-    return;
+      threads == 0 || threads > 1024 || block.z > 64 || smem != 0) {
+    std::fprintf(stderr, "EMU: launch of %s with grid (%u,%u,%u) block (%u,%u,%u) smem %zu: invalid configuration%s\n",
+                 name, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem,
+                 smem ? " (dynamic shared memory is not emulated)" : "");
+    set_last_error(cudaErrorInvalidConfiguration);
+    return false;
   }
+  return true;
+}
+
+void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx) {
+  const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   ++g_launches;
   g_kernel = name;
   g_thunk = thunk;
@@ -172,10 +227,7 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
   gridDim = grid;
   blockDim = block;
   const int n = (int)threads;
-  if ((int)g_fibers.size() < n) {
-    g_fibers.resize(n);
-    while ((int)g_stacks.size() < n) g_stacks.emplace_back(kStack);
-  }
+  add_fibers(n);
   const int warps = (n + 31) / 32;
   unsigned long long block_no = 0;
   for (unsigned bz = 0; bz < grid.z; ++bz)
@@ -188,11 +240,7 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
           f.tid = uint3{(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y), (unsigned)(i / (block.x * block.y))};
           f.state = Fiber::kRun;
           f.mma_calls = 0;
-          getcontext(&f.ctx);
-          f.ctx.uc_stack.ss_sp = g_stacks[i].data();
-          f.ctx.uc_stack.ss_size = kStack;
-          f.ctx.uc_link = &g_sched;
-          makecontext(&f.ctx, fiber_main, 0);
+          f.exchanges = 0;
         }
         for (int phase = 0;; ++phase) {
           const std::vector<int> worder = order_of(warps, phase + (int)block_no);
@@ -279,6 +327,22 @@ void mma_sync(int kind, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&
   std::memcpy(d, out, sizeof out);
 }
 
+// ------------------------------------------------------------ warp exchange (shuffles)
+namespace {
+uint64_t g_xslots[32][2][32];  // [warp][call parity][lane]
+}  // namespace
+
+uint64_t warp_exchange(unsigned mask, uint64_t mine, int src) {
+  Fiber* f = g_cur;
+  if (mask != 0xffffffffu) fault("shuffle with a partial lane mask (not emulated)", nullptr, 0);
+  const int warp = f->lin >> 5, lane = f->lin & 31, par = (int)(f->exchanges++ & 1);
+  if ((warp + 1) * 32 > (int)(blockDim.x * blockDim.y * blockDim.z))
+    fault("shuffle in a partial warp (the block size is not a multiple of 32)", nullptr, 0);
+  g_xslots[warp][par][lane] = mine;
+  warp_barrier();  // every lane has deposited its value; the parity keeps the next exchange apart
+  return src >= 0 && src < 32 ? g_xslots[warp][par][src] : mine;
+}
+
 void set_order_from_env() {
   const char* o = std::getenv("EMU_ORDER");
   g_order = !o ? 0 : std::string(o) == "rev" ? 1 : std::string(o) == "shuffle" ? 2 : 0;
@@ -289,57 +353,3 @@ void stats(unsigned long long* launches, unsigned long long* switches) {
 }
 
 }  // namespace emu
-
-// ------------------------------------------------------------ runtime API
-cudaError_t cudaGetLastError() {
-  const cudaError_t e = emu::g_last_error;
-  emu::g_last_error = cudaSuccess;
-  return e;
-}
-const char* cudaGetErrorName(cudaError_t e) {
-  switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    default: return "cudaErrorUnknown(emu)";
-  }
-}
-const char* cudaGetErrorString(cudaError_t e) { return cudaGetErrorName(e); }
-cudaError_t cudaGetDevice(int* dev) {
-  *dev = 0;
-  return cudaSuccess;
-}
-cudaError_t cudaSetDevice(int) { return cudaSuccess; }
-cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {  // an H100 SXM: sm_90, 132 SMs
-  *v = a == cudaDevAttrComputeCapabilityMajor ? 9 : a == cudaDevAttrComputeCapabilityMinor ? 0 : 132;
-  return cudaSuccess;
-}
-cudaError_t cudaMalloc(void** p, size_t bytes) {
-  *p = emu::alloc(bytes);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
-}
-cudaError_t cudaFree(void* p) { return emu::release(p); }
-cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
-cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  if (kind != cudaMemcpyHostToDevice && !emu::find_alloc(src, bytes)) emu::fault("cudaMemcpy source", src, bytes);
-  if (kind != cudaMemcpyDeviceToHost && !emu::find_alloc(dst, bytes)) emu::fault("cudaMemcpy destination", dst, bytes);
-  std::memcpy(dst, src, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
-  if (!emu::find_alloc(p, bytes)) emu::fault("cudaMemsetAsync outside an allocation", p, bytes);
-  std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-
-int imagerate_cuda_probe(char* reason, int reason_len, int* drv, int* rt, ImagerateCudaDevice*, int) {
-  std::snprintf(reason, (size_t)reason_len, "emulator");
-  *drv = *rt = 0;
-  return 0;
-}

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""transform.py SRC_DIR OUT_DIR: copies the CUDA kernel sources that the emulator runs
-(kernels/cuda: kernels.cuh, common.cuh, gemm_tile.cuh, gemm_operands.cuh, conv_operands.cuh,
-gemm.cu, conv2d.cu) with the few mechanical edits g++ needs (emu.h says what they model):
-  kernel<<<grid, block, smem, stream>>>(args);  ->  emu::launch("kernel", grid, block, [&] { kernel(args); });
-  the bodies of to_tf32, pack2 and the three mma.sync asm statements -> emu:: calls.
-Each edit must match exactly as often as expected, so a change in the sources fails loudly."""
+"""transform.py SRC_DIR OUT_DIR: copies every CUDA source of kernels/cuda (the kernels and the
+host code around them) with the few mechanical edits g++ needs to run them on the emulator
+(emu.h says what they model):
+  kernel<<<grid, block, smem, stream>>>(args);
+      ->  emu::launch("kernel", emu::as_dim3(grid), emu::as_dim3(block), smem, stream, &kernel, args);
+  the bodies of to_tf32, pack2 and the three mma.sync asm statements -> emu:: calls;
+  common.cuh's `#ifdef __CUDACC__` (device helpers) -> always on.
+Every file of SRC_DIR must be listed below with its number of launches, and each edit must
+match exactly as often as expected, so a new file or a changed source fails loudly."""
 import os, re, sys
 
 src, out = sys.argv[1], sys.argv[2]
@@ -29,9 +32,12 @@ def launches(text, expect):
         n += 1
         name, cfg, args = m.group(1), m.group(2), m.group(3)
         c = split_top(cfg)
-        return ('emu::launch("%s", emu::as_dim3(%s), emu::as_dim3(%s), [&] { %s(%s); });'
-                % (name.split('<')[0], c[0], c[1], name, args))
-    text = re.sub(r'([\w:]+(?:<[^;<>]*>)?)<<<(.*?)>>>\((.*?)\);', rep, text)
+        assert 2 <= len(c) <= 4, c
+        smem = c[2] if len(c) > 2 else '0'
+        stream = c[3] if len(c) > 3 else '0'
+        return ('emu::launch("%s", emu::as_dim3(%s), emu::as_dim3(%s), %s, %s, &%s, %s);'
+                % (name.split('<')[0], c[0], c[1], smem, stream, name, args))
+    text = re.sub(r'([\w:]+(?:<[^;<>]*>)?)<<<(.*?)>>>\((.*?)\);', rep, text, flags=re.S)
     assert n == expect, (n, expect)
     return text
 
@@ -40,14 +46,16 @@ def sub(text, pat, repl, expect, flags=0):
     assert n == expect, (pat, n, expect)
     return new
 
-files = {
-    'kernels.cuh': lambda t: t,
-    'common.cuh': lambda t: t,
-    'gemm_operands.cuh': lambda t: t,
-    'conv_operands.cuh': lambda t: t,
-    'gemm.cu': lambda t: launches(t, 1),
-    'conv2d.cu': lambda t: launches(t, 1),
+# file -> launches in it (0: copied unchanged apart from the checks)
+LAUNCHES = {
+    'kernels.cuh': 0, 'common.cuh': 0, 'gemm_operands.cuh': 0, 'conv_operands.cuh': 0,
+    'channel_reduce.cuh': 3, 'device_probe.h': 0, 'device_probe.cu': 0,
+    'gemm.cu': 1, 'conv2d.cu': 1, 'batchnorm.cu': 4, 'elementwise.cu': 12, 'lrn.cu': 2,
+    'pool2d.cu': 4, 'sgd.cu': 1, 'softmax_xent.cu': 2, 'gemm_tile.cuh': 2,
 }
+files = {name: (lambda n: lambda t: launches(t, n))(n) for name, n in LAUNCHES.items()}
+files['common.cuh'] = lambda t: sub(t, r'^#ifdef __CUDACC__$', '#if 1  // __CUDACC__: the device helpers, emulated', 1, re.M)
+
 def gemm_tile(t):
     t = launches(t, 2)
     t = sub(t, r'asm\("cvt\.rna\.tf32\.f32 %0, %1;" : "=r"\(r\) : "f"\(x\)\);', 'r = emu::cvt_tf32_rna(x);', 1)
@@ -65,9 +73,13 @@ def gemm_tile(t):
     return t
 files['gemm_tile.cuh'] = gemm_tile
 
+unknown = sorted(set(f for f in os.listdir(src) if f.endswith(('.cu', '.cuh', '.h'))) - set(files))
+assert not unknown, 'kernels/cuda files the emulator does not know (add them to LAUNCHES): %s' % unknown
+
 for name, fn in files.items():
     with open(os.path.join(src, name)) as f:
         t = f.read()
     t = fn(t)
+    assert not re.search(r'\basm\b', re.sub(r'//.*', '', t)), 'inline PTX the emulator does not model in ' + name
     with open(os.path.join(out, name), 'w') as f:
         f.write(t)

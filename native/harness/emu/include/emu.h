@@ -28,9 +28,15 @@
 // "gemm rounding" ones whose sums are exact either way.
 // Build and run: native/harness/emu/build.sh (g++ only).
 #pragma once
+#include <math.h>  // the global float/double overloads (exp, log, sqrt, fmaxf...) device code calls
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 // ------------------------------------------------------------ language keywords
 #define __global__
@@ -154,14 +160,31 @@ inline double dec_f16(uint16_t h) {
 // calling lane. kind: 1 tf32, 2 bf16, 3 f16 (MathMode values).
 void mma_sync(int kind, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
 
-// Launch: runs fn once per thread of every block of the grid (see the model above).
-template <class F>
-void launch(const char* name, dim3 grid, dim3 block, F&& fn);
+// Launches. transform.py rewrites  k<<<grid, block, smem, stream>>>(args);  into
+//   emu::launch("k", grid, block, smem, stream, &k, args);
+// which converts the arguments to the kernel's parameter types at once (as a launch does),
+// checks the configuration (an invalid one sets the last error, as CUDA does, and nothing
+// runs), and hands the launch to the stream (emu_api.cc): run now, or recorded while the
+// stream is being captured into a graph. A launch runs every thread of every block (the
+// model above); launch_impl is the scheduler.
 void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx);
+bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem);
+void enqueue(cudaStream_t s, std::function<void()> work);
+
 template <class F>
-void launch(const char* name, dim3 grid, dim3 block, F&& fn) {
-  auto thunk = [](void* c) { (*static_cast<F*>(c))(); };
-  launch_impl(name, grid, block, thunk, (void*)&fn);
+void run_grid(const char* name, dim3 grid, dim3 block, F& fn) {
+  launch_impl(name, grid, block, [](void* c) { (*static_cast<F*>(c))(); }, (void*)&fn);
+}
+
+template <class... P, class... A>
+void launch(const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, void (*kernel)(P...), A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
+  if (!launch_config_ok(name, grid, block, smem)) return;
+  std::tuple<std::decay_t<P>...> t(std::forward<A>(args)...);
+  enqueue(s, [name, grid, block, kernel, t]() {
+    auto body = [&] { std::apply(kernel, t); };
+    run_grid(name, grid, block, body);
+  });
 }
 
 // Launch configurations written with ints.
@@ -169,3 +192,83 @@ inline dim3 as_dim3(dim3 d) { return d; }
 inline dim3 as_dim3(unsigned long long x) { return dim3((unsigned)x); }
 
 }  // namespace emu
+
+// ------------------------------------------------------------ warp shuffles
+namespace emu {
+// The value `mine` of every lane of the calling warp, exchanged: returns the value lane `src`
+// deposited (or `mine` when src is outside the warp). A warp-collective: every lane of a full
+// warp must call it (a divergent or partial warp aborts), mask must be 0xffffffff.
+uint64_t warp_exchange(unsigned mask, uint64_t mine, int src);
+}  // namespace emu
+
+template <class T>
+inline T emu_shfl(unsigned mask, T v, int src) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a 1..8-byte value");
+  uint64_t u = 0;
+  std::memcpy(&u, &v, sizeof v);
+  u = emu::warp_exchange(mask, u, src);
+  T r;
+  std::memcpy(&r, &u, sizeof r);
+  return r;
+}
+// Within segments of `width` lanes (a power of two <= 32), as CUDA defines them.
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
+  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
+  const int src = lane + (int)delta;
+  return emu_shfl(mask, v, src < seg + width ? src : lane);
+}
+template <class T>
+inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
+  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
+  const int src = lane - (int)delta;
+  return emu_shfl(mask, v, src >= seg ? src : lane);
+}
+template <class T>
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
+  const int src = lane ^ lane_mask;
+  return emu_shfl(mask, v, src < seg + width ? src : lane);
+}
+template <class T>
+inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
+  return emu_shfl(mask, v, seg + (src_lane & (width - 1)));
+}
+
+// ------------------------------------------------------------ atomics
+// One OS thread runs every fiber and a fiber switches only at barriers and warp collectives,
+// so a plain read-modify-write is atomic here. The address is checked (aligned; global ones
+// must lie in a live allocation, shared ones are static storage).
+#define EMU_ATOMIC(NAME, EXPR)                                 \
+  template <class T>                                           \
+  inline T NAME(T* p, T v) {                                   \
+    emu::check_access(p, sizeof(T), sizeof(T), false);         \
+    const T old = *p;                                          \
+    *p = (EXPR);                                               \
+    return old;                                                \
+  }
+EMU_ATOMIC(atomicAdd, old + v)
+EMU_ATOMIC(atomicSub, old - v)
+EMU_ATOMIC(atomicMax, old < v ? v : old)
+EMU_ATOMIC(atomicMin, v < old ? v : old)
+EMU_ATOMIC(atomicExch, v)
+EMU_ATOMIC(atomicOr, old | v)
+EMU_ATOMIC(atomicAnd, old & v)
+#undef EMU_ATOMIC
+template <class T>
+inline T atomicCAS(T* p, T compare, T v) {
+  emu::check_access(p, sizeof(T), sizeof(T), false);
+  const T old = *p;
+  if (old == compare) *p = v;
+  return old;
+}
+
+// ------------------------------------------------------------ IEEE round-to-nearest intrinsics
+// (never contracted into an FMA: the emulator is built with ISO C++ and no -mfma)
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dmul_rn(double a, double b) { return a * b; }

@@ -1,0 +1,336 @@
+// emu_api.cc: the CUDA runtime API of the emulator (cuda_runtime_api.h), over the scheduler and
+// allocations of emu_runtime.cc. Work runs when it is enqueued, on the calling thread, so a
+// stream is always idle once a call returns: events complete at once, synchronisation only
+// reports, and the addon's completion thread (native/cuda_stream.cc) finds every event done.
+// What it keeps of CUDA's semantics:
+//   - errors: the same codes; the last error is per thread; an invalid launch configuration
+//     sets it and runs nothing; out-of-memory past the emulated capacity is
+//     cudaErrorMemoryAllocation and leaves everything usable;
+//   - copies and memsets check that their device side lies in one live allocation;
+//   - graphs: while a stream is captured, launches, copies, memsets and event records on it
+//     are recorded (by value), not run; cudaGraphLaunch replays them in order. cudaMallocAsync
+//     during capture allocates at once and the graph owns the memory until it is destroyed
+//     (CUDA's alloc/free nodes re-allocate per launch; the addresses are the same either way
+//     for our purpose); cudaStreamSynchronize on a capturing stream invalidates the capture.
+// The device it reports: "imagerate CUDA emulator (CPU)", compute capability 9.0 and 132 SMs
+// (an H100 SXM), so that the kernels' tile and split choices are the H100's; clocks 0.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime.h"
+#include "emu_internal.h"
+
+struct CUstream_st {
+  bool capturing = false;
+  bool invalidated = false;
+  CUgraph_st* graph = nullptr;
+};
+struct CUevent_st {
+  double ms = 0.0;  // host clock at the record
+  bool recorded = false;
+};
+struct CUgraph_st {
+  std::vector<std::function<void()>> nodes;
+  std::vector<void*> owned;  // cudaMallocAsync'd during the capture
+};
+struct CUgraphExec_st {
+  std::vector<std::function<void()>> nodes;
+};
+
+namespace emu {
+
+namespace {
+thread_local cudaError_t t_last_error = cudaSuccess;
+constexpr int kRuntimeVersion = 13000;
+
+cudaError_t fail(cudaError_t e) {
+  t_last_error = e;
+  return e;
+}
+
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+bool capturing(cudaStream_t s) { return s && s->capturing; }
+}  // namespace
+
+void set_last_error(cudaError_t e) { t_last_error = e; }
+
+size_t device_capacity() {
+  static const size_t cap = [] {
+    const char* v = std::getenv("EMU_DEVICE_MEMORY_MIB");
+    const long long mib = v ? std::atoll(v) : 0;
+    return (size_t)(mib > 0 ? mib : 4096) << 20;
+  }();
+  return cap;
+}
+
+void enqueue(cudaStream_t s, std::function<void()> work) {
+  if (capturing(s)) s->graph->nodes.push_back(std::move(work));
+  else work();
+}
+
+}  // namespace emu
+
+using emu::fail;
+
+// ------------------------------------------------------------ errors and versions
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = emu::t_last_error;
+  emu::t_last_error = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return emu::t_last_error; }
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    default: return "cudaErrorUnknown";
+  }
+}
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    default: return "(emulated) error";
+  }
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = emu::kRuntimeVersion;
+  return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = emu::kRuntimeVersion;
+  return cudaSuccess;
+}
+
+// ------------------------------------------------------------ devices
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* dev) {
+  *dev = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
+  if (dev != 0) return fail(cudaErrorInvalidDevice);
+  std::memset(p, 0, sizeof *p);
+  std::snprintf(p->name, sizeof p->name, "imagerate CUDA emulator (CPU)");
+  p->totalGlobalMem = emu::device_capacity();
+  p->major = 9;
+  p->minor = 0;
+  p->multiProcessorCount = 132;
+  p->l2CacheSize = 50 << 20;
+  p->sharedMemPerBlockOptin = 227 << 10;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int dev) {
+  if (dev != 0) return fail(cudaErrorInvalidDevice);
+  switch (a) {
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
+    case cudaDevAttrMultiProcessorCount: *v = 132; break;
+    default: *v = 0;  // clocks and bus width: an emulator has none
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  *total_bytes = emu::device_capacity();
+  *free_bytes = *total_bytes - emu::device_used();
+  return cudaSuccess;
+}
+
+// ------------------------------------------------------------ memory
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = emu::device_alloc(bytes);
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaFree(void* p) {
+  const cudaError_t e = emu::device_free(p);
+  return e == cudaSuccess ? e : fail(e);
+}
+cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t s) {
+  const cudaError_t e = cudaMalloc(p, bytes);
+  if (e == cudaSuccess && emu::capturing(s)) s->graph->owned.push_back(*p);
+  return e;
+}
+cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
+  if (emu::capturing(s)) {
+    for (void* q : s->graph->owned)
+      if (q == p) return cudaSuccess;  // the graph frees it when destroyed
+    s->invalidated = true;  // freeing memory from outside the capture: not emulated
+    return fail(cudaErrorStreamCaptureUnsupported);
+  }
+  return cudaFree(p);
+}
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) {
+  *p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+  return *p ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int dev) {
+  *pool = nullptr;
+  return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+}
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }
+
+namespace {
+// The device side(s) of a copy must lie in one live allocation, as on a GPU.
+cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice)
+    return cudaErrorInvalidValue;  // the project names every copy's direction
+  if (src_dev && !emu::is_device(src, bytes)) emu::fault("copy source outside every device allocation", src, bytes);
+  if (dst_dev && !emu::is_device(dst, bytes)) emu::fault("copy destination outside every device allocation", dst, bytes);
+  return cudaSuccess;
+}
+}  // namespace
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  const cudaError_t e = check_copy(dst, src, bytes, kind);
+  if (e != cudaSuccess) return fail(e);
+  if (bytes) std::memcpy(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  const cudaError_t e = check_copy(dst, src, bytes, kind);
+  if (e != cudaSuccess) return fail(e);
+  emu::enqueue(s, [=] {
+    if (bytes) std::memcpy(dst, src, bytes);
+  });
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
+  if (!emu::is_device(p, bytes)) emu::fault("memset outside every device allocation", p, bytes);
+  emu::enqueue(s, [=] { std::memset(p, value, bytes); });
+  return cudaSuccess;
+}
+
+// ------------------------------------------------------------ streams and events
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = new CUstream_st();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (emu::capturing(s)) {
+    s->invalidated = true;
+    return fail(cudaErrorStreamCaptureUnsupported);
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st();
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return cudaEventCreate(e); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (!e) return fail(cudaErrorInvalidResourceHandle);
+  emu::enqueue(s, [e] {
+    e->ms = emu::now_ms();
+    e->recorded = true;
+  });
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : fail(cudaErrorInvalidResourceHandle); }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!start || !end) return fail(cudaErrorInvalidResourceHandle);
+  if (!start->recorded || !end->recorded) return fail(cudaErrorInvalidResourceHandle);
+  *ms = (float)(end->ms - start->ms);
+  return cudaSuccess;
+}
+
+// ------------------------------------------------------------ graphs
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+  if (!s || s->capturing) return fail(cudaErrorInvalidValue);
+  s->capturing = true;
+  s->invalidated = false;
+  s->graph = new CUgraph_st();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
+  if (!s || !s->capturing) return fail(cudaErrorInvalidValue);
+  s->capturing = false;
+  CUgraph_st* graph = s->graph;
+  s->graph = nullptr;
+  if (s->invalidated) {
+    cudaGraphDestroy(graph);
+    *g = nullptr;
+    return fail(cudaErrorStreamCaptureInvalidated);
+  }
+  *g = graph;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  *status = !emu::capturing(s) ? cudaStreamCaptureStatusNone
+            : s->invalidated   ? cudaStreamCaptureStatusInvalidated
+                               : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t* nodes, size_t* count) {
+  if (!g) return fail(cudaErrorInvalidValue);
+  if (nodes) return fail(cudaErrorInvalidValue);  // only the count is emulated
+  *count = g->nodes.size();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t g, unsigned long long) {
+  if (!g) return fail(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{g->nodes};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (!exec) return fail(cudaErrorInvalidValue);
+  if (emu::capturing(s)) return fail(cudaErrorStreamCaptureUnsupported);
+  for (auto& node : exec->nodes) node();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+  if (!g) return cudaSuccess;
+  for (void* p : g->owned) emu::device_free(p);
+  delete g;
+  return cudaSuccess;
+}

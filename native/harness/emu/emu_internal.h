@@ -1,0 +1,22 @@
+// emu_internal.h: what emu_runtime.cc (scheduler, allocations) and emu_api.cc (the runtime
+// API) share; not part of the emulated CUDA headers.
+#pragma once
+#include <cstddef>
+
+#include "cuda_runtime_api.h"
+
+namespace emu {
+
+// Device memory: 256-byte guarded, NaN-filled allocations (emu.h). device_alloc returns null
+// past the emulated capacity (device_capacity(), EMU_DEVICE_MEMORY_MIB, default 4 GiB), as
+// cudaMalloc reports out-of-memory. JS/launching thread only.
+void* device_alloc(size_t bytes);
+cudaError_t device_free(void* p);  // cudaErrorInvalidValue for a pointer it did not give out
+bool is_device(const void* p, size_t bytes);
+size_t device_used();
+size_t device_capacity();
+
+// The calling thread's last-error slot (cudaGetLastError), per thread as in CUDA.
+void set_last_error(cudaError_t e);
+
+}  // namespace emu

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# cuda-emu-tests.sh [vitest args...]: the cuda test suites on a machine without a GPU. Builds
+# imagerate_cuda_emu.node (the CUDA addon with its kernels on the CPU emulator,
+# cmake/cuda_emu.cmake) into build-cuda-emu/, then runs with --backend cuda, against it, the
+# suites that scripts/gpu/run-gpu.sh's tests stage runs on the H100 (ops, GEMM/conv, gradients,
+# norms, models, autograd, device failure), but not the 2-epoch training test (about
+# 12 minutes on the emulator: run it by naming it, test/train/train.test.ts).
+#   bash scripts/cuda-emu-tests.sh --reporter=verbose
+# About 3 minutes on 2 cores after a 2-minute build. Correctness only: the emulator times nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log=/tmp/imagerate-cuda-emu-build.log
+if ! npx cmake-js compile --out build-cuda-emu --CDIMAGERATE_CUDA=OFF --CDIMAGERATE_CUDA_EMU=ON \
+     --target imagerate_cuda_emu --parallel 2 >"$log" 2>&1; then
+  echo "building imagerate_cuda_emu.node failed:"; tail -30 "$log"; exit 3
+fi
+export IMAGERATE_CUDA_ADDON="$PWD/build-cuda-emu/Release/imagerate_cuda_emu.node" IMAGERATE_TEST_BACKENDS=cuda
+files=(test/native/cuda-addon.test.ts test/kernels/backend-ops.test.ts test/kernels/backend-gemm-conv.test.ts
+       test/backend/registry.test.ts test/reliability/device.test.ts test/ops/gradcheck.test.ts
+       test/ops/gradcheck-norm.test.ts test/kernels/norm.test.ts test/models/models.test.ts
+       test/autograd/autograd.test.ts)
+[ "$#" -gt 0 ] && [[ "$1" == test/* ]] && files=()
+exec node node_modules/vitest/vitest.mjs run "${files[@]}" "$@"
