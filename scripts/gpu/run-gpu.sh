@@ -197,6 +197,9 @@ stage_models() {
     step "bench-models-$p" 270 node dist/cli.js bench models --model lenet5,cifar10-tf,resnet50 --batch 32,128,256 \
       --mode training,inference --backend cuda --precision "$p" --seconds 1 --frameworks none --out "$RES/models-cuda.jsonl"
   done
+  # The small nets again with each step replayed as one CUDA graph (no per-op launch cost).
+  step bench-models-graph 150 node dist/cli.js bench models --model lenet5,cifar10-tf --batch 32,128,256 \
+    --mode training,inference --backend cuda --precision fp32 --seconds 1 --frameworks none --cuda-graph --out "$RES/models-cuda.jsonl"
 }
 
 stage_webgpu() {

@@ -11,6 +11,13 @@
 //                                         the batch (decode/augment, prefetched) and the upload;
 //   data <dataset>, loading 'compute'     one batch of the dataset, uploaded once and reused.
 //
+// CUDA graphs (cudaGraph, `bench models --cuda-graph`, cuda only, compute loading only): after
+// the eager warm-up, one step (forward + backward + SGD, or the forward) is captured into a
+// CUDA graph, and each timed iteration is one replay of it and a sync. It removes the per-op
+// launch cost that dominates small nets at small batches; the records carry `cudaGraph: true`
+// and say so. A captured step replays its kernel arguments as captured: the same input buffers
+// (uploaded once anyway), the same learning rate, and the same dropout seed every step.
+//
 // FLOPs: forward conv + fc multiply-adds x 2 per image (models/flops.ts); a training step
 // counts 3 x the forward (backward = data gradient + filter gradient, each about one forward),
 // as every record's flopsNote says. TFLOP/s = FLOPs per image x images/s; % of peak against
@@ -28,6 +35,7 @@ import { backward, noGrad } from '../autograd/tape.js';
 import { softmaxCrossEntropy } from '../ops/loss.js';
 import { openBackend } from '../backend/registry.js';
 import type { Backend } from '../backend/backend.js';
+import type { CudaBackend, CudaGraph } from '../backend/cuda.js';
 import { getModelSpec, type ModelSpec } from '../models/index.js';
 import { countFlops } from '../models/flops.js';
 import { Sgd } from '../train/sgd.js';
@@ -75,6 +83,8 @@ export interface ModelBenchOptions {
   onRecord?: (r: ResultLine) => void;
   /** Passes over all the points, samples pooled (default 1). */
   rounds?: number;
+  /** cuda only: time replays of one step captured as a CUDA graph (see the header). */
+  cudaGraph?: boolean;
 }
 
 export interface FrameworkResult {
@@ -148,13 +158,12 @@ async function makeFeed(be: Backend, spec: ModelSpec, batch: number, mode: Bench
   return { next: async () => ({ ...(await draw()), owned: true }), describe: `batches drawn from ${what} and uploaded every step (prefetching source)`, close };
 }
 
-async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: BenchMode, feed: Feed, warmup: number, o: { iters: number; targetSeconds?: number; minIters: number }): Promise<number[]> {
+async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: BenchMode, feed: Feed, warmup: number,
+  o: { iters: number; targetSeconds?: number; minIters: number; cudaGraph?: boolean }): Promise<number[]> {
   const net = spec.build(be, 1);
   const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 5e-4 });
   const times: number[] = [];
-  const step = async () => {
-    const t0 = performance.now();
-    const { x, y, owned } = await feed.next();
+  const body = (x: Tensor, y: Tensor) => {
     if (mode === 'training') {
       tidy(() => {
         backward(softmaxCrossEntropy(net.forward(x), y).loss);
@@ -164,13 +173,30 @@ async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: Bench
     } else {
       noGrad(() => tidy(() => { net.forward(x); }));
     }
-    if (owned) { x.dispose(); y.dispose(); }
+  };
+  let graph: CudaGraph | null = null;
+  const step = async () => {
+    const t0 = performance.now();
+    if (graph) {
+      graph.replay();
+    } else {
+      const { x, y, owned } = await feed.next();
+      body(x, y);
+      if (owned) { x.dispose(); y.dispose(); }
+    }
     await be.sync();
     return (performance.now() - t0) / 1000;
   };
   try {
     if (mode === 'inference') net.eval();
-    for (let i = 0; i < warmup; i++) await step();
+    // At least one eager step first: it creates the optimiser's velocity buffers, which a
+    // captured first step would re-zero on every replay.
+    for (let i = 0; i < Math.max(warmup, o.cudaGraph ? 1 : 0); i++) await step();
+    if (o.cudaGraph) {
+      const { x, y } = await feed.next(); // compute loading: the same tensors every step
+      graph = (be as CudaBackend).captureGraph(() => body(x, y));
+      for (let i = 0; i < Math.min(warmup, 3); i++) await step(); // the replays' own warm-up
+    }
     let iters = o.iters;
     if (o.targetSeconds !== undefined) {
       const probe = await step();
@@ -179,6 +205,7 @@ async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: Bench
     }
     while (times.length < iters) times.push(await step());
   } finally {
+    graph?.dispose();
     opt.dispose();
     net.dispose();
   }
@@ -233,6 +260,8 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
   const data = o.data ?? 'synthetic';
   const loading = o.loading ?? (data === 'synthetic' ? 'compute' : 'end-to-end');
   if (data === 'synthetic' && loading === 'end-to-end') throw new UserError('--loading end-to-end needs --data <dataset> (synthetic data is made once, so there is nothing to load)');
+  if (o.cudaGraph && backend !== 'cuda') throw new UserError(`--cuda-graph needs --backend cuda (got ${backend})`);
+  if (o.cudaGraph && loading !== 'compute') throw new UserError('--cuda-graph replays one captured step on the same input buffers: it needs --loading compute');
   const host: HostInfo = describeBackendHost(be);
   const peak = backendPeakGflops(be, host, threads);
   const frameworks = backend === 'cpu' ? (o.frameworks ?? (o.pytorch === false ? ['onnxruntime', 'tfjs-wasm'] : ALL_FRAMEWORKS)) : [];
@@ -257,6 +286,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
   const base = (mode: BenchMode, batch: number) => ({
     imagerate: imagerateInfo(), date: new Date().toISOString(), host, backend, kind: 'model' as const, name: spec.name,
     shape: { input: spec.input, numClasses: spec.numClasses }, mode, batch, precision, data, loading, threads,
+    ...(o.cudaGraph ? { cudaGraph: true } : {}),
   });
   const figures = (mode: BenchMode, batch: number, times: number[]) => {
     const timing = timingFromSeconds(times);
@@ -293,7 +323,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
       try {
         times = await timeOurs(be, spec, batch, mode, feed, warmup, {
           iters: Math.max(1, perRound(iters, r)), targetSeconds: o.targetSeconds === undefined ? undefined : o.targetSeconds / rounds,
-          minIters: Math.max(1, Math.ceil(minIters / rounds)),
+          minIters: Math.max(1, Math.ceil(minIters / rounds)), cudaGraph: o.cudaGraph,
         });
       } finally {
         await feed.close();
@@ -341,7 +371,8 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
     const a = acc[i];
     const ours: BenchRecord = {
       ...base(mode, batch), warmup, iters: a.ours.length, ...figures(mode, batch, a.ours), framework: null,
-      notes: `${meaning({ mode, batch, precision, data, loading })}; ${a.feed}; synced every step${roundsNote}`,
+      notes: `${meaning({ mode, batch, precision, data, loading, cudaGraph: o.cudaGraph })}; ${a.feed}; synced every step${roundsNote}` +
+        (o.cudaGraph ? '; each step one replay of a CUDA graph captured after the eager warm-up (same learning rate and dropout seed every step)' : ''),
     };
     emit(ours);
     const row: ModelBenchRow = { ours, pytorch: null, frameworks: [] };
@@ -410,7 +441,7 @@ export function formatModelTable(rows: ModelBenchRow[]): string {
       return `${Math.round(r.imagesPerSec!)}${r.timing.noisy ? '*' : ''} (${(ours.imagesPerSec! / r.imagesPerSec!).toFixed(2)}x)`;
     });
     return [
-      ours.name, ours.mode ?? '', String(ours.batch), ours.data, ours.loading, String(ours.threads ?? ''),
+      ours.name, ours.mode ?? '', String(ours.batch), ours.data, ours.loading + (ours.cudaGraph ? ', graph' : ''), String(ours.threads ?? ''),
       `${Math.round(ours.imagesPerSec!)}${ours.timing.noisy ? '*' : ''}`,
       `${ours.timing.p10Ms.toFixed(2)}-${ours.timing.p90Ms.toFixed(2)}`,
       ours.gflops === undefined ? '' : ours.gflops.toFixed(1), ours.pctOfPeak == null ? '' : ours.pctOfPeak.toFixed(1), ...cols,

@@ -79,6 +79,8 @@ export interface BenchRecord {
   /** Which shape list a kernel record came from ('lenet', 'cifar', 'resnet50', 'deepbench') and the layer it stands for. */
   suite?: string;
   label?: string;
+  /** kind 'model' on cuda: each timed step was one replay of a CUDA graph of the step (bench models --cuda-graph). */
+  cudaGraph?: boolean;
   /** kind 'layer': the model, the module path, the op class and the pass measured. */
   layer?: { model: string; module: string; op: string; pass: 'forward' | 'backward' | 'update' | 'loss' | 'data' | 'other'; stepMedianMs?: number };
 }
@@ -119,7 +121,8 @@ export function isMissing(r: ResultLine): r is MissingRecord {
 export function recordKey(r: ResultLine): string {
   const kind = r.kind === 'missing' ? r.for : r.kind;
   const shape = r.kind === 'kernel' ? JSON.stringify(r.shape ?? {}) : r.kind === 'layer' ? `${r.layer?.pass ?? ''}` : '';
-  return [kind, r.name, r.mode ?? '-', r.batch ?? '-', r.precision, r.data, r.loading, r.backend, r.framework ?? 'imagerate', shape].join('|');
+  const graph = r.kind !== 'missing' && r.cudaGraph ? 'cuda-graph' : '';
+  return [kind, r.name, r.mode ?? '-', r.batch ?? '-', r.precision, r.data, r.loading, r.backend, r.framework ?? 'imagerate', shape, ...(graph ? [graph] : [])].join('|');
 }
 
 /** Reads a JSONL file of records; blank lines are skipped, a malformed line throws with its number. */
@@ -195,10 +198,11 @@ export function throughput(flops: number, timing: BenchTiming, peakGflops: numbe
 }
 
 /** The sentence a figure stands on: what one timed iteration covered. */
-export function meaning(r: { mode: 'inference' | 'training' | null; batch: number | null; precision: string; data: string; loading: string; framework?: string | null }): string {
+export function meaning(r: { mode: 'inference' | 'training' | null; batch: number | null; precision: string; data: string; loading: string; framework?: string | null; cudaGraph?: boolean }): string {
   const what = r.mode === 'training' ? 'training: forward + backward + SGD update' : 'inference: forward only, eval mode';
   const load = r.loading === 'end-to-end' ? 'data loading included (batches drawn from the dataset and uploaded every step)' : 'data loading excluded';
-  return `${what}, batch ${r.batch}, ${r.precision}, ${r.data === 'synthetic' ? 'synthetic data' : `data: ${r.data}`}, ${load}`;
+  return `${what}, batch ${r.batch}, ${r.precision}, ${r.data === 'synthetic' ? 'synthetic data' : `data: ${r.data}`}, ${load}` +
+    (r.cudaGraph ? ', replayed as one CUDA graph' : '');
 }
 
 /** Appends one record as one JSON line (creating the file and its folder if needed). */

@@ -134,6 +134,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--frameworks <list>', `frameworks beside ours: ${ALL_FRAMEWORKS.join(', ')}, or none`, ALL_FRAMEWORKS.join(','))
     .option('--no-pytorch', 'do not run the PyTorch CPU baseline')
     .option('--profile', 'also record the per-layer time of one step (forward and backward per module), kind "layer"')
+    .option('--cuda-graph', 'cuda: capture one step as a CUDA graph after the warm-up and time its replays (no per-op launch cost; compute loading only)')
     .option('--out <file>', 'append JSONL records to this file')
     .option('--json', 'print the records as JSON lines instead of a table')
     .action(async (o) => {
@@ -151,7 +152,7 @@ export function registerBenchCommand(program: Command): void {
       for (const model of models) {
         rows.push(...await runModelBench({
           model, batches: o.batch, modes, backend: o.backend, threads: o.threads, warmup: o.warmup, iters: o.iters, targetSeconds: o.seconds,
-          precision: o.precision, data: o.data, loading: o.loading, frameworks, out: o.out, rounds: o.rounds,
+          precision: o.precision, data: o.data, loading: o.loading, frameworks, out: o.out, rounds: o.rounds, cudaGraph: o.cudaGraph === true,
         }));
       }
       if (o.json) for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');

@@ -44,7 +44,7 @@ const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '
 const num = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '' : v >= 1000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(d));
 const fwName = (r: { framework: string | null }) => (r.framework ? r.framework.split(' ')[0] : 'imagerate');
 const seriesName = (r: BenchRecord, multi: boolean, file: string) =>
-  `${fwName(r)} (${r.backend}${r.loading === 'end-to-end' ? `, ${r.data} end-to-end` : r.data !== 'synthetic' ? `, ${r.data}` : ''})${multi ? ` [${file}]` : ''}`;
+  `${fwName(r)} (${r.backend}${r.cudaGraph ? ', CUDA graph' : ''}${r.loading === 'end-to-end' ? `, ${r.data} end-to-end` : r.data !== 'synthetic' ? `, ${r.data}` : ''})${multi ? ` [${file}]` : ''}`;
 
 /** Who ran a square SGEMM, for its roofline point: the WebGPU variant where the sweep timed one, else the threads. */
 const sgemmWho = (k: BenchRecord) => (k.shape.variant ? `variant ${String(k.shape.variant)}` : `${k.threads} threads`);
@@ -71,7 +71,7 @@ function modelTable(records: ResultLine[], multi: boolean, files: Map<ResultLine
     }
     const t = r.timing;
     const flags = [t.noisy ? `noisy: spread ${(((t.p90Ms - t.p10Ms) / t.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? ''].filter(Boolean).join('; ');
-    return `<tr${flags ? ' class="noisy"' : ''}>${file}<td>${esc(r.mode)}</td><td>${r.batch}</td><td>${esc(r.precision)}</td><td>${esc(r.data)}</td><td>${esc(r.loading)}</td>` +
+    return `<tr${flags ? ' class="noisy"' : ''}>${file}<td>${esc(r.mode)}</td><td>${r.batch}</td><td>${esc(r.precision)}</td><td>${esc(r.data)}</td><td>${esc(r.loading)}${r.cudaGraph ? ', CUDA graph' : ''}</td>` +
       `<td>${esc(r.backend)}</td><td>${esc(r.framework ?? 'imagerate')}</td><td>${r.threads ?? ''}</td><td class="n">${num(r.imagesPerSec)}</td>` +
       `<td class="n">${num(t.medianMs, 2)}</td><td class="n">${num(t.p10Ms, 2)}-${num(t.p90Ms, 2)}</td><td class="n">${r.iters}</td>` +
       `<td class="n">${num(r.tflops !== undefined ? r.tflops * 1000 : null, 2)}</td><td class="n">${num(r.pctOfPeak, 1)}</td><td>${esc(flags)}</td></tr>`;

@@ -85,6 +85,11 @@ describe('bench models', () => {
       .rejects.toThrow(/--precision bf16 is not supported on the cpu backend/);
   });
 
+  it('refuses --cuda-graph off the cuda backend, and with end-to-end loading', async () => {
+    await expect(runModelBench({ model: 'lenet5', batches: [2], modes: ['training'], cudaGraph: true, iters: 1, warmup: 0, frameworks: [] }))
+      .rejects.toThrow(/^--cuda-graph needs --backend cuda \(got cpu\)$/);
+  });
+
   it('end-to-end loading draws batches from the dataset (embedded MNIST); synthetic end-to-end is refused', async () => {
     const rows = await runModelBench({ model: 'lenet5', batches: [8], modes: ['training', 'inference'], data: 'mnist', warmup: 1, iters: 3, frameworks: [] });
     for (const r of rows) {

@@ -14,6 +14,13 @@ import { fileURLToPath } from 'node:url';
 import { OP_NAMES, BackendUnavailableError } from '../../src/backend/backend.js';
 import { createCudaBackend, probeCuda } from '../../src/backend/cuda.js';
 import { describeBackendHost } from '../../src/bench/host.js';
+import { runModelBench } from '../../src/bench/model-bench.js';
+import { Tensor } from '../../src/tensor.js';
+import { tidy } from '../../src/autograd/scope.js';
+import { backward, noGrad } from '../../src/autograd/tape.js';
+import { softmaxCrossEntropy } from '../../src/ops/loss.js';
+import { getModelSpec } from '../../src/models/index.js';
+import { Sgd } from '../../src/train/sgd.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ADDON = process.env.IMAGERATE_CUDA_ADDON || join(ROOT, 'build/Release/imagerate_cuda.node');
@@ -243,6 +250,71 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     expect(new Float32Array(await be.download(x, 8))[1]).toBe(1024);
     g.dispose();
     be.free(x);
+  });
+
+  it('a LeNet-5 training step captured as a CUDA graph and replayed 3 times gives 3 eager steps\' weights, bit for bit', async () => {
+    // What `bench models --cuda-graph` times: one eager step (it creates the SGD velocities),
+    // the capture (which runs nothing), then replays on the same input buffers.
+    const be = createCudaBackend();
+    const x = Tensor.fromArray(be, [4, 1, 28, 28], Float32Array.from({ length: 4 * 784 }, (_, i) => Math.sin(i * 0.37)));
+    const y = Tensor.fromArray(be, [4], new Int32Array([3, 1, 4, 1]));
+    const weights = (ps: Tensor[]) => Promise.all(ps.map(async (p) => Array.from(await p.data())));
+    const train = async (graph: boolean) => {
+      const net = getModelSpec('lenet5').build(be, 1);
+      const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 5e-4 });
+      const step = () => tidy(() => {
+        backward(softmaxCrossEntropy(net.forward(x), y).loss);
+        noGrad(() => opt.step(0.05));
+        opt.zeroGrad();
+      });
+      try {
+        step();
+        const first = await weights(net.parameters());
+        if (graph) {
+          const g = be.captureGraph(step);
+          expect(g.nodes).toBeGreaterThan(20);
+          expect(await weights(net.parameters())).toEqual(first); // capturing ran nothing
+          g.replay(3);
+          g.dispose();
+        } else {
+          for (let i = 0; i < 3; i++) step();
+        }
+        const last = await weights(net.parameters());
+        expect(last).not.toEqual(first);
+        return last;
+      } finally {
+        opt.dispose();
+        net.dispose();
+      }
+    };
+    const eager = await train(false);
+    expect(await train(true)).toEqual(eager);
+    x.dispose();
+    y.dispose();
+    expect(cuda.stats().heldBuffers).toBe(0);
+  });
+
+  it('bench models --cuda-graph: eager and graph-replayed records side by side, each saying which', async () => {
+    const emulated = cuda.info().emulated === true;
+    if (emulated) process.env.IMAGERATE_BENCH_EMULATOR = '1'; // the pipeline only: no figure is kept
+    try {
+      const run = (cudaGraph: boolean) => runModelBench({ model: 'lenet5', batches: [4], modes: ['training', 'inference'], backend: 'cuda',
+        warmup: 1, iters: 2, frameworks: [], cudaGraph });
+      const [eager, graphed] = [await run(false), await run(true)];
+      for (const [i, r] of graphed.entries()) {
+        expect(r.ours.cudaGraph).toBe(true);
+        expect(eager[i].ours.cudaGraph).toBeUndefined();
+        expect(r.ours.notes).toMatch(/, replayed as one CUDA graph;.*each step one replay of a CUDA graph/);
+        expect(r.ours.iters).toBe(2);
+        expect(r.ours.imagesPerSec).toBeGreaterThan(0);
+        if (emulated) expect(r.ours.host.gpu).toMatch(/emulator/);
+      }
+      await expect(runModelBench({ model: 'lenet5', batches: [4], modes: ['training'], backend: 'cuda', data: 'mnist', cudaGraph: true, frameworks: [] }))
+        .rejects.toThrow(/--cuda-graph replays one captured step on the same input buffers: it needs --loading compute/);
+    } finally {
+      delete process.env.IMAGERATE_BENCH_EMULATOR;
+    }
+    expect(cuda.stats().heldBuffers).toBe(0);
   });
 
   it('rejects a download with the CUDA error of a failed kernel (sticky faults are not tested here)', async () => {
