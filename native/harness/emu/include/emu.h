@@ -1,9 +1,11 @@
-// emu.h: a CPU emulator for the CUDA GEMM/conv kernels (kernels/cuda/gemm_tile.cuh and its
-// loaders), so that their real source runs, checked, on a machine without a GPU.
+// emu.h: a CPU emulator for the CUDA kernels (every file of kernels/cuda), so that their real
+// source runs, checked, on a machine without a GPU: under the harness's checks (build.sh) and
+// as the CUDA addon itself (cmake/cuda_emu.cmake, with the runtime API of emu_api.cc).
 //
-// Model: a launch runs its blocks one after another. A block's threads are fibers (ucontext)
-// on one OS thread; the scheduler runs warp by warp, each warp's lanes in turn, up to the
-// next __syncthreads() (block barrier) or warp-collective operation (warp barrier). The order
+// Model: a launch runs its blocks one after another. A block's threads are fibers on one OS
+// thread; the scheduler runs warp by warp, each warp's lanes in turn, up to the next
+// __syncthreads() (block barrier) or warp-collective operation (warp barrier: mma.sync,
+// __shfl_*_sync, which must be called by a whole, full warp with a full mask). The order
 // of warps and of lanes is forward, reversed, or a fixed shuffle (EMU_ORDER=fwd|rev|shuffle),
 // so that a missing barrier shows up as a wrong result under some order.
 //   __shared__      static storage (one block at a time)
@@ -11,6 +13,7 @@
 //                   each lane deposits its fragments, the warp meets, each lane computes its
 //                   own D elements from the holders of A(row, k) and B(k, col)
 //   cvt             tf32 round-to-nearest ties-away, bf16/fp16 round-to-nearest-even
+//   atomics         plain read-modify-writes (a fiber switches only at barriers), checked
 // Checks (each aborts with the kernel, block, thread and address):
 //   __ldg           the address lies in one live device allocation, naturally aligned (16 B
 //                   for float4): what a GPU faults on or compute-sanitizer reports
@@ -19,6 +22,8 @@
 //   barriers        every thread of a block reaches the same barriers (no divergence)
 //   launch config   grid.y, grid.z <= 65535, grid.x < 2^31, 1..1024 threads
 // Fresh device memory is filled with NaN bytes (0xFF), so reading what was never written shows.
+// Plain pointer reads and writes (not __ldg) are not bounds-checked one by one: a stray write
+// within 256 bytes of an allocation shows in its guards, a stray read does not.
 // Not modelled: timing, caches, bank conflicts, the uninitialised contents of shared memory
 // (it is static here, zero at first and then left over from the previous block), and the asm
 // text itself: transform.py replaces each cvt/mma asm statement by its documented meaning
@@ -26,7 +31,7 @@
 // there stops the build instead of being emulated. The mma model sums in double, which is
 // more exact than a tensor core; checks compare against bounds, not bits, except the exact
 // "gemm rounding" ones whose sums are exact either way.
-// Build and run: native/harness/emu/build.sh (g++ only).
+// Build and run: native/harness/emu/build.sh (g++ only); the addon: scripts/cuda-emu-tests.sh.
 #pragma once
 #include <math.h>  // the global float/double overloads (exp, log, sqrt, fmaxf...) device code calls
 
