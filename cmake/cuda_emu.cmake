@@ -45,7 +45,13 @@ target_compile_definitions(imagerate_cuda_emu PRIVATE
 target_compile_options(imagerate_cuda_emu PRIVATE -Wall -Wno-unused-parameter -Wno-unused-function
   -Wno-unknown-pragmas -Wno-maybe-uninitialized -O2 -g)
 target_link_libraries(imagerate_cuda_emu PRIVATE Threads::Threads ${CMAKE_DL_LIBS} ${CMAKE_JS_LIB})
-if(IMAGERATE_LINK_CHECK AND IMAGERATE_NODE)
+# IMAGERATE_SANITIZE=address,undefined: the glue and the emulated kernels under ASan/UBSan
+# (the fiber switches are announced to ASan, emu_runtime.cc); run node as for the CPU addon.
+if(IMAGERATE_SANITIZE)
+  target_compile_options(imagerate_cuda_emu PRIVATE -fsanitize=${IMAGERATE_SANITIZE} -fno-omit-frame-pointer)
+  target_link_options(imagerate_cuda_emu PRIVATE -fsanitize=${IMAGERATE_SANITIZE})
+endif()
+if(IMAGERATE_LINK_CHECK AND IMAGERATE_NODE AND NOT IMAGERATE_SANITIZE)
   add_custom_command(TARGET imagerate_cuda_emu POST_BUILD
     COMMAND ${IMAGERATE_NODE} -e "const os=require('os');const f=process.argv[1];try{process.dlopen({exports:{}},f,os.constants.dlopen.RTLD_NOW)}catch(e){console.error('imagerate: '+f+' does not load: '+e.message);process.exit(1)}" $<TARGET_FILE:imagerate_cuda_emu>
     VERBATIM)

@@ -6,15 +6,23 @@
 # norms, models, autograd, device failure), but not the 2-epoch training test (about
 # 12 minutes on the emulator: run it by naming it, test/train/train.test.ts).
 #   bash scripts/cuda-emu-tests.sh --reporter=verbose
-# About 3 minutes on 2 cores after a 2-minute build. Correctness only: the emulator times nothing.
+# About 2 minutes on 2 cores after a 2-minute build. Correctness only: the emulator times nothing.
+# SANITIZE=address,undefined builds it with ASan and UBSan instead (build-cuda-emu-asan/) and
+# runs node as CI's sanitizer pass of the CPU addon does (UBSan halts on the first finding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-log=/tmp/imagerate-cuda-emu-build.log
-if ! npx cmake-js compile --out build-cuda-emu --CDIMAGERATE_CUDA=OFF --CDIMAGERATE_CUDA_EMU=ON \
+out=build-cuda-emu san=()
+if [ -n "${SANITIZE:-}" ]; then out=build-cuda-emu-asan san=(--CDIMAGERATE_SANITIZE="$SANITIZE"); fi
+log=/tmp/imagerate-$out-build.log
+if ! npx cmake-js compile --out "$out" --CDIMAGERATE_CUDA=OFF --CDIMAGERATE_CUDA_EMU=ON "${san[@]}" \
      --target imagerate_cuda_emu --parallel 2 >"$log" 2>&1; then
   echo "building imagerate_cuda_emu.node failed:"; tail -30 "$log"; exit 3
 fi
-export IMAGERATE_CUDA_ADDON="$PWD/build-cuda-emu/Release/imagerate_cuda_emu.node" IMAGERATE_TEST_BACKENDS=cuda
+export IMAGERATE_CUDA_ADDON="$PWD/$out/Release/imagerate_cuda_emu.node" IMAGERATE_TEST_BACKENDS=cuda
+if [ -n "${SANITIZE:-}" ]; then
+  export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+fi
 files=(test/native/cuda-addon.test.ts test/kernels/backend-ops.test.ts test/kernels/backend-gemm-conv.test.ts
        test/backend/registry.test.ts test/reliability/device.test.ts test/ops/gradcheck.test.ts
        test/ops/gradcheck-norm.test.ts test/kernels/norm.test.ts test/models/models.test.ts

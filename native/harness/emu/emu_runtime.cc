@@ -27,6 +27,17 @@
 #include "cuda_runtime.h"
 #include "emu_internal.h"
 
+// Under AddressSanitizer (IMAGERATE_SANITIZE), every switch between the scheduler's stack and
+// a fiber's is announced, so that ASan follows the stacks instead of reporting false errors.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define EMU_SWITCH_START(save, bottom, size) __sanitizer_start_switch_fiber((save), (bottom), (size))
+#define EMU_SWITCH_FINISH(save, bottom, size) __sanitizer_finish_switch_fiber((save), (bottom), (size))
+#else
+#define EMU_SWITCH_START(save, bottom, size) ((void)0)
+#define EMU_SWITCH_FINISH(save, bottom, size) ((void)0)
+#endif
+
 uint3 blockIdx;
 dim3 blockDim, gridDim;
 
@@ -37,6 +48,8 @@ struct Fiber {
   jmp_buf jb;          // where it resumes (set when it yields or parks)
   ucontext_t boot;     // its first start only
   bool started = false;
+  void* stack = nullptr;   // its stack's lowest address (kStack bytes)
+  void* asan_fake = nullptr;
   uint3 tid;
   int lin = 0;
   enum State { kRun, kBlockBarrier, kWarpBarrier, kDone } state = kRun;
@@ -56,15 +69,28 @@ void* g_ctx = nullptr;
 const char* g_kernel = "";
 int g_order = 0;  // 0 fwd, 1 rev, 2 shuffle
 unsigned long long g_launches = 0, g_switches = 0;
+void* g_sched_fake = nullptr;  // ASan's bookkeeping of the scheduler's stack
+const void* g_sched_bottom = nullptr;
+size_t g_sched_size = 0;
+
+// Back to the scheduler from the running fiber f; returns when f is resumed.
+void to_scheduler(Fiber* f) {
+  if (!_setjmp(f->jb)) {
+    EMU_SWITCH_START(&f->asan_fake, g_sched_bottom, g_sched_size);
+    _longjmp(g_sched, 1);
+  }
+  EMU_SWITCH_FINISH(f->asan_fake, &g_sched_bottom, &g_sched_size);
+}
 
 // A fiber's whole life: run the current kernel's thread body, park, and run it again when a
 // later block (of this launch or another) resumes it.
 void fiber_main() {
+  EMU_SWITCH_FINISH(nullptr, &g_sched_bottom, &g_sched_size);
   for (;;) {
     g_thunk(g_ctx);
     Fiber* f = g_cur;
     f->state = Fiber::kDone;
-    if (!_setjmp(f->jb)) _longjmp(g_sched, 1);
+    to_scheduler(f);
   }
 }
 
@@ -72,17 +98,19 @@ void yield(Fiber::State s) {
   Fiber* f = g_cur;
   f->state = s;
   ++g_switches;
-  if (!_setjmp(f->jb)) _longjmp(g_sched, 1);
+  to_scheduler(f);
 }
 
 void resume(Fiber& f) {
   g_cur = &f;
   f.state = Fiber::kRun;
   if (!_setjmp(g_sched)) {
+    EMU_SWITCH_START(&g_sched_fake, f.stack, kStack);
     if (f.started) _longjmp(f.jb, 1);
     f.started = true;
     setcontext(&f.boot);  // does not return: the fiber comes back through g_sched
   }
+  EMU_SWITCH_FINISH(g_sched_fake, nullptr, nullptr);
   g_cur = nullptr;
 }
 
@@ -91,6 +119,7 @@ void add_fibers(int n) {
     g_stacks.emplace_back(kStack);
     g_fibers.emplace_back();
     Fiber& f = g_fibers.back();
+    f.stack = g_stacks.back().data();
     getcontext(&f.boot);
     f.boot.uc_stack.ss_sp = g_stacks.back().data();
     f.boot.uc_stack.ss_size = kStack;
