@@ -165,5 +165,45 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   }
 }
 
+// ------------------------------------------------------------ SGEMM variants (tuning)
+// ptxas, sm_90 (CUDA 13.0): k8_b2 127-128 registers (the cap), k8_b1 141, k16_b1 167, none
+// spilling; a k16 with the 2-block cap spilled 72 bytes and is left out.
+namespace {
+
+template <class Cfg>
+cudaError_t run_nn(int m, int n, int k, const float* A, int64_t lda, int va, const float* B, int64_t ldb, int vb,
+                   const MatEpilogue& epi, cudaStream_t s) {
+  return SimtRun<Cfg>::run(MatLoader<typename Cfg::ShapeA, true>{A, lda, m, va},
+                           MatLoader<typename Cfg::ShapeB, false>{B, ldb, n, vb}, epi, m, n, k, 1, k, s);
+}
+
+struct SgemmVariant {
+  const char* name;
+  cudaError_t (*run)(int, int, int, const float*, int64_t, int, const float*, int64_t, int, const MatEpilogue&,
+                     cudaStream_t);
+};
+const SgemmVariant kSgemmVariants[] = {
+    {"128x128_k8_b2", &run_nn<tile::SimtBig>},
+    {"128x128_k8_b1", &run_nn<tile::SimtCfg<128, 128, 8, 8, 8, 1>>},
+    {"128x128_k16_b1", &run_nn<tile::SimtCfg<128, 128, 16, 8, 8, 1>>},
+};
+constexpr int kSgemmVariantCount = (int)(sizeof kSgemmVariants / sizeof kSgemmVariants[0]);
+
+}  // namespace
+
+int sgemm_variant_count() { return kSgemmVariantCount; }
+const char* sgemm_variant_name(int v) { return v >= 0 && v < kSgemmVariantCount ? kSgemmVariants[v].name : nullptr; }
+
+cudaError_t gemm_f32_simt_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                                  cudaStream_t stream) {
+  if (v < 0 || v >= kSgemmVariantCount || M <= 0 || N <= 0 || K <= 0) return cudaErrorInvalidValue;
+  if (!fits_i32(M) || !fits_i32(N) || !fits_i32(K + 64)) return cudaErrorInvalidValue;
+  const int va = aligned16(A) && lda % 4 == 0;
+  const int vb = aligned16(B) && ldb % 4 == 0;
+  const MatEpilogue epi{C, ldc, 0, (int)M, (int)N, alpha, beta, aligned16(C) && ldc % 4 == 0};
+  return kSgemmVariants[v].run((int)M, (int)N, (int)K, A, lda, va, B, ldb, vb, epi, stream);
+}
+
 }  // namespace cuda
 }  // namespace imagerate

@@ -126,39 +126,50 @@ void bench_gemm(const Options& opt, Report& rep, const Env& env, float* flush, s
                            {1000, 2048, 256, true, false},   {512, 512, 512, false, false}};
   if (opt.quick) shapes = {{4096, 4096, 4096, false, false}, {1024, 1024, 1024, false, false}};
   const MathMode modes[] = {MathMode::FP32, MathMode::TF32, MathMode::BF16, MathMode::FP16};
-  for (const G& g : shapes)
-    for (MathMode mode : modes) {
-      const std::string shape = fmt("%lldx%lldx%lld %s%s", (long long)g.M, (long long)g.N, (long long)g.K,
-                                    g.ta ? "T" : "N", g.tb ? "T" : "N");
-      if (!rep.wants("gemm " + shape)) continue;
-      Rng rng(77);
-      const std::vector<float> A = rng.vec((size_t)(g.M * g.K)), B = rng.vec((size_t)(g.K * g.N));
-      DevBuf<float> dA(A), dB(B), dC((size_t)(g.M * g.N));
-      const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
-      auto run = [&]() {
+  // One GEMM: spot-checked against float64, then timed; `simt` >= 0 runs that SGEMM tuning
+  // variant (kernels.cuh: NN, fp32) instead of gemm_f32.
+  auto measure = [&](const G& g, MathMode mode, int simt) {
+    const std::string shape = fmt("%lldx%lldx%lld %s%s", (long long)g.M, (long long)g.N, (long long)g.K,
+                                  g.ta ? "T" : "N", g.tb ? "T" : "N");
+    const std::string kernel = simt < 0 ? cu::gemm_kernel_name(g.ta, g.tb, g.M, g.N, g.K, 1.f, mode)
+                                        : std::string("gemm_f32_simt_") + cu::sgemm_variant_name(simt);
+    if (!rep.wants("gemm " + shape) || (simt >= 0 && !rep.wants(kernel))) return;
+    Rng rng(77);
+    const std::vector<float> A = rng.vec((size_t)(g.M * g.K)), B = rng.vec((size_t)(g.K * g.N));
+    DevBuf<float> dA(A), dB(B), dC((size_t)(g.M * g.N));
+    const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+    auto run = [&]() {
+      if (simt < 0)
         CK(cu::gemm_f32(g.ta, g.tb, g.M, g.N, g.K, 1.f, dA.get(), lda, dB.get(), ldb, 0.f, dC.get(), g.N, mode, nullptr));
-      };
-      run();
-      const std::vector<float> C = dC.download();
-      const bool ok = spot_check(rep, "gemm " + shape + " " + cu::math_mode_name(mode), C,
-                                 [&](size_t idx, double* r, double* sc) {
-                                   const int64_t i = (int64_t)idx / g.N, j = (int64_t)idx % g.N;
-                                   double s = 0, a = 0;
-                                   for (int64_t k = 0; k < g.K; ++k) {
-                                     const double x = g.ta ? A[(size_t)(k * lda + i)] : A[(size_t)(i * lda + k)];
-                                     const double y = g.tb ? B[(size_t)(j * ldb + k)] : B[(size_t)(k * ldb + j)];
-                                     s += x * y;
-                                     a += std::fabs(x * y);
-                                   }
-                                   *r = s;
-                                   *sc = a;
-                                 },
-                                 C.size(), mode_tolerance(mode, g.K), rng);
-      if (!ok) continue;
-      const Timing t = time_it(env, flush, flush_bytes, run);
-      emit(env, cu::gemm_kernel_name(g.ta, g.tb, g.M, g.N, g.K, 1.f, mode), "gemm", shape, mode, t,
-           2.0 * (double)g.M * (double)g.N * (double)g.K);
-    }
+      else
+        CK(cu::gemm_f32_simt_variant(simt, g.M, g.N, g.K, 1.f, dA.get(), lda, dB.get(), ldb, 0.f, dC.get(), g.N, nullptr));
+    };
+    run();
+    const std::vector<float> C = dC.download();
+    const bool ok = spot_check(rep, "gemm " + shape + " " + (simt < 0 ? cu::math_mode_name(mode) : kernel.c_str()), C,
+                               [&](size_t idx, double* r, double* sc) {
+                                 const int64_t i = (int64_t)idx / g.N, j = (int64_t)idx % g.N;
+                                 double s = 0, a = 0;
+                                 for (int64_t k = 0; k < g.K; ++k) {
+                                   const double x = g.ta ? A[(size_t)(k * lda + i)] : A[(size_t)(i * lda + k)];
+                                   const double y = g.tb ? B[(size_t)(j * ldb + k)] : B[(size_t)(k * ldb + j)];
+                                   s += x * y;
+                                   a += std::fabs(x * y);
+                                 }
+                                 *r = s;
+                                 *sc = a;
+                               },
+                               C.size(), mode_tolerance(mode, g.K), rng);
+    if (!ok) return;
+    const Timing t = time_it(env, flush, flush_bytes, run);
+    emit(env, kernel, "gemm", shape, mode, t, 2.0 * (double)g.M * (double)g.N * (double)g.K);
+  };
+  for (const G& g : shapes)
+    for (MathMode mode : modes) measure(g, mode, -1);
+  // The SGEMM tuning variants at the square NN sizes (variant 0 is gemm_f32's fp32 row above).
+  for (const G& g : shapes)
+    if (!g.ta && !g.tb && g.M == g.N && g.N == g.K)
+      for (int v = 1; v < cu::sgemm_variant_count(); ++v) measure(g, MathMode::FP32, v);
 }
 
 struct ConvShape {

@@ -10,7 +10,8 @@
 // Shapes are chosen to hit every launch variant: both SIMT tile configs and the tensor-core
 // one, the float4 and scalar load paths (aligned and odd leading dimensions, a misaligned
 // pointer), partial tiles in m, n and k, K < 8, and a GEMM with more than 65535 row tiles
-// (more than one launch along gridDim.y).
+// (more than one launch along gridDim.y). The SGEMM tuning variants (gemm_f32_simt_variant)
+// get the same NN fp32 checks ("gemm simt <variant> ...").
 // Exact checks ("gemm rounding"): C = A * I and C = I * B, so every output is one operand
 // element rounded to the mode's format (TF32 to nearest with ties away, BF16/FP16 to nearest
 // even, with tie cases placed on purpose): they pin down the rounding and which k of a 16-bit
@@ -46,10 +47,13 @@ struct GemmVariant {
   bool nan_c;       // fill C with NaN (beta must be 0)
 };
 
+// simt >= 0: the SGEMM tuning variant of that index (gemm_f32_simt_variant: NN, fp32) instead
+// of gemm_f32.
 void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode, const GemmVariant& v,
-                uint64_t seed, bool also_cpu) {
-  const std::string name = fmt("gemm %s%s %s %lldx%lldx%lld %s", ta ? "T" : "N", tb ? "T" : "N", mode_str(mode),
-                               (long long)gc.M, (long long)gc.N, (long long)gc.K, v.name);
+                uint64_t seed, bool also_cpu, int simt = -1) {
+  const std::string what = simt < 0 ? std::string("gemm") : std::string("gemm simt ") + imagerate::cuda::sgemm_variant_name(simt);
+  const std::string name = fmt("%s %s%s %s %lldx%lldx%lld %s", what.c_str(), ta ? "T" : "N", tb ? "T" : "N",
+                               mode_str(mode), (long long)gc.M, (long long)gc.N, (long long)gc.K, v.name);
   if (!rep.wants(name)) return;
   const int64_t M = gc.M, N = gc.N, K = gc.K;
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
@@ -68,10 +72,11 @@ void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode
   for (int64_t r = 0; r < b_rows; ++r)
     for (int64_t c = b_cols; c < ldb; ++c) B[(size_t)(r * ldb + c)] = NAN;
   DevBuf<float> dA(A, v.misalign), dB(B, v.misalign), dC(C0, v.misalign);
-  if (!launched(rep, name,
-                imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb, v.beta, dC.get(), ldc,
-                                          mode, nullptr)))
-    return;
+  const cudaError_t e = simt < 0 ? imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb,
+                                                              v.beta, dC.get(), ldc, mode, nullptr)
+                                  : imagerate::cuda::gemm_f32_simt_variant(simt, M, N, K, v.alpha, dA.get(), lda, dB.get(),
+                                                                           ldb, v.beta, dC.get(), ldc, nullptr);
+  if (!launched(rep, name, e)) return;
   const std::vector<float> got = dC.download();
 
   std::vector<double> ref(C0.size()), scale(C0.size(), 0.0);
@@ -218,6 +223,13 @@ void validate_gemm(const Options& opt, Report& rep) {
     for (MathMode mode : kMathModes)
       for (const GemmCase& gc : big)
         for (int t = 0; t < 4; ++t) check_gemm(rep, gc, t & 1, t & 2, mode, variants[t == 3 ? 1 : 0], seed++, false);
+  // The SGEMM tuning variants (1..: 0 is gemm_f32's own config, checked above): NN fp32,
+  // every load path and partial tiles, and one shape of several 128x128 tiles.
+  for (int sv = 1; sv < imagerate::cuda::sgemm_variant_count(); ++sv) {
+    for (const GemmCase& gc : shapes)
+      for (const GemmVariant& v : variants) check_gemm(rep, gc, false, false, MathMode::FP32, v, seed++, false, sv);
+    check_gemm(rep, {515, 387, 77}, false, false, MathMode::FP32, variants[1], seed++, true, sv);
+  }
   for (MathMode mode : kMathModes)
     for (int side = 0; side < 2; ++side)
       for (int t = 0; t < 4; ++t) check_gemm_rounding(rep, mode, side, t & 1, t & 2, seed++);
