@@ -34,7 +34,7 @@ set_source_files_properties(${IMAGERATE_EMU_KERNELS} PROPERTIES GENERATED ON LAN
 file(GLOB IMAGERATE_EMU_GLUE CONFIGURE_DEPENDS ${IMAGERATE_EMU_ROOT}/native/cuda_*.cc)
 add_library(imagerate_cuda_emu SHARED
   ${IMAGERATE_EMU_GLUE} ${IMAGERATE_EMU_KERNELS} ${IMAGERATE_SHARED_GLUE}
-  ${IMAGERATE_EMU_DIR}/emu_runtime.cc ${IMAGERATE_EMU_DIR}/emu_api.cc ${CMAKE_JS_SRC})
+  ${IMAGERATE_EMU_DIR}/emu_runtime.cc ${IMAGERATE_EMU_DIR}/emu_memory.cc ${IMAGERATE_EMU_DIR}/emu_api.cc ${CMAKE_JS_SRC})
 set_target_properties(imagerate_cuda_emu PROPERTIES PREFIX "" SUFFIX ".node")
 # The emulator's cuda_runtime*.h come first, so every #include <cuda_runtime_api.h> finds them.
 target_include_directories(imagerate_cuda_emu BEFORE PRIVATE ${IMAGERATE_EMU_DIR}/include ${IMAGERATE_EMU_GEN})

@@ -24,7 +24,7 @@ for f in "$ROOT"/kernels/cpu/*.cc; do
 done
 rm -f "$OUT/obj/"*.cu.o
 for f in "$OUT"/gen/*.cu; do build $CXX -D__CUDA_ARCH__=900 $INC -x c++ -c "$f" -o "$OUT/obj/$(basename "$f").o"; done
-for f in emu_runtime emu_api; do build $CXX $INC -c "$HERE/$f.cc" -o "$OUT/obj/$f.o"; done
+for f in emu_runtime emu_memory emu_api; do build $CXX $INC -c "$HERE/$f.cc" -o "$OUT/obj/$f.o"; done
 build $CXX $INC -c "$HERE/emu_main.cc" -o "$OUT/obj/emu_main.o"
 rm -f "$OUT/obj/validate_gemm_conv.o" "$OUT/obj/gemm.o" "$OUT/obj/conv2d.o"
 for f in validate_gemm validate_conv validate_ops; do build $CXX $INC -c "$ROOT/native/harness/$f.cc" -o "$OUT/obj/$f.o"; done

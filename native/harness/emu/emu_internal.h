@@ -15,6 +15,8 @@ cudaError_t device_free(void* p);  // cudaErrorInvalidValue for a pointer it did
 bool is_device(const void* p, size_t bytes);
 size_t device_used();
 size_t device_capacity();
+// Aborts naming `kernel` when a stray write has touched any allocation's guard bytes.
+void check_guards(const char* kernel);
 
 // The calling thread's last-error slot (cudaGetLastError), per thread as in CUDA.
 void set_last_error(cudaError_t e);
