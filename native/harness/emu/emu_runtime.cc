@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,8 @@ void (*g_thunk)(void*) = nullptr;
 void* g_ctx = nullptr;
 const char* g_kernel = "";
 int g_order = 0;  // 0 fwd, 1 rev, 2 shuffle
+unsigned long long g_block_serial = 0;  // counts blocks over all launches
+std::map<void*, unsigned long long> g_shared_block;  // __shared__ array -> block that poisoned it
 unsigned long long g_launches = 0, g_switches = 0;
 void* g_sched_fake = nullptr;  // ASan's bookkeeping of the scheduler's stack
 const void* g_sched_bottom = nullptr;
@@ -143,6 +146,13 @@ std::vector<int> order_of(int n, int salt) {
 
 }  // namespace
 
+void shared_fresh(void* p, size_t bytes) {
+  unsigned long long& b = g_shared_block[p];
+  if (b == g_block_serial) return;
+  b = g_block_serial;
+  std::memset(p, 0xFF, bytes);
+}
+
 Fiber* current() { return g_cur; }
 const uint3& current_tid() { return g_cur->tid; }
 int lane_linear() { return g_cur->lin; }
@@ -191,6 +201,7 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx, ++block_no) {
         blockIdx = uint3{bx, by, bz};
+        ++g_block_serial;
         for (int i = 0; i < n; ++i) {
           Fiber& f = g_fibers[i];
           f.lin = i;

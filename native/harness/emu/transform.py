@@ -5,7 +5,8 @@ host code around them) with the few mechanical edits g++ needs to run them on th
   kernel<<<grid, block, smem, stream>>>(args);
       ->  emu::launch("kernel", emu::as_dim3(grid), emu::as_dim3(block), smem, stream, &kernel, args);
   the bodies of to_tf32, pack2 and the three mma.sync asm statements -> emu:: calls;
-  common.cuh's `#ifdef __CUDACC__` (device helpers) -> always on.
+  common.cuh's `#ifdef __CUDACC__` (device helpers) -> always on;
+  each __shared__ array declaration gets emu::shared_fresh (poisoned at each block's start).
 Every file of SRC_DIR must be listed below with its number of launches, and each edit must
 match exactly as often as expected, so a new file or a changed source fails loudly."""
 import os, re, sys
@@ -76,10 +77,20 @@ files['gemm_tile.cuh'] = gemm_tile
 unknown = sorted(set(f for f in os.listdir(src) if f.endswith(('.cu', '.cuh', '.h'))) - set(files))
 assert not unknown, 'kernels/cuda files the emulator does not know (add them to LAUNCHES): %s' % unknown
 
+# Every __shared__ array is poisoned (0xFF bytes: NaN) when the first thread of a block reaches
+# its declaration (emu::shared_fresh), so a read of shared memory the block never wrote shows,
+# as on a GPU, where its contents are undefined. Each declaration must read as expected.
+SHARED = re.compile(r'^(\s*__shared__ (?:__align__\(\d+\) )?[\w:]+ (\w+)(?:\[[^\]\n]*\])+;)', re.M)
+def poison_shared(t, name):
+    want = len(re.findall(r'^\s*__shared__', t, re.M))
+    t, n = SHARED.subn(lambda m: m.group(1) + ' emu::shared_fresh(%s, sizeof %s);' % (m.group(2), m.group(2)), t)
+    assert n == want, ('__shared__ declarations the emulator cannot poison in', name, n, want)
+    return t
+
 for name, fn in files.items():
     with open(os.path.join(src, name)) as f:
         t = f.read()
-    t = fn(t)
+    t = poison_shared(fn(t), name)
     assert not re.search(r'\basm\b', re.sub(r'//.*', '', t)), 'inline PTX the emulator does not model in ' + name
     with open(os.path.join(out, name), 'w') as f:
         f.write(t)

@@ -8,7 +8,8 @@
 // __shfl_*_sync, which must be called by a whole, full warp with a full mask). The order
 // of warps and of lanes is forward, reversed, or a fixed shuffle (EMU_ORDER=fwd|rev|shuffle),
 // so that a missing barrier shows up as a wrong result under some order.
-//   __shared__      static storage (one block at a time)
+//   __shared__      static storage (one block at a time), filled with NaN bytes when the
+//                   block's first thread reaches the declaration (reads of unwritten data show)
 //   mma.sync        emulated per warp from the PTX ISA fragment tables (9.7.14.5.7/.8):
 //                   each lane deposits its fragments, the warp meets, each lane computes its
 //                   own D elements from the holders of A(row, k) and B(k, col)
@@ -24,8 +25,7 @@
 // Fresh device memory is filled with NaN bytes (0xFF), so reading what was never written shows.
 // Plain pointer reads and writes (not __ldg) are not bounds-checked one by one: a stray write
 // within 256 bytes of an allocation shows in its guards, a stray read does not.
-// Not modelled: timing, caches, bank conflicts, the uninitialised contents of shared memory
-// (it is static here, zero at first and then left over from the previous block), and the asm
+// Not modelled: timing, caches, bank conflicts, and the asm
 // text itself: transform.py replaces each cvt/mma asm statement by its documented meaning
 // only when the statement reads exactly as expected (operand order included), so a change
 // there stops the build instead of being emulated. The mma model sums in double, which is
@@ -173,6 +173,9 @@ void mma_sync(int kind, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&
 // stream is being captured into a graph. A launch runs every thread of every block (the
 // model above); launch_impl is the scheduler.
 void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx);
+// Called (by transform.py's edit) at each __shared__ array's declaration: the first thread of
+// a block to reach it fills the array with 0xFF bytes (NaN), the others leave it alone.
+void shared_fresh(void* p, size_t bytes);
 bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem);
 void enqueue(cudaStream_t s, std::function<void()> work);
 
