@@ -3,8 +3,10 @@
 # imagerate_cuda_emu.node (the CUDA addon with its kernels on the CPU emulator,
 # cmake/cuda_emu.cmake) into build-cuda-emu/, then runs with --backend cuda, against it, the
 # suites that scripts/gpu/run-gpu.sh's tests stage runs on the H100 (ops, GEMM/conv, gradients,
-# norms, models, autograd, device failure), but not the 2-epoch training test (about
-# 12 minutes on the emulator: run it by naming it, test/train/train.test.ts).
+# norms, models, autograd, device failure), but not the training tests (the three fp32 ones
+# take about 25 minutes on the emulator, the tf32/bf16/fp16 ones hours: name them, e.g.
+# test/train/train.test.ts -t "training on cuda (lenet5 beats|stops|is reproducible)").
+# Warps and lanes run in shuffled order (EMU_ORDER, default shuffle here).
 #   bash scripts/cuda-emu-tests.sh --reporter=verbose
 # About 2 minutes on 2 cores after a 2-minute build. Correctness only: the emulator times nothing.
 # SANITIZE=address,undefined builds it with ASan and UBSan instead (build-cuda-emu-asan/) and
@@ -19,6 +21,7 @@ if ! npx cmake-js compile --out "$out" --CDIMAGERATE_CUDA=OFF --CDIMAGERATE_CUDA
   echo "building imagerate_cuda_emu.node failed:"; tail -30 "$log"; exit 3
 fi
 export IMAGERATE_CUDA_ADDON="$PWD/$out/Release/imagerate_cuda_emu.node" IMAGERATE_TEST_BACKENDS=cuda
+export EMU_ORDER="${EMU_ORDER:-shuffle}"
 if [ -n "${SANITIZE:-}" ]; then
   export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
     ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -24,7 +24,7 @@ import type { BenchMode } from './model-bench.js';
 
 /** A stream of batches for one (mode, batch): synthetic, or drawn from a dataset's BatchSource. */
 export interface Feed {
-  /** Tensors for the next iteration; `timedLoad` is true when producing them is part of the figure. */
+  /** Tensors for the next iteration; `owned`: the step disposes them (drawn for this step only). */
   next(): Promise<{ x: Tensor; y: Tensor; owned: boolean }>;
   describe: string;
   close(): Promise<void>;

@@ -85,7 +85,7 @@ describe('bench models', () => {
       .rejects.toThrow(/--precision bf16 is not supported on the cpu backend/);
   });
 
-  it('refuses --cuda-graph off the cuda backend, and with end-to-end loading', async () => {
+  it('refuses --cuda-graph off the cuda backend (the end-to-end refusal is in cuda-addon.test.ts)', async () => {
     await expect(runModelBench({ model: 'lenet5', batches: [2], modes: ['training'], cudaGraph: true, iters: 1, warmup: 0, frameworks: [] }))
       .rejects.toThrow(/^--cuda-graph needs --backend cuda \(got cpu\)$/);
   });

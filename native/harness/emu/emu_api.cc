@@ -9,9 +9,10 @@
 //   - copies and memsets check that their device side lies in one live allocation;
 //   - graphs: while a stream is captured, launches, copies, memsets and event records on it
 //     are recorded (by value), not run; cudaGraphLaunch replays them in order. cudaMallocAsync
-//     during capture allocates at once and the graph owns the memory until it is destroyed
-//     (CUDA's alloc/free nodes re-allocate per launch; the addresses are the same either way
-//     for our purpose); cudaStreamSynchronize on a capturing stream invalidates the capture.
+//     during capture allocates at once and the graph and its execs own the memory until the
+//     last of them is destroyed (CUDA's alloc/free nodes re-allocate per launch; the graph's
+//     node count here leaves them out); cudaStreamSynchronize on a capturing stream
+//     invalidates the capture.
 // The device it reports: "imagerate CUDA emulator (CPU)", compute capability 9.0 and 132 SMs
 // (an H100 SXM), so that the kernels' tile and split choices are the H100's; clocks 0.
 #include <chrono>
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -36,12 +38,21 @@ struct CUevent_st {
   double ms = 0.0;  // host clock at the record
   bool recorded = false;
 };
+// Memory cudaMallocAsync'd during a capture: the graph and every exec made from it share it,
+// and the last of them to be destroyed frees it (CUDA lets a graph go right after instantiating).
+struct GraphMemory {
+  std::vector<void*> ptrs;
+  ~GraphMemory() {
+    for (void* p : ptrs) emu::device_free(p);
+  }
+};
 struct CUgraph_st {
   std::vector<std::function<void()>> nodes;
-  std::vector<void*> owned;  // cudaMallocAsync'd during the capture
+  std::shared_ptr<GraphMemory> owned = std::make_shared<GraphMemory>();
 };
 struct CUgraphExec_st {
   std::vector<std::function<void()>> nodes;
+  std::shared_ptr<GraphMemory> owned;
 };
 
 namespace emu {
@@ -179,13 +190,13 @@ cudaError_t cudaFree(void* p) {
 }
 cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t s) {
   const cudaError_t e = cudaMalloc(p, bytes);
-  if (e == cudaSuccess && emu::capturing(s)) s->graph->owned.push_back(*p);
+  if (e == cudaSuccess && emu::capturing(s)) s->graph->owned->ptrs.push_back(*p);
   return e;
 }
 cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
   if (emu::capturing(s)) {
-    for (void* q : s->graph->owned)
-      if (q == p) return cudaSuccess;  // the graph frees it when destroyed
+    for (void* q : s->graph->owned->ptrs)
+      if (q == p) return cudaSuccess;  // the graph (and its execs) free it when destroyed
     s->invalidated = true;  // freeing memory from outside the capture: not emulated
     return fail(cudaErrorStreamCaptureUnsupported);
   }
@@ -245,6 +256,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (s) delete s->graph;  // a capture still open
   delete s;
   return cudaSuccess;
 }
@@ -315,7 +327,7 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t* nodes, size_t* cou
 }
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t g, unsigned long long) {
   if (!g) return fail(cudaErrorInvalidValue);
-  *exec = new CUgraphExec_st{g->nodes};
+  *exec = new CUgraphExec_st{g->nodes, g->owned};
   return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
@@ -329,8 +341,6 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
   return cudaSuccess;
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t g) {
-  if (!g) return cudaSuccess;
-  for (void* p : g->owned) emu::device_free(p);
   delete g;
   return cudaSuccess;
 }

@@ -1,5 +1,5 @@
-// emu_internal.h: what emu_runtime.cc (scheduler, allocations) and emu_api.cc (the runtime
-// API) share; not part of the emulated CUDA headers.
+// emu_internal.h: what emu_runtime.cc (scheduler), emu_memory.cc (device memory) and
+// emu_api.cc (the runtime API) share; not part of the emulated CUDA headers.
 #pragma once
 #include <cstddef>
 

@@ -3,8 +3,10 @@
 //   [no-access page][guard bytes >= 256][user: bytes][guard: span - bytes][no-access page]
 // The user span ends right at the second no-access page, so any access past it faults at
 // once (a SIGSEGV that the handler below names); the guard bytes (0xA5) before the start and
-// in the rounding slack are checked after every launch (check_guards) and at free, for stray
-// writes. Fresh memory is 0xFF bytes: NaN as floats. Launching thread only (no locks).
+// in the rounding slack are checked after every launch (check_guards: the 256 bytes next to the
+// start) and at free (all of them), for stray writes. An overrun of more than a page can land
+// in the next mapping; only the first page past the end is sure to fault. Fresh memory is 0xFF bytes: NaN as floats. Launching thread only (no locks).
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 
@@ -30,6 +32,7 @@ struct Alloc {
 std::map<uintptr_t, Alloc> g_allocs;  // by user pointer
 size_t g_used = 0;
 struct sigaction g_old_segv;
+pthread_t g_owner;  // the thread that allocates and launches (the only one the handler judges)
 
 const Alloc* find_alloc(const void* p, size_t bytes) {
   const uintptr_t a = (uintptr_t)p;
@@ -40,15 +43,17 @@ const Alloc* find_alloc(const void* p, size_t bytes) {
   return nullptr;
 }
 
-bool guards_ok(uintptr_t user, const Alloc& al, std::string* where) {
-  const unsigned char* lo = (const unsigned char*)user - kGuard;
-  const unsigned char* slack = (const unsigned char*)user + al.bytes;
-  for (size_t i = 0; i < kGuard; ++i) {
-    if (lo[i] != 0xA5) {
-      *where = "before start, offset -" + std::to_string(kGuard - i);
+// The guard bytes before the user start (the last 256 of them, or from the mapping's first
+// accessible byte when `whole`) and in the rounding slack after its end.
+bool guards_ok(uintptr_t user, const Alloc& al, std::string* where, bool whole = false) {
+  const unsigned char* first = whole ? (const unsigned char*)al.map + kPage : (const unsigned char*)user - kGuard;
+  for (const unsigned char* q = first; q < (const unsigned char*)user; ++q) {
+    if (*q != 0xA5) {
+      *where = "before start, offset -" + std::to_string((const unsigned char*)user - q);
       return false;
     }
   }
+  const unsigned char* slack = (const unsigned char*)user + al.bytes;
   for (size_t i = 0; i < al.span - al.bytes; ++i) {
     if (slack[i] != 0xA5) {
       *where = "past end, offset +" + std::to_string(i);
@@ -62,17 +67,16 @@ bool guards_ok(uintptr_t user, const Alloc& al, std::string* where) {
 // SIGSEGV goes to the handler that was there before (Node's, V8's).
 void on_segv(int sig, siginfo_t* info, void* uctx) {
   const uintptr_t addr = (uintptr_t)info->si_addr;
-  for (const auto& kv : g_allocs) {
-    const Alloc& al = kv.second;
-    const uintptr_t m = (uintptr_t)al.map, end = m + al.map_bytes;
-    if (addr >= m && addr < m + kPage) {
+  // g_allocs belongs to the launching thread: a fault on any other thread is not ours to read.
+  if (pthread_equal(pthread_self(), g_owner)) {
+    for (const auto& kv : g_allocs) {
+      const Alloc& al = kv.second;
+      const uintptr_t m = (uintptr_t)al.map, end = m + al.map_bytes;
+      const bool before = addr >= m && addr < m + kPage, past = addr >= end - kPage && addr < end;
+      if (!before && !past) continue;
       char msg[96];
-      std::snprintf(msg, sizeof msg, "access before the start of allocation %p (%zu bytes)", (void*)kv.first, al.bytes);
-      fault(msg, (void*)addr, 0);
-    }
-    if (addr >= end - kPage && addr < end) {
-      char msg[96];
-      std::snprintf(msg, sizeof msg, "access past the end of allocation %p (%zu bytes)", (void*)kv.first, al.bytes);
+      std::snprintf(msg, sizeof msg, "access %s allocation %p (%zu bytes)", before ? "before the start of" : "past the end of",
+                    (void*)kv.first, al.bytes);
       fault(msg, (void*)addr, 0);
     }
   }
@@ -89,6 +93,7 @@ void install_segv_handler() {
   static bool done = false;
   if (done) return;
   done = true;
+  g_owner = pthread_self();
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_segv;
@@ -111,8 +116,10 @@ void* device_alloc(size_t bytes) {
   void* m = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) return nullptr;
   char* map = static_cast<char*>(m);
-  mprotect(map, kPage, PROT_NONE);
-  mprotect(map + kPage + data, kPage, PROT_NONE);
+  if (mprotect(map, kPage, PROT_NONE) != 0 || mprotect(map + kPage + data, kPage, PROT_NONE) != 0) {
+    std::perror("EMU: mprotect of an allocation's no-access pages (vm.max_map_count?)");
+    std::abort();
+  }
   char* p = map + kPage + data - span;
   std::memset(map + kPage, 0xA5, (size_t)(p - (map + kPage)));
   std::memset(p, 0xFF, bytes);  // NaN everywhere until written
@@ -127,7 +134,7 @@ cudaError_t device_free(void* p) {
   auto it = g_allocs.find((uintptr_t)p);
   if (it == g_allocs.end()) return cudaErrorInvalidValue;
   std::string where;
-  if (!guards_ok(it->first, it->second, &where)) {
+  if (!guards_ok(it->first, it->second, &where, true)) {
     std::fprintf(stderr, "EMU FAULT: guard of allocation %p (%zu bytes) overwritten %s (found at free)\n", p,
                  it->second.bytes, where.c_str());
     std::abort();

@@ -171,6 +171,8 @@ void check_access(const void* p, size_t bytes, size_t align, bool global_only) {
   if (global_only && !is_device(p, bytes)) fault("read outside every device allocation", p, bytes);
 }
 
+void set_order_from_env();
+
 // ------------------------------------------------------------ launches
 bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem) {
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
@@ -186,6 +188,8 @@ bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem) {
 }
 
 void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx) {
+  static const bool order_read = (set_order_from_env(), true);  // EMU_ORDER, in the addon too
+  (void)order_read;
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   ++g_launches;
   g_kernel = name;

@@ -6,13 +6,19 @@ host code around them) with the few mechanical edits g++ needs to run them on th
       ->  emu::launch("kernel", emu::as_dim3(grid), emu::as_dim3(block), smem, stream, &kernel, args);
   the bodies of to_tf32, pack2 and the three mma.sync asm statements -> emu:: calls;
   common.cuh's `#ifdef __CUDACC__` (device helpers) -> always on;
-  each __shared__ array declaration gets emu::shared_fresh (poisoned at each block's start).
+  each __shared__ array declaration gets emu::shared_fresh (filled with NaN bytes when a
+  block's first thread reaches it).
 Every file of SRC_DIR must be listed below with its number of launches, and each edit must
 match exactly as often as expected, so a new file or a changed source fails loudly."""
 import os, re, sys
 
 src, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
+
+def check(cond, *what):
+    """A failed expectation stops the build (not `assert`: python -O would drop those)."""
+    if not cond:
+        sys.exit('transform.py: %s' % ' '.join(str(w) for w in what))
 
 def split_top(s):
     parts, depth, cur = [], 0, ''
@@ -33,18 +39,18 @@ def launches(text, expect):
         n += 1
         name, cfg, args = m.group(1), m.group(2), m.group(3)
         c = split_top(cfg)
-        assert 2 <= len(c) <= 4, c
+        check(2 <= len(c) <= 4, c)
         smem = c[2] if len(c) > 2 else '0'
         stream = c[3] if len(c) > 3 else '0'
         return ('emu::launch("%s", emu::as_dim3(%s), emu::as_dim3(%s), %s, %s, &%s, %s);'
                 % (name.split('<')[0], c[0], c[1], smem, stream, name, args))
     text = re.sub(r'([\w:]+(?:<[^;<>]*>)?)<<<(.*?)>>>\((.*?)\);', rep, text, flags=re.S)
-    assert n == expect, (n, expect)
+    check(n == expect, (n, expect))
     return text
 
 def sub(text, pat, repl, expect, flags=0):
     new, n = re.subn(pat, repl, text, flags=flags)
-    assert n == expect, (pat, n, expect)
+    check(n == expect, (pat, n, expect))
     return new
 
 # file -> launches in it (0: copied unchanged apart from the checks)
@@ -70,27 +76,27 @@ def gemm_tile(t):
             'emu::mma_sync(2, d, a, b);', 1, re.S)
     t = sub(t, r'asm volatile\(\s*"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32.*?\);',
             'emu::mma_sync(3, d, a, b);', 1, re.S)
-    assert 'asm' not in re.sub(r'//.*', '', t)
+    check('asm' not in re.sub(r'//.*', '', t))
     return t
 files['gemm_tile.cuh'] = gemm_tile
 
 unknown = sorted(set(f for f in os.listdir(src) if f.endswith(('.cu', '.cuh', '.h'))) - set(files))
-assert not unknown, 'kernels/cuda files the emulator does not know (add them to LAUNCHES): %s' % unknown
+check(not unknown, 'kernels/cuda files the emulator does not know (add them to LAUNCHES): %s' % unknown)
 
 # Every __shared__ array is poisoned (0xFF bytes: NaN) when the first thread of a block reaches
 # its declaration (emu::shared_fresh), so a read of shared memory the block never wrote shows,
 # as on a GPU, where its contents are undefined. Each declaration must read as expected.
 SHARED = re.compile(r'^(\s*__shared__ (?:__align__\(\d+\) )?[\w:]+ (\w+)(?:\[[^\]\n]*\])+;)', re.M)
 def poison_shared(t, name):
-    want = len(re.findall(r'^\s*__shared__', t, re.M))
+    want = len(re.findall(r'\b__shared__\b', re.sub(r'//.*', '', t)))
     t, n = SHARED.subn(lambda m: m.group(1) + ' emu::shared_fresh(%s, sizeof %s);' % (m.group(2), m.group(2)), t)
-    assert n == want, ('__shared__ declarations the emulator cannot poison in', name, n, want)
+    check(n == want, ('__shared__ declarations the emulator cannot poison in', name, n, want))
     return t
 
 for name, fn in files.items():
     with open(os.path.join(src, name)) as f:
         t = f.read()
     t = poison_shared(fn(t), name)
-    assert not re.search(r'\basm\b', re.sub(r'//.*', '', t)), 'inline PTX the emulator does not model in ' + name
+    check(not re.search(r'\basm\b', re.sub(r'//.*', '', t)), 'inline PTX the emulator does not model in ' + name)
     with open(os.path.join(out, name), 'w') as f:
         f.write(t)

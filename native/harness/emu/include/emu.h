@@ -246,8 +246,8 @@ inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
 
 // ------------------------------------------------------------ atomics
 // One OS thread runs every fiber and a fiber switches only at barriers and warp collectives,
-// so a plain read-modify-write is atomic here. The address is checked (aligned; global ones
-// must lie in a live allocation, shared ones are static storage).
+// so a plain read-modify-write is atomic here. The address's alignment is checked; a global
+// one past its allocation's end faults on the no-access page (emu_memory.cc).
 #define EMU_ATOMIC(NAME, EXPR)                                 \
   template <class T>                                           \
   inline T NAME(T* p, T v) {                                   \
