@@ -170,6 +170,8 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // spilling; a k16 with the 2-block cap spilled 72 bytes and is left out.
 namespace {
 
+// dispatch()'s NN case alone: the variants are timed NN only, and dispatch() would instantiate
+// all four transposes of each.
 template <class Cfg>
 cudaError_t run_nn(int m, int n, int k, const float* A, int64_t lda, int va, const float* B, int64_t ldb, int vb,
                    const MatEpilogue& epi, cudaStream_t s) {

@@ -183,12 +183,10 @@ export class CudaBackend extends AddonBackend<CudaAddon> {
     this.emulated = info.emulated === true;
     this.driver = version(info.driverVersion);
     this.runtime = version(info.runtimeVersion);
-    const gib = (info.totalMemoryBytes / 2 ** 30).toFixed(1);
+    const gib = (info.totalMemoryBytes / 2 ** 30).toFixed(1), sm = `sm_${info.computeCapability.replace('.', '')}`;
     this.device = this.emulated
-      ? `${info.name}: the CUDA kernels run on the CPU as if on sm_${info.computeCapability.replace('.', '')} with ` +
-        `${info.multiprocessors} SMs, ${gib} GiB emulated memory`
-      : `${info.name} (sm_${info.computeCapability.replace('.', '')}, ${info.multiprocessors} SMs, ${gib} GiB, ` +
-        `driver ${this.driver}, runtime ${this.runtime})`;
+      ? `${info.name}: the CUDA kernels run on the CPU as if on ${sm} with ${info.multiprocessors} SMs, ${gib} GiB emulated memory`
+      : `${info.name} (${sm}, ${info.multiprocessors} SMs, ${gib} GiB, driver ${this.driver}, runtime ${this.runtime})`;
   }
 
   info(): CudaInfo { return this.a.info(); }

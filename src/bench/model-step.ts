@@ -15,6 +15,7 @@ import { softmaxCrossEntropy } from '../ops/loss.js';
 import type { Backend } from '../backend/backend.js';
 import type { CudaBackend, CudaGraph } from '../backend/cuda.js';
 import type { ModelSpec } from '../models/index.js';
+import type { Module } from '../nn/module.js';
 import { Sgd } from '../train/sgd.js';
 import { prepareSources, TRAIN_DEFAULTS, type TrainCliOptions } from '../train/run.js';
 import type { BatchSource } from '../data/source.js';
@@ -79,22 +80,30 @@ export async function makeFeed(be: Backend, spec: ModelSpec, batch: number, mode
   return { next: async () => ({ ...(await draw()), owned: true }), describe: `batches drawn from ${what} and uploaded every step (prefetching source)`, close };
 }
 
-export async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: BenchMode, feed: Feed, warmup: number,
-  o: { iters: number; targetSeconds?: number; minIters: number; cudaGraph?: boolean }): Promise<number[]> {
-  const net = spec.build(be, 1);
-  const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 5e-4 });
-  const times: number[] = [];
-  const body = (x: Tensor, y: Tensor) => {
+/**
+ * The work of one benchmark step on (x, y), what `--cuda-graph` captures: training = forward,
+ * loss, backward and an SGD update at `lr` inside one tidy scope; inference = the forward.
+ */
+export function benchStep(net: Module, opt: Sgd, mode: BenchMode, lr: number): (x: Tensor, y: Tensor) => void {
+  return (x, y) => {
     if (mode === 'training') {
       tidy(() => {
         backward(softmaxCrossEntropy(net.forward(x), y).loss);
-        noGrad(() => opt.step(0.01));
+        noGrad(() => opt.step(lr));
         opt.zeroGrad();
       });
     } else {
       noGrad(() => tidy(() => { net.forward(x); }));
     }
   };
+}
+
+export async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode: BenchMode, feed: Feed, warmup: number,
+  o: { iters: number; targetSeconds?: number; minIters: number; cudaGraph?: boolean }): Promise<number[]> {
+  const net = spec.build(be, 1);
+  const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 5e-4 });
+  const times: number[] = [];
+  const body = benchStep(net, opt, mode, 0.01);
   let graph: CudaGraph | null = null;
   const step = async () => {
     const t0 = performance.now();

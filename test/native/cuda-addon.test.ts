@@ -15,10 +15,8 @@ import { OP_NAMES, BackendUnavailableError } from '../../src/backend/backend.js'
 import { createCudaBackend, probeCuda } from '../../src/backend/cuda.js';
 import { describeBackendHost } from '../../src/bench/host.js';
 import { runModelBench } from '../../src/bench/model-bench.js';
+import { benchStep } from '../../src/bench/model-step.js';
 import { Tensor } from '../../src/tensor.js';
-import { tidy } from '../../src/autograd/scope.js';
-import { backward, noGrad } from '../../src/autograd/tape.js';
-import { softmaxCrossEntropy } from '../../src/ops/loss.js';
 import { getModelSpec } from '../../src/models/index.js';
 import { Sgd } from '../../src/train/sgd.js';
 
@@ -253,8 +251,8 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
   });
 
   it('a LeNet-5 training step captured as a CUDA graph and replayed 3 times gives 3 eager steps\' weights, bit for bit', async () => {
-    // What `bench models --cuda-graph` times: one eager step (it creates the SGD velocities),
-    // the capture (which runs nothing), then replays on the same input buffers.
+    // What `bench models --cuda-graph` times (its benchStep): one eager step (it creates the SGD
+    // velocities), the capture (which runs nothing), then replays on the same input buffers.
     const be = createCudaBackend();
     const x = Tensor.fromArray(be, [4, 1, 28, 28], Float32Array.from({ length: 4 * 784 }, (_, i) => Math.sin(i * 0.37)));
     const y = Tensor.fromArray(be, [4], new Int32Array([3, 1, 4, 1]));
@@ -262,11 +260,8 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     const train = async (graph: boolean) => {
       const net = getModelSpec('lenet5').build(be, 1);
       const opt = new Sgd(net.parameters(), { momentum: 0.9, weightDecay: 5e-4 });
-      const step = () => tidy(() => {
-        backward(softmaxCrossEntropy(net.forward(x), y).loss);
-        noGrad(() => opt.step(0.05));
-        opt.zeroGrad();
-      });
+      const body = benchStep(net, opt, 'training', 0.05);
+      const step = () => body(x, y);
       try {
         step();
         const first = await weights(net.parameters());

@@ -30,7 +30,6 @@
 #include "emu_internal.h"
 
 struct CUstream_st {
-  bool capturing = false;
   bool invalidated = false;
   CUgraph_st* graph = nullptr;
 };
@@ -71,7 +70,7 @@ double now_ms() {
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
 
-bool capturing(cudaStream_t s) { return s && s->capturing; }
+bool capturing(cudaStream_t s) { return s && s->graph; }
 }  // namespace
 
 void set_last_error(cudaError_t e) { t_last_error = e; }
@@ -294,15 +293,13 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 
 // ------------------------------------------------------------ graphs
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
-  if (!s || s->capturing) return fail(cudaErrorInvalidValue);
-  s->capturing = true;
+  if (!s || s->graph) return fail(cudaErrorInvalidValue);
   s->invalidated = false;
   s->graph = new CUgraph_st();
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
-  if (!s || !s->capturing) return fail(cudaErrorInvalidValue);
-  s->capturing = false;
+  if (!s || !s->graph) return fail(cudaErrorInvalidValue);
   CUgraph_st* graph = s->graph;
   s->graph = nullptr;
   if (s->invalidated) {
