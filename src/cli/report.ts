@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { readRecords } from '../bench/record.js';
-import { buildReport, headlineMarkdown } from '../report/html.js';
+import { buildReport } from '../report/html.js';
+import { headlineMarkdown } from '../report/headlines.js';
 import { UserError } from '../util/errors.js';
 
 export function registerReportCommand(program: Command): void {

@@ -84,7 +84,7 @@ describe.skipIf(!webgpuAvailable)('webgpu: GPU memory stays flat over 1,000 trai
     // Batched encoding: a step is a few submits (uploads and the per-step checks), not one per op.
     const steps = last.step - first.step;
     const submitsPerStep = (last.submits - first.submits) / steps;
-    // The bind-group cache (runtime.ts): after warm-up a step's dispatches find their groups.
+    // The bind-group cache (command-batch.ts): after warm-up a step's dispatches find their groups.
     const dispatchesPerStep = (last.dispatches - first.dispatches) / steps;
     const groupsPerStep = (last.groups - first.groups) / steps;
     console.log(`webgpu leaks: ${first.live} live buffers (${first.bytes} bytes) and ${first.created} GPU buffers created, flat from step ${first.step} to ${last.step}; ` +

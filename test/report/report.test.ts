@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildReport, headlineMarkdown } from '../../src/report/html.js';
+import { buildReport } from '../../src/report/html.js';
+import { headlineMarkdown } from '../../src/report/headlines.js';
 import { readRecords } from '../../src/bench/record.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
