@@ -44,6 +44,15 @@ void CudaAddon::define_pointwise_ops(Napi::Object exports) {
   define(exports, kSgdUpdate, [](const SgdUpdateCall& c, const Launch& l) {
     return cuda::sgd_momentum_update(c.n, c.lr, c.momentum, c.weight_decay, c.nesterov, c.w, c.g, c.v, l.stream);
   });
+  // The learning rate and the dropout seed read from device memory: what a training step
+  // captured into a CUDA graph uses, so each replay takes the values the host wrote before it.
+  define(exports, kSgdUpdateDeviceLr, [](const SgdUpdateCall& c, const Launch& l) {
+    return cuda::sgd_momentum_update_device_lr(c.n, c.lr_dev, c.momentum, c.weight_decay, c.nesterov, c.w, c.g, c.v,
+                                               l.stream);
+  });
+  define(exports, kDropoutFwdDeviceSeed, [](const DropoutFwdCall& c, const Launch& l) {
+    return cuda::dropout_fwd_device_seed(c.n, c.p, c.seed_dev, c.x, c.mask, c.y, l.stream);
+  });
 }
 
 }  // namespace imagerate

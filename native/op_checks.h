@@ -143,6 +143,7 @@ struct DropoutFwdCall {
   uint64_t seed;
   const float* x;
   float *mask, *y;
+  const uint32_t* seed_dev = nullptr;  // dropoutFwdDeviceSeed (CUDA): the seed is read from here
 };
 struct SumsqCheckCall {
   int64_t n;
@@ -169,6 +170,7 @@ struct SgdUpdateCall {
   bool nesterov;
   float *w, *v;
   const float* g;
+  const float* lr_dev = nullptr;  // sgdUpdateDeviceLr (CUDA): lr is read from here
 };
 
 extern const OpSpec<CopyCall> kCopy;
@@ -179,11 +181,11 @@ extern const OpSpec<ReluBwdCall> kReluBwd;
 extern const OpSpec<BinaryCall> kAdd, kMul;
 extern const OpSpec<AxpbyCall> kAxpby, kScale;
 extern const OpSpec<FillCall> kFill;
-extern const OpSpec<DropoutFwdCall> kDropoutFwd;
+extern const OpSpec<DropoutFwdCall> kDropoutFwd, kDropoutFwdDeviceSeed;
 extern const OpSpec<SumsqCheckCall> kSumsqCheck;
 extern const OpSpec<SoftmaxXentFwdCall> kSoftmaxXentFwd;
 extern const OpSpec<SoftmaxXentBwdCall> kSoftmaxXentBwd;
-extern const OpSpec<SgdUpdateCall> kSgdUpdate;
+extern const OpSpec<SgdUpdateCall> kSgdUpdate, kSgdUpdateDeviceLr;
 
 // ------------------------------------------------------------------ batch norm, LRN
 struct BnFwdTrainCall {

@@ -107,18 +107,31 @@ FillCall fill(const Args& a, BufferTable& t) {
   return FillCall{n, value, y.f32()};
 }
 
-DropoutFwdCall dropout_fwd(const Args& a, BufferTable& t) {
+// dropoutFwd(n, p, seed, x, mask, y), and dropoutFwdDeviceSeed with a buffer at 2 holding
+// the seed as one uint32 (read when the kernel runs: CUDA graphs).
+DropoutFwdCall dropout_fwd_common(const Args& a, BufferTable& t, bool device_seed) {
   const int64_t n = a.dim(0, "n");
   const double p = a.finite(1, "p");
   if (p < 0 || p > 1) a.fail("p must be in [0, 1], got " + std::to_string(p));
-  const uint64_t seed = (uint64_t)a.index(2, "seed");
   const Buf x = a.buf(3, "x", t), mask = a.buf(4, "mask", t), y = a.buf(5, "y", t);
   a.need(x, "x", a.bytes({n}));
   a.need(mask, "mask", a.bytes({n}));
   a.need(y, "y", a.bytes({n}));
   a.distinct(mask, "mask", y, "y");
-  return DropoutFwdCall{n, (float)p, seed, x.f32(), mask.f32(), y.f32()};
+  uint64_t seed = 0;
+  const uint32_t* seed_dev = nullptr;
+  if (device_seed) {
+    const Buf s = a.buf(2, "seed", t);
+    a.need(s, "seed", 4);
+    a.outputs_distinct({{&mask, "mask"}, {&y, "y"}}, {{&s, "seed"}});  // every thread reads the seed
+    seed_dev = reinterpret_cast<const uint32_t*>(s.i32());
+  } else {
+    seed = (uint64_t)a.index(2, "seed");
+  }
+  return DropoutFwdCall{n, (float)p, seed, x.f32(), mask.f32(), y.f32(), seed_dev};
 }
+DropoutFwdCall dropout_fwd(const Args& a, BufferTable& t) { return dropout_fwd_common(a, t, false); }
+DropoutFwdCall dropout_fwd_device_seed(const Args& a, BufferTable& t) { return dropout_fwd_common(a, t, true); }
 
 SumsqCheckCall sumsq_check(const Args& a, BufferTable& t) {
   const int64_t n = a.dim(0, "n");
@@ -165,9 +178,11 @@ SoftmaxXentBwdCall softmax_xent_bwd(const Args& a, BufferTable& t) {
   return SoftmaxXentBwdCall{k.n, k.c, k.eps, k.scale, probs.f32(), labels.i32(), dl.f32()};
 }
 
-SgdUpdateCall sgd_update(const Args& a, BufferTable& t) {
+// sgdUpdate(n, lr, ...), and sgdUpdateDeviceLr with a buffer at 1 holding lr as one float
+// (read when the kernel runs: CUDA graphs).
+SgdUpdateCall sgd_update_common(const Args& a, BufferTable& t, bool device_lr) {
   const int64_t n = a.dim(0, "n");
-  const float lr = (float)a.finite(1, "lr"), momentum = (float)a.finite(2, "momentum");
+  const float momentum = (float)a.finite(2, "momentum");
   const float wd = (float)a.finite(3, "weightDecay");
   const bool nesterov = a.flag(4, "nesterov");
   const Buf w = a.buf(5, "w", t), g = a.buf(6, "g", t), v = a.buf(7, "v", t);
@@ -176,8 +191,20 @@ SgdUpdateCall sgd_update(const Args& a, BufferTable& t) {
   a.need(v, "v", a.bytes({n}));
   a.distinct(w, "w", g, "g");
   a.outputs_distinct({{&v, "v"}}, {{&w, "w"}, {&g, "g"}});
-  return SgdUpdateCall{n, lr, momentum, wd, nesterov, w.f32(), v.f32(), g.f32()};
+  float lr = 0.f;
+  const float* lr_dev = nullptr;
+  if (device_lr) {
+    const Buf l = a.buf(1, "lr", t);
+    a.need(l, "lr", 4);
+    a.outputs_distinct({{&w, "w"}, {&v, "v"}}, {{&l, "lr"}});  // every thread reads lr
+    lr_dev = l.f32();
+  } else {
+    lr = (float)a.finite(1, "lr");
+  }
+  return SgdUpdateCall{n, lr, momentum, wd, nesterov, w.f32(), v.f32(), g.f32(), lr_dev};
 }
+SgdUpdateCall sgd_update(const Args& a, BufferTable& t) { return sgd_update_common(a, t, false); }
+SgdUpdateCall sgd_update_device_lr(const Args& a, BufferTable& t) { return sgd_update_common(a, t, true); }
 
 }  // namespace
 
@@ -192,9 +219,11 @@ const OpSpec<AxpbyCall> kAxpby{"axpby", 5, axpby};
 const OpSpec<AxpbyCall> kScale{"scale", 4, scale};
 const OpSpec<FillCall> kFill{"fill", 3, fill};
 const OpSpec<DropoutFwdCall> kDropoutFwd{"dropoutFwd", 6, dropout_fwd};
+const OpSpec<DropoutFwdCall> kDropoutFwdDeviceSeed{"dropoutFwdDeviceSeed", 6, dropout_fwd_device_seed};
 const OpSpec<SumsqCheckCall> kSumsqCheck{"sumsqCheck", 3, sumsq_check};
 const OpSpec<SoftmaxXentFwdCall> kSoftmaxXentFwd{"softmaxXentFwd", 7, softmax_xent_fwd};
 const OpSpec<SoftmaxXentBwdCall> kSoftmaxXentBwd{"softmaxXentBwd", 7, softmax_xent_bwd};
 const OpSpec<SgdUpdateCall> kSgdUpdate{"sgdUpdate", 8, sgd_update};
+const OpSpec<SgdUpdateCall> kSgdUpdateDeviceLr{"sgdUpdateDeviceLr", 8, sgd_update_device_lr};
 
 }  // namespace imagerate

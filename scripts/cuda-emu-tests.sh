@@ -3,7 +3,8 @@
 # imagerate_cuda_emu.node (the CUDA addon with its kernels on the CPU emulator,
 # cmake/cuda_emu.cmake) into build-cuda-emu/, then runs with --backend cuda, against it, the
 # suites that scripts/gpu/run-gpu.sh's tests stage runs on the H100 (ops, GEMM/conv, gradients,
-# norms, models, autograd, device failure), but not the training tests (the three fp32 ones
+# norms, models, autograd, device failure, `train --cuda-graph` against eager training on a few
+# batches), but not the training tests (the three fp32 ones
 # take about 25 minutes on the emulator, the tf32/bf16/fp16 ones hours: name them, e.g.
 # test/train/train.test.ts -t "training on cuda (lenet5 beats|stops|is reproducible)").
 # Warps and lanes run in shuffled order (EMU_ORDER, default shuffle here).
@@ -29,6 +30,6 @@ fi
 files=(test/native/cuda-addon.test.ts test/kernels/backend-ops.test.ts test/kernels/backend-gemm-conv.test.ts
        test/backend/registry.test.ts test/reliability/device.test.ts test/ops/gradcheck.test.ts
        test/ops/gradcheck-norm.test.ts test/kernels/norm.test.ts test/models/models.test.ts
-       test/autograd/autograd.test.ts)
+       test/autograd/autograd.test.ts test/train/cuda-graph.test.ts)
 [ "$#" -gt 0 ] && [[ "$1" == test/* ]] && files=()
 exec node node_modules/vitest/vitest.mjs run "${files[@]}" "$@"

@@ -69,8 +69,9 @@ __device__ __forceinline__ uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-__global__ void dropout_kernel(int64_t n, float p, float keep_scale, uint64_t seed, const float* x,
-                               float* mask, float* y) {
+__global__ void dropout_kernel(int64_t n, float p, float keep_scale, uint64_t seed_arg, const uint32_t* seed_dev,
+                               const float* x, float* mask, float* y) {
+  const uint64_t seed = seed_dev ? (uint64_t)*seed_dev : seed_arg;
   GRID_STRIDE(i, n) {
     const uint64_t h = splitmix64(seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull);
     const float u = __fmul_rn((float)(h >> 40), 1.0f / 16777216.0f);
@@ -186,12 +187,22 @@ cudaError_t copy_f32(int64_t n, const float* x, float* y, cudaStream_t stream) {
   return cudaMemcpyAsync(y, x, (size_t)n * sizeof(float), cudaMemcpyDeviceToDevice, stream);
 }
 
-cudaError_t dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* mask, float* y,
-                        cudaStream_t stream) {
+static cudaError_t launch_dropout(int64_t n, float p, uint64_t seed, const uint32_t* seed_dev, const float* x,
+                                  float* mask, float* y, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const float keep_scale = p < 1.f ? 1.f / (1.f - p) : 0.f;  // host float math = the CPU's
-  dropout_kernel<<<grid_for(n, kThreads, 4), kThreads, 0, stream>>>(n, p, keep_scale, seed, x, mask, y);
+  dropout_kernel<<<grid_for(n, kThreads, 4), kThreads, 0, stream>>>(n, p, keep_scale, seed, seed_dev, x, mask, y);
   return launch_status();
+}
+
+cudaError_t dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* mask, float* y,
+                        cudaStream_t stream) {
+  return launch_dropout(n, p, seed, nullptr, x, mask, y, stream);
+}
+
+cudaError_t dropout_fwd_device_seed(int64_t n, float p, const uint32_t* seed, const float* x, float* mask, float* y,
+                                    cudaStream_t stream) {
+  return launch_dropout(n, p, 0, seed, x, mask, y, stream);
 }
 
 cudaError_t sumsq_check(int64_t n, const float* x, double* out, cudaStream_t stream) {

@@ -125,6 +125,10 @@ cudaError_t copy_f32(int64_t n, const float* x, float* y, cudaStream_t stream); 
 // Dropout (inverted), bit-identical mask to the CPU kernel for the same (seed, n, p).
 cudaError_t dropout_fwd(int64_t n, float p, uint64_t seed, const float* x, float* mask, float* y,
                         cudaStream_t stream);
+// The same with the seed read from device memory (one uint32) when the kernel runs: a captured
+// CUDA graph draws a new mask every replay from the seed the host writes there.
+cudaError_t dropout_fwd_device_seed(int64_t n, float p, const uint32_t* seed, const float* x, float* mask,
+                                    float* y, cudaStream_t stream);
 // out (device, 2 doubles): out[0] = sum x^2 (in double), out[1] = number of non-finite values.
 cudaError_t sumsq_check(int64_t n, const float* x, double* out, cudaStream_t stream);
 
@@ -151,6 +155,9 @@ cudaError_t softmax_xent_bwd(int64_t N, int64_t C, float eps, float scale, const
 cudaError_t sgd_momentum_update(int64_t n, float lr, float momentum, float weight_decay,
                                 bool nesterov, float* w, const float* g, float* v,
                                 cudaStream_t stream);
+// The same with lr read from device memory (one float) when the kernel runs (CUDA graphs).
+cudaError_t sgd_momentum_update_device_lr(int64_t n, const float* lr, float momentum, float weight_decay,
+                                          bool nesterov, float* w, const float* g, float* v, cudaStream_t stream);
 
 // ---------------------------------------------------------------- normalisation (batchnorm.cu, lrn.cu)
 cudaError_t batchnorm2d_fwd_train(int64_t outer, int64_t ch, int64_t inner, float eps,

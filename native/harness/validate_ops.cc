@@ -106,6 +106,11 @@ void check_pointwise(Report& rep, int64_t n, uint64_t seed) {
     CK(cu::dropout_fwd(n, p, 12345 + seed, dB.get(), dM.get(), dY.get(), nullptr));
     compare_exact(rep, fmt("dropout mask p=%.1f ", p) + tag, dM.download(), m);
     compare_exact(rep, fmt("dropout y p=%.1f ", p) + tag, dY.download(), y);
+    // The seed read from device memory (what a replayed CUDA graph does) gives the same mask.
+    DevBuf<uint32_t> dSeed(std::vector<uint32_t>{(uint32_t)(12345 + seed)});
+    CK(cu::dropout_fwd_device_seed(n, p, dSeed.get(), dB.get(), dM.get(), dY.get(), nullptr));
+    compare_exact(rep, fmt("dropout device seed mask p=%.1f ", p) + tag, dM.download(), m);
+    compare_exact(rep, fmt("dropout device seed y p=%.1f ", p) + tag, dY.download(), y);
   }
   {
     DevBuf<double> dOut(2);
@@ -129,12 +134,16 @@ void check_pointwise(Report& rep, int64_t n, uint64_t seed) {
       const float mom = flavour == 0 ? 0.f : 0.9f, wd = 5e-4f, lr = 0.1f;
       const bool nest = flavour == 2;
       std::vector<float> w = b, v = flavour == 0 ? std::vector<float>((size_t)n, NAN) : v0;
-      DevBuf<float> dW(w), dG(g), dV(v);
+      DevBuf<float> dW(w), dG(g), dV(v), dW2(w), dV2(v);
+      DevBuf<float> dLr(std::vector<float>{lr});
       imagerate::sgd_momentum_update(n, lr, mom, wd, nest, w.data(), g.data(), v.data());
       CK(cu::sgd_momentum_update(n, lr, mom, wd, nest, dW.get(), dG.get(), dV.get(), nullptr));
+      CK(cu::sgd_momentum_update_device_lr(n, dLr.get(), mom, wd, nest, dW2.get(), dG.get(), dV2.get(), nullptr));
       const std::string nm = fmt("sgd mom=%.1f nesterov=%d ", mom, (int)nest) + tag;
       compare_exact(rep, nm + " w", dW.download(), w);
       compare_exact(rep, nm + " v", dV.download(), v);
+      compare_exact(rep, nm + " device lr w", dW2.download(), w);
+      compare_exact(rep, nm + " device lr v", dV2.download(), v);
     }
   }
 }

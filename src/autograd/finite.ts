@@ -46,13 +46,23 @@ export class GradientCheck {
    * them first). Call after backward(), before the gradients are freed.
    */
   enqueue(): Promise<ArrayBuffer> {
+    this.record();
+    return this.read();
+  }
+
+  /** Queues the check kernels only (a CUDA graph captures these; read() follows each replay). */
+  record(): void {
     const be = this.be;
     this.params.forEach(([, p], i) => {
       if (p.grad && p.grad.size > 0) be.sumsqCheck(p.grad.size, p.grad.buf, this.scratch[i]);
       else be.fill(4, 0, this.scratch[i]); // no gradient: two float64 zeros
       be.copy(4, this.scratch[i], 0, this.gathered, 4 * i); // 16 bytes: two float64
     });
-    return be.download(this.gathered, 16 * this.params.length);
+  }
+
+  /** Downloads the results of the last recorded check (in stream order). */
+  read(): Promise<ArrayBuffer> {
+    return this.be.download(this.gathered, 16 * this.params.length);
   }
 
   /** Splits a downloaded result into per-parameter statistics. */

@@ -105,6 +105,14 @@ export interface Backend {
   softmaxXentFwd(n: number, c: number, eps: number, logits: BufferHandle, labels: BufferHandle, probs: BufferHandle, loss: BufferHandle): void;
   softmaxXentBwd(n: number, c: number, eps: number, scale: number, probs: BufferHandle, labels: BufferHandle, dlogits: BufferHandle): void;
   sgdUpdate(n: number, lr: number, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void;
+  /**
+   * CUDA only: dropoutFwd and sgdUpdate with the seed (one uint32) or the learning rate (one
+   * float) read from a device buffer when the kernel runs. A training step captured into a CUDA
+   * graph (src/train/graph-step.ts) uses them, and the host writes each step's values there
+   * before each replay.
+   */
+  dropoutFwdDeviceSeed?(n: number, p: number, seed: BufferHandle, x: BufferHandle, mask: BufferHandle, y: BufferHandle): void;
+  sgdUpdateDeviceLr?(n: number, lr: BufferHandle, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void;
   /** Batch norm, NCHW as (outer = N, ch = C, inner = H*W); see kernels/cpu/kernels.h for the exact formulas. */
   batchnorm2dFwdTrain(outer: number, ch: number, inner: number, eps: number, momentum: number, x: BufferHandle, gamma: BufferHandle, beta: BufferHandle,
     y: BufferHandle, saveMean: BufferHandle, saveInvstd: BufferHandle, runningMean: BufferHandle, runningVar: BufferHandle): void;

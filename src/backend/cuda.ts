@@ -250,6 +250,12 @@ export class CudaBackend extends AddonBackend<CudaAddon> {
   gemmKernelName(p: GemmParams): string {
     return this.a.gemmKernelName(p.transA, p.transB, p.m, p.n, p.k, p.alpha);
   }
+  dropoutFwdDeviceSeed(n: number, p: number, seed: BufferHandle, x: BufferHandle, mask: BufferHandle, y: BufferHandle): void {
+    this.op('dropoutFwdDeviceSeed')(n, p, seed.id, x.id, mask.id, y.id);
+  }
+  sgdUpdateDeviceLr(n: number, lr: BufferHandle, momentum: number, weightDecay: number, nesterov: boolean, w: BufferHandle, g: BufferHandle, v: BufferHandle): void {
+    this.op('sgdUpdateDeviceLr')(n, lr.id, momentum, weightDecay, nesterov, w.id, g.id, v.id);
+  }
   /** Fused y = relu(conv2d(x, w) + bias) (CUDA only). */
   conv2dFwdBiasRelu(p: Conv2dParams, x: BufferHandle, w: BufferHandle, bias: BufferHandle | null, y: BufferHandle): void {
     this.op('conv2dFwdBiasRelu')(convArgs(p), x.id, w.id, bufferId(bias), y.id);

@@ -28,12 +28,13 @@ function summaryTable(s: TrainSummary): string {
     { 'test top-1 / top-5': `${pct(s.testTop1)} / ${pct(s.testTop5)} (best top-1 ${pct(s.bestTop1)})` },
     { 'time to target': s.target === null ? 'no --target given' : `${pct(s.target)}: ${secs(s.secondsToTarget)} of training${s.epochsToTarget ? ` (epoch ${s.epochsToTarget}, ${secs(s.wallSecondsToTarget)} wall with evaluation)` : ''}` },
     { 'time to accuracy': s.milestones.length === 0 ? 'no milestone reached' : s.milestones.map((m) => `${pct(m.top1)}: ${m.trainSeconds.toFixed(1)} s (epoch ${m.epoch})`).join('; ') + ' (training seconds, evaluated after each epoch)' },
-    { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, ${s.precision}, data loading and augmentation included)` },
+    { 'training img/s': `${Math.round(s.trainImagesPerSec)} (forward + backward + SGD, batch ${s.batch}, ${s.precision}, data loading and augmentation included${s.cudaGraph ? ', each step one replay of a captured CUDA graph' : ''})` },
     { 'evaluation img/s': `${Math.round(s.evalImagesPerSec)} (forward only, batch 500, ${s.precision})` },
     { 'total time': `${s.totalSeconds.toFixed(1)} s (${s.trainSeconds.toFixed(1)} s training)` },
     { 'loss scaling': s.lossScale.mode === 'none' ? 'none'
       : `${s.lossScale.description}: final scale ${fmtScale(s.lossScale.finalScale!)}, ${s.lossScale.skippedSteps} step${s.lossScale.skippedSteps === 1 ? '' : 's'} skipped (non-finite gradients)` },
   );
+  if (s.cudaGraph) f.push({ 'CUDA graph': `the training step (forward, backward, gradient check, SGD) captured once, ${s.cudaGraph.nodes} nodes, replayed every step; batch, learning rate and dropout seeds written to device buffers before each replay` });
   if (s.resumedFrom) f.push({ 'resumed from': `${s.resumedFrom.file} (epoch ${s.resumedFrom.epoch}, step ${s.resumedFrom.step})` });
   if (s.checkpoint) f.push({ checkpoint: s.checkpoint });
   return `${t.toString()}\n${f.toString()}`;
@@ -68,6 +69,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--resume <file>', 'continue from this checkpoint; recipe options not given again are taken from it')
     .option('--workers <n>', 'decode/augmentation worker threads for packed and ImageFolder data (default: all cores)', parseNumber('--workers'))
     .option('--on-bad-image <mode>', 'an image that cannot be decoded: skip (with a warning) or fail', 'skip')
+    .option('--cuda-graph', 'cuda: capture the training step into a CUDA graph once and replay it every step (small nets, where kernel launches dominate; not with loss scaling)')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .action(async (model: string, o, cmd: Command) => {
       const json = Boolean(o.json);
@@ -87,7 +89,7 @@ export function registerTrainCommand(program: Command): void {
         epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay,
         nesterov: Boolean(o.nesterov), labelSmoothing: o.labelSmoothing, shift: o.shift, warmupEpochs: o.warmupEpochs,
         target: o.target ?? null, seed: o.seed, validation: o.validation, workers: o.workers, onBadImage: o.onBadImage,
-        save: o.save, saveEvery: o.saveEvery, resume: o.resume,
+        save: o.save, saveEvery: o.saveEvery, resume: o.resume, cudaGraph: Boolean(o.cudaGraph),
         explicit: new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli')),
       }, {
         onStep: ({ epoch, step, stepsPerEpoch, loss, lr, skipped, lossScale }) => {

@@ -1,6 +1,6 @@
 // The layers a LeNet-class convnet needs. Each wraps one op from src/ops and owns its
 // parameters; initialisation is deterministic given the Rng passed in.
-import type { Backend } from '../backend/backend.js';
+import type { Backend, BufferHandle } from '../backend/backend.js';
 import { Tensor } from '../tensor.js';
 import { Module, init } from './module.js';
 import { Rng } from '../util/rng.js';
@@ -89,6 +89,23 @@ export function setTrainingStep(step: number | null): void {
   trainingStep = step;
 }
 
+/**
+ * While a training step is captured into a CUDA graph (src/train/graph-step.ts), the kernels
+ * are recorded once and replayed every step, so a seed passed as a kernel argument would give
+ * every step the same mask. Each Dropout then hands `seedOf` to the capture instead and reads
+ * its seed from the device buffer it gets back, which the graph's runner fills with
+ * seedOf(step) before every replay: the masks are the eager loop's, step for step.
+ */
+export interface DeviceSeeds {
+  seedBuffer(seedOf: (step: number) => number): BufferHandle;
+}
+let deviceSeeds: DeviceSeeds | null = null;
+
+/** Set by graph-step.ts around a capture; null otherwise. */
+export function setDeviceSeeds(s: DeviceSeeds | null): void {
+  deviceSeeds = s;
+}
+
 export class Dropout extends Module {
   private readonly rng: Rng;
   constructor(readonly p: number, private readonly seed: number) {
@@ -97,8 +114,9 @@ export class Dropout extends Module {
   }
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
-    const maskSeed = trainingStep === null ? this.rng.nextU32() : new Rng(this.seed, `dropout@${trainingStep}`).nextU32();
-    return ops.dropout(x, this.p, maskSeed);
+    const at = (step: number) => new Rng(this.seed, `dropout@${step}`).nextU32();
+    if (deviceSeeds) return ops.dropout(x, this.p, deviceSeeds.seedBuffer(at));
+    return ops.dropout(x, this.p, trainingStep === null ? this.rng.nextU32() : at(trainingStep));
   }
   describe(): string { return `Dropout(${this.p})`; }
 }

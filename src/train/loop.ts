@@ -19,6 +19,10 @@
 // gradients are discarded, the step is skipped (onStep reports skipped: true) and the dynamic
 // scale backs off. A non-finite loss still stops training (scaling cannot help a forward
 // overflow), and so do more than MAX_CONSECUTIVE_SKIPS skips in a row.
+//
+// CUDA graphs (cudaGraph, `train --cuda-graph`, src/train/graph-step.ts): the unscaled step is
+// captured once and replayed for every batch, pipelined as above; the learning rate, the batch
+// and the dropout seeds reach the replays through device buffers, so the run is the eager one.
 import type { Backend } from '../backend/backend.js';
 import { Tensor } from '../tensor.js';
 import { keep, tidy } from '../autograd/scope.js';
@@ -33,6 +37,8 @@ import { topKCorrect } from './metrics.js';
 import { UserError } from '../util/errors.js';
 import { GradientCheck, type GradientStats, type NonFiniteReport } from '../autograd/finite.js';
 import { setTrainingStep } from '../nn/layers.js';
+import { GraphStep, cudaGraphRefusal } from './graph-step.js';
+import type { CudaBackend } from '../backend/cuda.js';
 import { DynamicLossScaler, MAX_CONSECUTIVE_SKIPS, NO_LOSS_SCALE, type LossScaleSpec, type LossScaleState } from './loss-scale.js';
 
 export interface TrainConfig {
@@ -49,6 +55,8 @@ export interface TrainConfig {
   evalBatch: number;
   /** Loss scaling (default none: the pipelined loop). */
   lossScale?: LossScaleSpec;
+  /** Replay one captured CUDA graph per step (cuda backend, no loss scaling): graph-step.ts. */
+  cudaGraph?: boolean;
 }
 
 export interface EpochStats {
@@ -82,6 +90,8 @@ export interface TrainOutcome {
   evalImagesPerSec: number;
   /** The loss scaler's state at the end (null without scaling). */
   lossScale: LossScaleState | null;
+  /** Nodes of the captured training-step graph (cudaGraph), else null. */
+  cudaGraphNodes: number | null;
 }
 
 export interface Milestone {
@@ -197,6 +207,8 @@ export async function trainModel(
   if (cfg.batch > train.n) {
     throw new UserError(`--batch ${cfg.batch} is larger than the training set (${train.n} images in ${train.name})`);
   }
+  const refusal = cfg.cudaGraph ? cudaGraphRefusal(be.name, (cfg.lossScale ?? NO_LOSS_SCALE).mode) : null;
+  if (refusal) throw new UserError(refusal);
   const [C, H, W] = train.shape;
   const stepsPerEpoch = Math.floor(train.n / cfg.batch);
   const opt = new Sgd(model.parameters(), { momentum: cfg.momentum, weightDecay: cfg.weightDecay, nesterov: cfg.nesterov });
@@ -217,6 +229,7 @@ export async function trainModel(
   const lossScale = cfg.lossScale ?? NO_LOSS_SCALE;
   const scaler = lossScale.mode === 'none' ? null : new DynamicLossScaler(lossScale);
   if (scaler && resume?.lossScale) scaler.restore(resume.lossScale);
+  let graphStep: GraphStep | null = null, graphNodes = 0;
 
   /** The training loss of one batch (inside the caller's tidy scope). */
   const batchLoss = (batch: Batch): Tensor => {
@@ -239,17 +252,18 @@ export async function trainModel(
 
   try {
     resume?.restoreOptimiser(opt);
+    if (cfg.cudaGraph) graphStep = new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing);
     for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= cfg.epochs; epoch++) {
       const te0 = performance.now();
       const resumed = resume && epoch === resume.epoch + 1 ? resume : null;
       let skip = resumed?.stepInEpoch ?? 0, inEpoch = skip, epochImages = 0, saveSeconds = 0;
       let lossSum = resumed?.epochLoss?.sum ?? 0, lossCount = resumed?.epochLoss?.count ?? 0;
-      let inflight: { loss: Tensor; value: Promise<Float32Array | Int32Array>; grads: Promise<ArrayBuffer>; step: number } | null = null;
+      let inflight: { loss: Tensor | null; value: Promise<Float32Array | Int32Array>; grads: Promise<ArrayBuffer>; step: number } | null = null;
       const settle = async () => {
         if (!inflight) return;
         const [lv, gb] = await Promise.all([inflight.value, inflight.grads]);
         const v = lv[0];
-        inflight.loss.dispose();
+        inflight.loss?.dispose(); // null: the graph's own loss tensor
         const stats = GradientCheck.decode(gb, gradCheck.names.length);
         const bad = gradCheck.firstNonFinite(stats);
         if (!Number.isFinite(v) || bad) throw diverged(inflight.step, epoch, v, bad, '');
@@ -319,6 +333,10 @@ export async function trainModel(
         setTrainingStep(step); // dropout masks derive from (seed, step): a resumed run draws the same
         if (scaler) {
           await scaledStep(scaler, batch, lr, epoch);
+        } else if (graphStep) {
+          const r = graphStep.run(batch, lr, step);
+          await settle();
+          inflight = { loss: null, value: r.loss, grads: r.grads, step };
         } else {
           let grads: Promise<ArrayBuffer> | null = null;
           const loss = tidy(() => {
@@ -374,6 +392,8 @@ export async function trainModel(
     }
   } finally {
     setTrainingStep(null);
+    graphNodes = graphStep?.nodes ?? 0;
+    graphStep?.dispose();
     opt.dispose();
     gradCheck.dispose();
   }
@@ -385,5 +405,6 @@ export async function trainModel(
     trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
     evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),
     lossScale: scaler?.state() ?? null,
+    cudaGraphNodes: cfg.cudaGraph ? graphNodes : null,
   };
 }

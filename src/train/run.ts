@@ -16,6 +16,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { LR_REFERENCE_BATCH, scaledLr, warmupCosine } from './schedule.js';
 import { type LossScaleMode, describeLossScale, parseLossScale } from './loss-scale.js';
+import { cudaGraphRefusal } from './graph-step.js';
 
 export interface TrainCliOptions {
   model: string;
@@ -57,6 +58,8 @@ export interface TrainCliOptions {
   workers?: number;
   /** An image that cannot be decoded: skip it with a warning (default) or fail. */
   onBadImage?: 'skip' | 'fail';
+  /** Capture the training step into a CUDA graph and replay it (cuda, no loss scaling; graph-step.ts). */
+  cudaGraph?: boolean;
 }
 
 /** Recipe options a model's defaults fill in when the user did not give them. */
@@ -125,6 +128,8 @@ export interface TrainSummary {
   resumedFrom: { file: string; epoch: number; step: number } | null;
   /** Which loss scaling ran, the scale at the end and the steps skipped for non-finite gradients (in all, resumed runs included). */
   lossScale: { mode: LossScaleMode; description: string; finalScale: number | null; skippedSteps: number };
+  /** The training step ran as one captured CUDA graph replayed every step (--cuda-graph), with this many nodes; else null. */
+  cudaGraph: { nodes: number } | null;
 }
 
 function positiveInt(name: string, v: number): void {
@@ -223,6 +228,8 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
   const precision = checkPrecision(be.name, o.precision ?? 'fp32');
   be.setPrecision?.(precision);
   const lossScale = parseLossScale(o.lossScale, precision);
+  const refusal = o.cudaGraph ? cudaGraphRefusal(be.name, lossScale.mode) : null;
+  if (refusal) throw new UserError(refusal);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { train, test } = await prepareSources(o, spec);
   const lr = scaledLr(o.lr, o.batch);
@@ -254,7 +261,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
     }
     const out = await trainModel(be, model, spec.name, spec.input, train, test, {
       epochs: o.epochs, batch: o.batch, lr, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov,
-      labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500, lossScale,
+      labelSmoothing: o.labelSmoothing, seed: o.seed, target: o.target, evalBatch: 500, lossScale, cudaGraph: o.cudaGraph,
     }, schedule, hooks, checkpoint);
     return {
       model: spec.name, dataset: train.name, testDataset: test.name,
@@ -271,6 +278,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
       resumedFrom: ckpt ? { file: resolvePath(ckpt.file), epoch: ckpt.meta.epoch, step: ckpt.meta.step } : null,
       lossScale: { mode: lossScale.mode, description: describeLossScale(lossScale),
         finalScale: out.lossScale?.scale ?? null, skippedSteps: out.lossScale?.skippedSteps ?? 0 },
+      cudaGraph: out.cudaGraphNodes === null ? null : { nodes: out.cudaGraphNodes },
     };
   } finally {
     model.dispose();

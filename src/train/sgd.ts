@@ -3,6 +3,7 @@
 // One fused kernel call per parameter (kernels/<backend>/sgd).
 import { Tensor } from '../tensor.js';
 import { keep } from '../autograd/scope.js';
+import type { BufferHandle } from '../backend/backend.js';
 
 export interface SgdOptions {
   momentum: number;
@@ -14,17 +15,39 @@ export class Sgd {
   private readonly velocity = new Map<Tensor, Tensor>();
   constructor(readonly params: Tensor[], readonly opts: SgdOptions) {}
 
-  /** Applies one update with learning rate `lr` to every parameter that has a gradient. */
-  step(lr: number): void {
+  /**
+   * Applies one update with learning rate `lr` to every parameter that has a gradient. `lr` may
+   * be a device buffer holding it (one float, read when the kernels run: a training step
+   * captured into a CUDA graph, src/train/graph-step.ts).
+   */
+  step(lr: number | BufferHandle): void {
+    const { momentum, weightDecay, nesterov = false } = this.opts;
     for (const p of this.params) {
       if (!p.grad) continue;
-      let v = this.velocity.get(p);
-      if (!v) {
-        v = keep(Tensor.filled(p.backend, p.shape, 0));
-        this.velocity.set(p, v);
-      }
-      p.backend.sgdUpdate(p.size, lr, this.opts.momentum, this.opts.weightDecay, this.opts.nesterov ?? false, p.buf, p.grad.buf, v.buf);
+      const v = this.velocityOf(p);
+      const be = p.backend;
+      if (typeof lr === 'number') be.sgdUpdate(p.size, lr, momentum, weightDecay, nesterov, p.buf, p.grad.buf, v.buf);
+      else if (be.sgdUpdateDeviceLr) be.sgdUpdateDeviceLr(p.size, lr, momentum, weightDecay, nesterov, p.buf, p.grad.buf, v.buf);
+      else throw new Error(`Sgd.step: ${be.name} cannot read the learning rate from a device buffer (CUDA only)`);
     }
+  }
+
+  /**
+   * Creates the momentum buffers (zeros) that do not exist yet. A captured CUDA graph needs
+   * them to exist before the capture: created inside it, their zero fill would be replayed
+   * every step.
+   */
+  createState(): void {
+    for (const p of this.params) this.velocityOf(p);
+  }
+
+  private velocityOf(p: Tensor): Tensor {
+    let v = this.velocity.get(p);
+    if (!v) {
+      v = keep(Tensor.filled(p.backend, p.shape, 0));
+      this.velocity.set(p, v);
+    }
+    return v;
   }
 
   zeroGrad(): void {

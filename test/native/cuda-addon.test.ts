@@ -44,7 +44,8 @@ if (built && !gpu) console.log(`cuda GPU tests skipped: ${probe?.reason}`);
 
 const EXTRAS = ['probe', 'info', 'setMathMode', 'alloc', 'free', 'upload', 'download', 'sync', 'stats', 'emptyCache',
   'gemmKernelName', 'conv2dFwdBiasRelu', 'batchnorm2dFwdTrainRelu', 'batchnorm2dFwdEvalRelu', 'batchnorm2dBwdRelu',
-  'captureBegin', 'captureEnd', 'replay', 'graphDestroy', 'eventRecord', 'eventElapsed', 'flushL2'];
+  'captureBegin', 'captureEnd', 'replay', 'graphDestroy', 'eventRecord', 'eventElapsed', 'flushL2',
+  'sgdUpdateDeviceLr', 'dropoutFwdDeviceSeed'];
 
 describe.skipIf(!built)('cuda addon: loading', () => {
   it('loads and probes without a crash', () => {
@@ -227,6 +228,37 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     cuda.graphDestroy(g.id);
     expect(cuda.stats().heldBuffers).toBe(0);
     cuda.free(x);
+  });
+
+  it('SGD and dropout read the learning rate and the seed from device memory, so a replayed graph takes new values', async () => {
+    const n = 3000;
+    const w0 = Float32Array.from({ length: n }, (_, i) => Math.sin(i)), g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.7));
+    const w1 = upload(w0), v1 = upload(new Float32Array(n)), w2 = upload(w0), v2 = upload(new Float32Array(n)), gb = upload(g);
+    const lr = upload(Float32Array.of(0.25)), seed = upload(Int32Array.of(0x9abcdef0 | 0));
+    const mask1 = cuda.alloc(4 * n), y1 = cuda.alloc(4 * n), mask2 = cuda.alloc(4 * n), y2 = cuda.alloc(4 * n);
+    const same = async (a: number, b: number) => Buffer.from(await cuda.download(a)).equals(Buffer.from(await cuda.download(b)));
+    cuda.captureBegin();
+    cuda.sgdUpdateDeviceLr(n, lr, 0.9, 1e-3, true, w2, gb, v2);
+    cuda.dropoutFwdDeviceSeed(n, 0.3, seed, gb, mask2, y2);
+    const graph = cuda.captureEnd();
+    for (const [rate, s] of [[0.25, 0x9abcdef0], [0.5, 7], [0.125, 123456]]) {
+      cuda.upload(lr, Float32Array.of(rate));
+      cuda.upload(seed, Int32Array.of(s | 0));
+      cuda.replay(graph.id);
+      cuda.sgdUpdate(n, rate, 0.9, 1e-3, true, w1, gb, v1);
+      cuda.dropoutFwd(n, 0.3, s, gb, mask1, y1);
+      expect(await same(w2, w1), `w at lr ${rate}`).toBe(true);
+      expect(await same(v2, v1), `v at lr ${rate}`).toBe(true);
+      expect(await same(mask2, mask1), `mask at seed ${s}`).toBe(true);
+      expect(await same(y2, y1), `y at seed ${s}`).toBe(true);
+    }
+    cuda.graphDestroy(graph.id);
+    expect(() => cuda.sgdUpdateDeviceLr(n, 0.1, 0.9, 0, false, w1, gb, v1)).toThrow(TypeError);
+    expect(() => cuda.sgdUpdateDeviceLr(n, w1, 0.9, 0, false, w1, gb, v1)).toThrow(/^sgdUpdateDeviceLr: w and lr must be different buffers/);
+    expect(() => cuda.dropoutFwdDeviceSeed(n, 0.3, y1, gb, mask1, y1)).toThrow(/^dropoutFwdDeviceSeed: y and seed must be different buffers/);
+    const tiny = cuda.alloc(0);
+    expect(() => cuda.dropoutFwdDeviceSeed(n, 0.3, tiny, gb, mask1, y1)).toThrow(/^dropoutFwdDeviceSeed: buffer seed has 0 bytes/);
+    for (const id of [w1, v1, w2, v2, gb, lr, seed, mask1, y1, mask2, y2, tiny]) cuda.free(id);
   });
 
   it('CudaBackend: device, precision, device timing and graphs through the TypeScript face', async () => {

@@ -1,0 +1,126 @@
+// `train --cuda-graph` (src/train/graph-step.ts): the training step captured once into a CUDA
+// graph and replayed every step must be the eager run. The same losses step by step, the same
+// weights bit for bit, and the same divergence report. The learning rate changes every step
+// (warm-up, then cosine), so a rate baked into the graph would show. The dropout model draws a
+// new mask every step, so a baked seed would show too. The cuda cases run on a GPU, or in CI on
+// the CUDA emulator (scripts/cuda-emu-tests.sh); the refusals run everywhere.
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backend/backend.js';
+import { getBackend } from '../../src/backend/registry.js';
+import { DivergenceError, trainModel, type TrainConfig, type TrainOutcome } from '../../src/train/loop.js';
+import { TRAIN_DEFAULTS, runTraining } from '../../src/train/run.js';
+import { cudaGraphRefusal } from '../../src/train/graph-step.js';
+import { warmupCosine } from '../../src/train/schedule.js';
+import { parseLossScale } from '../../src/train/loss-scale.js';
+import { getModelSpec } from '../../src/models/index.js';
+import { resolveDataset } from '../../src/data/resolve.js';
+import { subset } from '../../src/data/dataset.js';
+import { datasetSource } from '../../src/data/source.js';
+import { Dropout, Flatten, Linear, ReLU, Sequential } from '../../src/nn/layers.js';
+import type { Module } from '../../src/nn/module.js';
+import { Rng } from '../../src/util/rng.js';
+import { UserError } from '../../src/util/errors.js';
+import { backendAvailable, timeoutFor } from '../helpers/backends.js';
+import { runCli } from '../helpers/cli.js';
+
+const BATCH = 8;
+const idx = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
+
+/** Trains `build(be)` for `epochs` on 4 batches of the embedded MNIST; returns the losses, the weights and the outcome (or the error). */
+async function run(be: Backend, build: (be: Backend) => Module, o: { cudaGraph: boolean; epochs?: number; lr?: number }) {
+  const full = resolveDataset('mnist', 'train');
+  const train = datasetSource(subset(full, idx(0, 4 * BATCH)), { shuffle: true, seed: 5, augment: { translate: 2 } });
+  const test = datasetSource(subset(full, idx(4000, 16)), { shuffle: false, seed: 5 });
+  const net = build(be);
+  const epochs = o.epochs ?? 1, lr = o.lr ?? 0.05;
+  const cfg: TrainConfig = {
+    epochs, batch: BATCH, lr, momentum: 0.9, weightDecay: 5e-4, nesterov: false, labelSmoothing: 0.1, seed: 5, target: null,
+    evalBatch: 16, cudaGraph: o.cudaGraph,
+  };
+  const losses: number[] = [], rates: number[] = [];
+  try {
+    const out: TrainOutcome | unknown = await trainModel(be, net, 'test', [1, 28, 28], train, test, cfg, warmupCosine(lr, 4 * epochs, 3),
+      { onStep: (s) => { losses.push(s.loss); rates.push(s.lr); } }).catch((e: unknown) => e);
+    const weights = await Promise.all(net.parameters().map(async (p) => Array.from(await p.data())));
+    return { out, losses, rates, weights };
+  } finally {
+    net.dispose();
+  }
+}
+
+const lenet5 = (be: Backend) => getModelSpec('lenet5').build(be, 3);
+/** A small MLP with dropout: each step's mask must be the eager loop's. */
+const dropoutMlp = (be: Backend) => {
+  const rng = new Rng(3, 'init');
+  return new Sequential([new Flatten(), new Linear(be, rng, 784, 32, 'he'), new ReLU(), new Dropout(0.5, 3), new Linear(be, rng, 32, 10, 'glorot')]);
+};
+
+describe('train --cuda-graph: refusals', () => {
+  it('needs the cuda backend and no loss scaling, and says so before training', async () => {
+    expect(cudaGraphRefusal('cpu', 'none')).toBe('--cuda-graph needs --backend cuda (this run uses cpu)');
+    expect(cudaGraphRefusal('cuda', 'dynamic')).toMatch(/^--cuda-graph cannot capture a loss-scaled step .*: use --loss-scale none, or drop --cuda-graph$/);
+    expect(cudaGraphRefusal('cuda', 'none')).toBeNull();
+    const err = await runTraining({ ...TRAIN_DEFAULTS, model: 'lenet5', target: null, epochs: 1, cudaGraph: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toBe('--cuda-graph needs --backend cuda (this run uses cpu)');
+    const r = await run(getBackend('cpu'), lenet5, { cudaGraph: true });
+    expect((r.out as Error).message).toBe('--cuda-graph needs --backend cuda (this run uses cpu)');
+    expect(r.losses).toEqual([]);
+  });
+
+  it('imagerate train --cuda-graph on cpu: one line, status 2', () => {
+    const r = runCli('train', 'lenet5', '--cuda-graph', '--epochs', '1');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe('imagerate: error: --cuda-graph needs --backend cuda (this run uses cpu)');
+  });
+
+  it('a loss-scaled cuda run is refused by trainModel too', () => {
+    // The check reads only the backend's name and the loss scale: no device needed.
+    const be = { name: 'cuda' } as Backend;
+    const spec = getModelSpec('lenet5');
+    const full = resolveDataset('mnist', 'train');
+    const src = datasetSource(subset(full, idx(0, 16)), { shuffle: false, seed: 1 });
+    return expect(trainModel(be, {} as Module, 'lenet5', spec.input, src, src, {
+      epochs: 1, batch: 8, lr: 0.01, momentum: 0, weightDecay: 0, nesterov: false, labelSmoothing: 0, seed: 1, target: null, evalBatch: 8,
+      lossScale: parseLossScale('dynamic', 'fp16'), cudaGraph: true,
+    }, warmupCosine(0.01, 2, 0))).rejects.toThrow(/^--cuda-graph cannot capture a loss-scaled step/);
+  });
+});
+
+describe.skipIf(!backendAvailable('cuda', 'train --cuda-graph on cuda'))('train --cuda-graph on cuda', () => {
+  const be = () => getBackend('cuda');
+  /** A guard against hangs (x20 on the CUDA emulator), not a speed assertion. */
+  const hangGuard = (ms: number) => timeoutFor({ name: 'cuda' } as Backend, ms);
+
+  it('LeNet-5: the replayed graph gives the eager run\'s losses and weights bit for bit, across an evaluation', async () => {
+    const eager = await run(be(), lenet5, { cudaGraph: false, epochs: 2 });
+    const graph = await run(be(), lenet5, { cudaGraph: true, epochs: 2 });
+    expect(eager.out).not.toBeInstanceOf(Error);
+    expect(graph.out).not.toBeInstanceOf(Error);
+    expect(new Set(eager.rates).size).toBeGreaterThanOrEqual(7); // a new learning rate (almost) every step
+    expect(graph.losses).toEqual(eager.losses);
+    expect(graph.weights).toEqual(eager.weights);
+    const [e, g] = [eager.out as TrainOutcome, graph.out as TrainOutcome];
+    expect(g.epochs.map((s) => [s.testLoss, s.testTop1])).toEqual(e.epochs.map((s) => [s.testLoss, s.testTop1]));
+    expect(e.cudaGraphNodes).toBeNull();
+    expect(g.cudaGraphNodes).toBeGreaterThan(20);
+    console.log(`lenet5 --cuda-graph: ${g.cudaGraphNodes} graph nodes; losses ${graph.losses.map((v) => v.toFixed(4)).join(' ')}`);
+  }, hangGuard(120_000));
+
+  it('dropout draws the eager loop\'s mask every step (the seed is read from device memory)', async () => {
+    const eager = await run(be(), dropoutMlp, { cudaGraph: false });
+    const graph = await run(be(), dropoutMlp, { cudaGraph: true });
+    expect(graph.out).not.toBeInstanceOf(Error);
+    expect(graph.losses).toEqual(eager.losses);
+    expect(graph.weights).toEqual(eager.weights);
+  }, hangGuard(60_000));
+
+  it('a diverging graph run stops at the eager run\'s step with the same report', async () => {
+    const eager = await run(be(), dropoutMlp, { cudaGraph: false, lr: 1e7 });
+    const graph = await run(be(), dropoutMlp, { cudaGraph: true, lr: 1e7 });
+    expect(eager.out).toBeInstanceOf(DivergenceError);
+    expect(graph.out).toBeInstanceOf(DivergenceError);
+    expect((graph.out as DivergenceError).message).toBe((eager.out as DivergenceError).message);
+    console.log(`diverged under --cuda-graph: ${(graph.out as Error).message}`);
+  }, hangGuard(60_000));
+});
