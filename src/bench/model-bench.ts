@@ -137,7 +137,6 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
   const loading = o.loading ?? (data === 'synthetic' ? 'compute' : 'end-to-end');
   if (data === 'synthetic' && loading === 'end-to-end') throw new UserError('--loading end-to-end needs --data <dataset> (synthetic data is made once, so there is nothing to load)');
   if (o.cudaGraph && backend !== 'cuda') throw new UserError(`--cuda-graph needs --backend cuda (got ${backend})`);
-  if (o.cudaGraph && loading !== 'compute') throw new UserError('--cuda-graph replays one captured step on the same input buffers: it needs --loading compute');
   const host: HostInfo = describeBackendHost(be);
   const peak = backendPeakGflops(be, host, threads);
   const frameworks = backend === 'cpu' ? (o.frameworks ?? (o.pytorch === false ? ['onnxruntime', 'tfjs-wasm'] : ALL_FRAMEWORKS)) : [];
@@ -248,7 +247,8 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRow
     const ours: BenchRecord = {
       ...base(mode, batch), warmup, iters: a.ours.length, ...figures(mode, batch, a.ours), framework: null,
       notes: `${meaning({ mode, batch, precision, data, loading, cudaGraph: o.cudaGraph })}; ${a.feed}; synced every step${roundsNote}` +
-        (o.cudaGraph ? '; each step one replay of a CUDA graph captured after the eager warm-up (same learning rate and dropout seed every step)' : ''),
+        (o.cudaGraph ? '; each step one replay of a CUDA graph captured after the eager warm-up (same learning rate and dropout seed every step' +
+          `${loading === 'end-to-end' ? '; each batch uploaded into the captured input buffers before the replay' : ''})` : ''),
     };
     emit(ours);
     const row: ModelBenchRow = { ours, pytorch: null, frameworks: [] };

@@ -2,12 +2,15 @@
 // one batch of a dataset, or batches drawn every step) and the timed loop of steps, each a
 // training step (forward + backward + SGD) or a forward, ending with a sync.
 //
-// CUDA graphs (cudaGraph, `bench models --cuda-graph`, cuda only, compute loading only): after
-// the eager warm-up, one step (forward + backward + SGD, or the forward) is captured into a
-// CUDA graph, and each timed iteration is one replay of it and a sync. It removes the per-op
-// launch cost that dominates small nets at small batches; the records carry `cudaGraph: true`
-// and say so. A captured step replays its kernel arguments as captured: the same input buffers
-// (uploaded once anyway), the same learning rate, and the same dropout seed every step.
+// CUDA graphs (cudaGraph, `bench models --cuda-graph`, cuda only): after the eager warm-up, one
+// step (forward + backward + SGD, or the forward) is captured into a CUDA graph, and each timed
+// iteration is one replay of it and a sync. It removes the per-op launch cost that dominates
+// small nets at small batches; the records carry `cudaGraph: true` and say so. A captured step
+// replays its kernel arguments as captured: the same input buffers, the same learning rate and
+// the same dropout seed every step. With compute loading the inputs were uploaded once anyway;
+// end to end, each iteration first draws the next batch and uploads it into the captured input
+// buffers (Feed.into), as `train --cuda-graph` does (src/train/graph-step.ts, which also moves
+// the learning rate and the dropout seeds to device memory; a benchmark keeps them fixed).
 import { Tensor } from '../tensor.js';
 import { tidy } from '../autograd/scope.js';
 import { backward, noGrad } from '../autograd/tape.js';
@@ -27,6 +30,8 @@ import type { BenchMode } from './model-bench.js';
 export interface Feed {
   /** Tensors for the next iteration; `owned`: the step disposes them (drawn for this step only). */
   next(): Promise<{ x: Tensor; y: Tensor; owned: boolean }>;
+  /** End to end only: draws the next batch and uploads it into `x` and `y` (a captured graph's inputs). */
+  into?(x: Tensor, y: Tensor): Promise<void>;
   describe: string;
   close(): Promise<void>;
 }
@@ -59,14 +64,18 @@ export async function makeFeed(be: Backend, spec: ModelSpec, batch: number, mode
   if (src.n < batch) throw new UserError(`--data ${data}: ${src.n} images, fewer than one batch of ${batch}`);
   let epoch = 0;
   let it = src.batches(epoch, batch, { dropLast: true })[Symbol.asyncIterator]();
-  const draw = async () => {
+  const drawHost = async () => {
     let r = await it.next();
     if (r.done) {
       it = src.batches(++epoch, batch, { dropLast: true })[Symbol.asyncIterator]();
       r = await it.next();
     }
     const b = r.value;
-    return { x: Tensor.fromArray(be, [b.size, c, h, w], b.x.subarray(0, b.size * c * h * w)), y: Tensor.fromArray(be, [b.size], b.y.subarray(0, b.size)) };
+    return { x: b.x.subarray(0, b.size * c * h * w), y: b.y.subarray(0, b.size), size: b.size };
+  };
+  const draw = async () => {
+    const b = await drawHost();
+    return { x: Tensor.fromArray(be, [b.size, c, h, w], b.x), y: Tensor.fromArray(be, [b.size], b.y) };
   };
   const close = async () => { await sources.train.close?.(); await sources.test.close?.(); };
   const what = `${src.name} (${mode === 'training' ? 'training' : 'evaluation'} source, transform: ${src.transform})`;
@@ -77,7 +86,12 @@ export async function makeFeed(be: Backend, spec: ModelSpec, batch: number, mode
       close: async () => { first.x.dispose(); first.y.dispose(); await close(); },
     };
   }
-  return { next: async () => ({ ...(await draw()), owned: true }), describe: `batches drawn from ${what} and uploaded every step (prefetching source)`, close };
+  const into = async (x: Tensor, y: Tensor) => {
+    const b = await drawHost();
+    be.upload(x.buf, b.x);
+    be.upload(y.buf, b.y);
+  };
+  return { next: async () => ({ ...(await draw()), owned: true }), into, describe: `batches drawn from ${what} and uploaded every step (prefetching source)`, close };
 }
 
 /**
@@ -105,9 +119,12 @@ export async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode
   const times: number[] = [];
   const body = benchStep(net, opt, mode, 0.01);
   let graph: CudaGraph | null = null;
+  // End to end under a graph: the captured step reads these, and every iteration uploads into them.
+  const inputs = o.cudaGraph && feed.into ? { x: Tensor.empty(be, [batch, ...spec.input]), y: Tensor.empty(be, [batch], 'int32') } : null;
   const step = async () => {
     const t0 = performance.now();
     if (graph) {
+      if (inputs) await feed.into!(inputs.x, inputs.y);
       graph.replay();
     } else {
       const { x, y, owned } = await feed.next();
@@ -123,7 +140,9 @@ export async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode
     // captured first step would re-zero on every replay.
     for (let i = 0; i < Math.max(warmup, o.cudaGraph ? 1 : 0); i++) await step();
     if (o.cudaGraph) {
-      const { x, y } = await feed.next(); // compute loading: the same tensors every step
+      // Compute loading: the feed's tensors, the same every step; end to end: `inputs`.
+      const { x, y } = inputs ?? await feed.next();
+      if (inputs) await feed.into!(inputs.x, inputs.y);
       graph = (be as CudaBackend).captureGraph(() => body(x, y));
       for (let i = 0; i < Math.min(warmup, 3); i++) await step(); // the replays' own warm-up
     }
@@ -136,6 +155,8 @@ export async function timeOurs(be: Backend, spec: ModelSpec, batch: number, mode
     while (times.length < iters) times.push(await step());
   } finally {
     graph?.dispose();
+    inputs?.x.dispose();
+    inputs?.y.dispose();
     opt.dispose();
     net.dispose();
   }

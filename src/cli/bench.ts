@@ -134,7 +134,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--frameworks <list>', `frameworks beside ours: ${ALL_FRAMEWORKS.join(', ')}, or none`, ALL_FRAMEWORKS.join(','))
     .option('--no-pytorch', 'do not run the PyTorch CPU baseline')
     .option('--profile', 'also record the per-layer time of one step (forward and backward per module), kind "layer"')
-    .option('--cuda-graph', 'cuda: capture one step as a CUDA graph after the warm-up and time its replays (no per-op launch cost; compute loading only)')
+    .option('--cuda-graph', 'cuda: capture one step as a CUDA graph after the warm-up and time its replays (no per-op launch cost; end to end, each batch is uploaded into the captured inputs first)')
     .option('--out <file>', 'append JSONL records to this file')
     .option('--json', 'print the records as JSON lines instead of a table')
     .action(async (o) => {

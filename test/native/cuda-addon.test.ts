@@ -336,8 +336,11 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
         expect(r.ours.imagesPerSec).toBeGreaterThan(0);
         if (emulated) expect(r.ours.host.gpu).toMatch(/emulator/);
       }
-      await expect(runModelBench({ model: 'lenet5', batches: [4], modes: ['training'], backend: 'cuda', data: 'mnist', cudaGraph: true, frameworks: [] }))
-        .rejects.toThrow(/--cuda-graph replays one captured step on the same input buffers: it needs --loading compute/);
+      // End to end: every replay is preceded by drawing a batch and uploading it into the captured inputs.
+      const [e2e] = await runModelBench({ model: 'lenet5', batches: [4], modes: ['training'], backend: 'cuda', data: 'mnist',
+        warmup: 1, iters: 3, cudaGraph: true, frameworks: [] });
+      expect(e2e.ours).toMatchObject({ loading: 'end-to-end', cudaGraph: true, iters: 3 });
+      expect(e2e.ours.notes).toMatch(/data loading included .*, replayed as one CUDA graph;.*each batch uploaded into the captured input buffers before the replay\)/);
     } finally {
       delete process.env.IMAGERATE_BENCH_EMULATOR;
     }
