@@ -93,18 +93,12 @@ if(CMAKE_JS_INC)
   endif()
   message(STATUS "imagerate: building imagerate_cuda_emu (the CUDA addon on the CPU emulator; correctness only)")
 else()
-  # The harness's checks against the CPU kernels (the reference; the *_avx2.cc files, picked at
-  # run time, get -mavx2 -mfma). emu_main.cc runs them: cuda_harness.cc's main() is renamed.
-  file(GLOB IMAGERATE_EMU_CPU_KERNELS CONFIGURE_DEPENDS ${IMAGERATE_EMU_ROOT}/kernels/cpu/*.cc)
-  foreach(src IN LISTS IMAGERATE_EMU_CPU_KERNELS)
-    if(src MATCHES "_avx2\\.cc$")
-      set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
-    endif()
-  endforeach()
-  add_library(imagerate_cuda_emu_cpu_ref STATIC ${IMAGERATE_EMU_CPU_KERNELS})
+  # The harness's checks against the CPU kernels (the reference, cpu_reference.cmake). emu_main.cc
+  # runs them: cuda_harness.cc's main() is renamed.
+  include(${CMAKE_CURRENT_LIST_DIR}/cpu_reference.cmake)
+  imagerate_cpu_reference(imagerate_cuda_emu_cpu_ref ${IMAGERATE_EMU_ROOT})
   imagerate_cuda_emu_compile(imagerate_cuda_emu_cpu_ref)
-  target_compile_options(imagerate_cuda_emu_cpu_ref PRIVATE -O3)
-  target_include_directories(imagerate_cuda_emu_cpu_ref PUBLIC ${IMAGERATE_EMU_ROOT}/kernels/cpu)
+  target_compile_options(imagerate_cuda_emu_cpu_ref PRIVATE "SHELL:-O3")  # after the shared -O2 (SHELL: not de-duplicated)
 
   set(IMAGERATE_EMU_HARNESS ${IMAGERATE_EMU_ROOT}/native/harness)
   set_source_files_properties(${IMAGERATE_EMU_HARNESS}/cuda_harness.cc PROPERTIES COMPILE_DEFINITIONS main=harness_main_not_used)

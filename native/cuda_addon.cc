@@ -157,7 +157,7 @@ cudaStream_t CudaAddon::stream(const Args& a) {
 
 bool CudaAddon::resolve(uint64_t id, Buf* out) {
   if (!alloc_.resolve(id, out)) return false;
-  if (capturing_) capture_ids_.insert(id);
+  touch_in_capture(id);
   return true;
 }
 

@@ -165,7 +165,11 @@ class CudaAddon : public Napi::Addon<CudaAddon>, private BufferTable {
     size_t nodes = 0;
   };
   bool capturing_ = false;
-  std::set<uint64_t> capture_ids_;  // buffers touched while capturing
+  // Buffers touched while capturing, each held from its first touch (so a buffer freed later in
+  // the same capture is not reused by it, nor by anyone after it, while the graph lives).
+  std::set<uint64_t> capture_ids_;
+  void touch_in_capture(uint64_t id);  // no-op unless capturing
+  void drop_capture_holds();           // a capture that produced no graph: release its holds
   std::map<uint64_t, std::unique_ptr<Graph>> graphs_;
   uint64_t next_graph_ = 1;
   std::map<uint64_t, cudaEvent_t> events_;  // recorded, not yet consumed by eventElapsed

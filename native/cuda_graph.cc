@@ -18,10 +18,27 @@
 // sync, events and emptyCache are refused during capture (they would be baked into the graph
 // or would wait on it); upload new inputs into the captured buffers between replays.
 // Capture uses cudaStreamCaptureModeRelaxed, so alloc() (cudaMalloc) stays usable meanwhile.
+//
+// Holds: a buffer is held from the first op that touches it during the capture, not from
+// captureEnd. An op's buffer freed later in the same capture (a step's activations, its
+// gradients) would otherwise go back to the pool at once: the capture itself could hand its
+// block to a later buffer (which the replays would then overwrite with the earlier op's
+// output), an alloc() after the capture could share memory with the graph, and emptyCache()
+// or an out-of-memory retry could cudaFree a block that the next replay writes. So a graph
+// keeps every buffer its capture touched, and needs the sum of them, not the peak.
 #include "cuda_addon.h"
 #include "cuda_check.h"
 
 namespace imagerate {
+
+void CudaAddon::touch_in_capture(uint64_t id) {
+  if (capturing_ && capture_ids_.insert(id).second) alloc_.hold(id);
+}
+
+void CudaAddon::drop_capture_holds() {
+  for (uint64_t id : capture_ids_) alloc_.release(id);
+  capture_ids_.clear();
+}
 
 void CudaAddon::destroy_graphs_and_events() {
   for (auto& kv : graphs_) {
@@ -44,7 +61,7 @@ Napi::Value CudaAddon::CaptureBegin(const Napi::CallbackInfo& info) {
   cudaStream_t s = stream(a);
   CUDA_CHECK(info.Env(), "captureBegin", cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
   capturing_ = true;
-  capture_ids_.clear();
+  drop_capture_holds();  // empty unless an earlier capture ended abnormally
   return info.Env().Undefined();
 }
 
@@ -54,15 +71,19 @@ Napi::Value CudaAddon::CaptureEnd(const Napi::CallbackInfo& info) {
   cudaStream_t s = stream(a);
   capturing_ = false;
   auto g = std::make_unique<Graph>();
-  CUDA_CHECK(info.Env(), "captureEnd", cudaStreamEndCapture(s, &g->graph), "(an op failed during capture?)");
-  cudaError_t e = cudaGraphGetNodes(g->graph, nullptr, &g->nodes);
+  cudaError_t e = cudaStreamEndCapture(s, &g->graph);
+  if (e != cudaSuccess) {
+    drop_capture_holds();
+    throw_cuda(info.Env(), "captureEnd", e, "(an op failed during capture?)");
+  }
+  e = cudaGraphGetNodes(g->graph, nullptr, &g->nodes);
   if (e == cudaSuccess) e = cudaGraphInstantiate(&g->exec, g->graph, 0);
   if (e != cudaSuccess) {
     cudaGraphDestroy(g->graph);
+    drop_capture_holds();
     throw_cuda(info.Env(), "captureEnd", e, "instantiating the graph");
   }
-  g->ids.swap(capture_ids_);
-  for (uint64_t id : g->ids) alloc_.hold(id);
+  g->ids.swap(capture_ids_);  // the holds taken at first touch pass to the graph
   const uint64_t id = next_graph_++;
   const size_t nodes = g->nodes;
   graphs_.emplace(id, std::move(g));

@@ -227,7 +227,7 @@ void CudaAddon::copy(const Args& a, const CopyCall& c) {
   const uint64_t tmp = alloc_.alloc((uint64_t)n * 4, &err);
   if (tmp == 0) throw_cuda(a.env(), "copy", err, "allocating " + std::to_string(n * 4) + " bytes of scratch");
   float* t = static_cast<float*>(alloc_.find(tmp)->ptr);
-  if (capturing_) capture_ids_.insert(tmp);
+  touch_in_capture(tmp);
   try {
     launch(a, [=](cudaStream_t st) {
       const cudaError_t e = cuda::copy_f32(n, s, t, st);

@@ -19,7 +19,8 @@
 #     models   node dist/cli.js bench models for lenet5/cifar10-tf/resnet50 at 32/128/256,
 #              fp32 and tf32 (records to models-cuda.jsonl)
 #     train    LeNet-5 trained on cuda to 97.5 % test top-1 on the embedded MNIST split, eager and
-#              with --cuda-graph (train-lenet5-cuda*.json: the summaries with the time to target)
+#              with --cuda-graph (train-lenet5-cuda*.json: the summaries with the time to target),
+#              then the two runs' epochs compared (the same seed: they must be identical)
 #     webgpu   cuBLAS square SGEMM at 2048/4096 (pytorch_sgemm.jsonl), the gemm.wgsl variant sweep
 #              at 4096/2048 (gemm-webgpu-variants.jsonl; again at 4096 with robustness off,
 #              ...-norobust.jsonl), bench gemm --backend webgpu at 1024/2048/4096 and with the
@@ -214,6 +215,14 @@ stage_train() {
     step "train-lenet5-cuda${g:+-graph}" 240 sh -c 'node dist/cli.js train lenet5 --backend cuda --target 0.975 --json "$@" > "$0"' \
       "$RES/train-lenet5-cuda${g:+-graph}.json" $g
   done
+  # Same seed, so the graph run must be the eager run: every epoch's losses and accuracy equal.
+  step train-graph-vs-eager 30 node -e '
+    const [a, b] = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+    const pick = (s) => JSON.stringify(s.history.map((e) => [e.trainLoss, e.testLoss, e.testTop1]));
+    console.log(`eager ${pick(a)}\ngraph ${pick(b)} (${b.cudaGraph ? b.cudaGraph.nodes + " nodes" : "no graph"})`);
+    if (pick(a) !== pick(b) || !b.cudaGraph) { console.log("the --cuda-graph run differs from the eager run"); process.exit(1); }
+    console.log("identical: the train loss, test loss and test top-1 of every epoch");' \
+    "$RES/train-lenet5-cuda.json" "$RES/train-lenet5-cuda-graph.json"
 }
 
 stage_webgpu() {

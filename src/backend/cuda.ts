@@ -225,12 +225,17 @@ export class CudaBackend extends AddonBackend<CudaAddon> {
    */
   captureGraph(fn: () => void): CudaGraph {
     this.a.captureBegin();
-    let g: { id: number; nodes: number };
     try {
       fn();
-    } finally {
-      g = this.a.captureEnd(); // always ends the capture, even when fn threw
+    } catch (e) {
+      // End the capture and drop what it made (a graph holds every buffer it touched); the
+      // error that matters is fn's.
+      try {
+        this.a.graphDestroy(this.a.captureEnd().id);
+      } catch { /* an invalidated capture made no graph, and captureEnd released its holds */ }
+      throw e;
     }
+    const g = this.a.captureEnd();
     const a = this.a;
     let live = true;
     return {

@@ -11,12 +11,12 @@
 //     loop would pass for that step (layers.ts, DeviceSeeds).
 // The loss and the gradient check's results are read back after each replay, as in the eager
 // loop, so divergence is caught at the same step. With the same seed the run is the eager run:
-// a test compares their losses and final weights bit for bit (test/native/cuda-graph-train.test.ts).
+// a test compares their losses and final weights bit for bit (test/train/cuda-graph.test.ts).
 //
 // Not captured: loss scaling (the update depends on a host decision after the gradient check),
 // so --cuda-graph refuses it. Each step's buffers stay allocated for the graph's lifetime (the
-// addon holds every buffer a capture touched), so the graph takes more device memory than an
-// eager step, which reuses freed buffers within the step.
+// addon holds every buffer a capture touched, from its first use: native/cuda_graph.cc), so the
+// graph takes more device memory than an eager step, which reuses freed buffers within the step.
 import type { BufferHandle } from '../backend/backend.js';
 import type { CudaBackend, CudaGraph } from '../backend/cuda.js';
 import { Tensor } from '../tensor.js';

@@ -90,7 +90,7 @@ export interface TrainOutcome {
   evalImagesPerSec: number;
   /** The loss scaler's state at the end (null without scaling). */
   lossScale: LossScaleState | null;
-  /** Nodes of the captured training-step graph (cudaGraph), else null. */
+  /** Nodes of the captured training-step graph (cudaGraph; null when no step was captured). */
   cudaGraphNodes: number | null;
 }
 
@@ -252,7 +252,6 @@ export async function trainModel(
 
   try {
     resume?.restoreOptimiser(opt);
-    if (cfg.cudaGraph) graphStep = new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing);
     for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= cfg.epochs; epoch++) {
       const te0 = performance.now();
       const resumed = resume && epoch === resume.epoch + 1 ? resume : null;
@@ -333,7 +332,8 @@ export async function trainModel(
         setTrainingStep(step); // dropout masks derive from (seed, step): a resumed run draws the same
         if (scaler) {
           await scaledStep(scaler, batch, lr, epoch);
-        } else if (graphStep) {
+        } else if (cfg.cudaGraph) {
+          graphStep ??= new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing);
           const r = graphStep.run(batch, lr, step);
           await settle();
           inflight = { loss: null, value: r.loss, grads: r.grads, step };
@@ -405,6 +405,6 @@ export async function trainModel(
     trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
     evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),
     lossScale: scaler?.state() ?? null,
-    cudaGraphNodes: cfg.cudaGraph ? graphNodes : null,
+    cudaGraphNodes: graphNodes > 0 ? graphNodes : null,
   };
 }

@@ -33,12 +33,12 @@ export class Sgd {
   }
 
   /**
-   * Creates the momentum buffers (zeros) that do not exist yet. A captured CUDA graph needs
-   * them to exist before the capture: created inside it, their zero fill would be replayed
-   * every step.
+   * Creates the momentum buffers (zeros) that do not exist yet, for the parameters that train.
+   * A captured CUDA graph needs them to exist before the capture: created inside it, their zero
+   * fill would be replayed every step.
    */
   createState(): void {
-    for (const p of this.params) this.velocityOf(p);
+    for (const p of this.params) if (p.requiresGrad) this.velocityOf(p);
   }
 
   private velocityOf(p: Tensor): Tensor {

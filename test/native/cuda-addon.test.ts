@@ -230,6 +230,45 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     cuda.free(x);
   });
 
+  it('a graph keeps the buffers its capture freed: no later alloc shares its memory, and emptyCache() keeps it', async () => {
+    const n = 1024;
+    const x = upload(new Float32Array(n).fill(1)), out = cuda.alloc(4 * n);
+    const held0 = cuda.stats().heldBuffers;
+    cuda.captureBegin();
+    const t = cuda.alloc(4 * n);
+    cuda.scale(n, 2, x, t); // t = 2
+    cuda.add(n, t, x, out); // out = 3
+    cuda.free(t); // freed inside the capture: its block must not be handed out again
+    const t2 = cuda.alloc(4 * n);
+    cuda.fill(n, 5, t2);
+    cuda.add(n, t2, out, out); // out = 8
+    cuda.free(t2);
+    const g = cuda.captureEnd();
+    expect(cuda.stats().heldBuffers - held0).toBe(2);
+    const probe = cuda.alloc(4 * n); // the same size class
+    cuda.fill(n, -1, probe);
+    cuda.emptyCache(); // gives the pool back to the driver: none of it may be the graph's
+    cuda.replay(g.id, 2);
+    expect(Array.from(new Set(await f32(out)))).toEqual([8]);
+    expect(Array.from(new Set(await f32(probe)))).toEqual([-1]);
+    cuda.graphDestroy(g.id);
+    expect(cuda.stats().heldBuffers).toBe(held0);
+    for (const id of [x, out, probe]) cuda.free(id);
+  });
+
+  it('a capture whose ops throw leaves no graph and no held buffer behind (CudaBackend.captureGraph)', () => {
+    const be = createCudaBackend();
+    const before = be.stats();
+    const x = be.alloc(64), y = be.alloc(16);
+    expect(() => be.captureGraph(() => {
+      be.reluFwd(16, x, x);
+      be.reluFwd(16, x, y); // y is too small: the op refuses it
+    })).toThrow(/^reluFwd: buffer y has 16 bytes, needs 64$/);
+    be.free(x);
+    be.free(y);
+    expect(be.stats()).toMatchObject({ graphs: before.graphs, heldBuffers: before.heldBuffers, liveBuffers: before.liveBuffers });
+  });
+
   it('SGD and dropout read the learning rate and the seed from device memory, so a replayed graph takes new values', async () => {
     const n = 3000;
     const w0 = Float32Array.from({ length: n }, (_, i) => Math.sin(i)), g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.7));

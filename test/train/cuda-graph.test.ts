@@ -16,7 +16,9 @@ import { getModelSpec } from '../../src/models/index.js';
 import { resolveDataset } from '../../src/data/resolve.js';
 import { subset } from '../../src/data/dataset.js';
 import { datasetSource } from '../../src/data/source.js';
-import { Dropout, Flatten, Linear, ReLU, Sequential } from '../../src/nn/layers.js';
+import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../../src/nn/layers.js';
+import { BatchNorm2d } from '../../src/nn/norm.js';
+import type { CudaBackend } from '../../src/backend/cuda.js';
 import type { Module } from '../../src/nn/module.js';
 import { Rng } from '../../src/util/rng.js';
 import { UserError } from '../../src/util/errors.js';
@@ -42,13 +44,20 @@ async function run(be: Backend, build: (be: Backend) => Module, o: { cudaGraph: 
     const out: TrainOutcome | unknown = await trainModel(be, net, 'test', [1, 28, 28], train, test, cfg, warmupCosine(lr, 4 * epochs, 3),
       { onStep: (s) => { losses.push(s.loss); rates.push(s.lr); } }).catch((e: unknown) => e);
     const weights = await Promise.all(net.parameters().map(async (p) => Array.from(await p.data())));
-    return { out, losses, rates, weights };
+    const buffers = await Promise.all(net.namedBuffers().map(async ([, b]) => Array.from(await b.data())));
+    return { out, losses, rates, weights, buffers };
   } finally {
     net.dispose();
   }
 }
 
 const lenet5 = (be: Backend) => getModelSpec('lenet5').build(be, 3);
+/** Batch norm: its running statistics, updated by every replay, are what the evaluation uses. */
+const convBn = (be: Backend) => {
+  const rng = new Rng(3, 'init');
+  return new Sequential([new Conv2d(be, rng, 1, 4, 3, { padding: 1 }), new BatchNorm2d(be, 4), new ReLU(), new MaxPool2d({ kernel: 2 }),
+    new Flatten(), new Linear(be, rng, 4 * 14 * 14, 10, 'glorot')]);
+};
 /** A small MLP with dropout: each step's mask must be the eager loop's. */
 const dropoutMlp = (be: Backend) => {
   const rng = new Rng(3, 'init');
@@ -91,6 +100,8 @@ describe.skipIf(!backendAvailable('cuda', 'train --cuda-graph on cuda'))('train 
   const be = () => getBackend('cuda');
   /** A guard against hangs (x20 on the CUDA emulator), not a speed assertion. */
   const hangGuard = (ms: number) => timeoutFor({ name: 'cuda' } as Backend, ms);
+  /** After a run the graph is gone, and with it every buffer it held. */
+  const nothingHeld = () => expect((be() as CudaBackend).stats()).toMatchObject({ graphs: 0, heldBuffers: 0 });
 
   it('LeNet-5: the replayed graph gives the eager run\'s losses and weights bit for bit, across an evaluation', async () => {
     const eager = await run(be(), lenet5, { cudaGraph: false, epochs: 2 });
@@ -104,15 +115,29 @@ describe.skipIf(!backendAvailable('cuda', 'train --cuda-graph on cuda'))('train 
     expect(g.epochs.map((s) => [s.testLoss, s.testTop1])).toEqual(e.epochs.map((s) => [s.testLoss, s.testTop1]));
     expect(e.cudaGraphNodes).toBeNull();
     expect(g.cudaGraphNodes).toBeGreaterThan(20);
+    nothingHeld();
     console.log(`lenet5 --cuda-graph: ${g.cudaGraphNodes} graph nodes; losses ${graph.losses.map((v) => v.toFixed(4)).join(' ')}`);
   }, hangGuard(120_000));
+
+  it('batch norm: the replays update the running statistics as the eager steps do, and the evaluations agree', async () => {
+    const eager = await run(be(), convBn, { cudaGraph: false, epochs: 2 });
+    const graph = await run(be(), convBn, { cudaGraph: true, epochs: 2 });
+    expect((graph.out as TrainOutcome).cudaGraphNodes).toBeGreaterThan(0);
+    expect(graph.losses).toEqual(eager.losses);
+    expect(graph.weights).toEqual(eager.weights);
+    expect(graph.buffers).toEqual(eager.buffers);
+    const [e, g] = [eager.out as TrainOutcome, graph.out as TrainOutcome];
+    expect(g.epochs.map((s) => s.testLoss)).toEqual(e.epochs.map((s) => s.testLoss));
+    nothingHeld();
+  }, hangGuard(60_000));
 
   it('dropout draws the eager loop\'s mask every step (the seed is read from device memory)', async () => {
     const eager = await run(be(), dropoutMlp, { cudaGraph: false });
     const graph = await run(be(), dropoutMlp, { cudaGraph: true });
-    expect(graph.out).not.toBeInstanceOf(Error);
+    expect((graph.out as TrainOutcome).cudaGraphNodes).toBeGreaterThan(0);
     expect(graph.losses).toEqual(eager.losses);
     expect(graph.weights).toEqual(eager.weights);
+    nothingHeld();
   }, hangGuard(60_000));
 
   it('a diverging graph run stops at the eager run\'s step with the same report', async () => {
@@ -121,6 +146,8 @@ describe.skipIf(!backendAvailable('cuda', 'train --cuda-graph on cuda'))('train 
     expect(eager.out).toBeInstanceOf(DivergenceError);
     expect(graph.out).toBeInstanceOf(DivergenceError);
     expect((graph.out as DivergenceError).message).toBe((eager.out as DivergenceError).message);
+    expect(graph.losses.length).toBeGreaterThan(0); // it diverged after replays, not before the first
+    nothingHeld();
     console.log(`diverged under --cuda-graph: ${(graph.out as Error).message}`);
   }, hangGuard(60_000));
 });
