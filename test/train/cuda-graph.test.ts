@@ -4,7 +4,10 @@
 // (warm-up, then cosine), so a rate baked into the graph would show. The dropout model draws a
 // new mask every step, so a baked seed would show too. The cuda cases run on a GPU, or in CI on
 // the CUDA emulator (scripts/cuda-emu-tests.sh); the refusals run everywhere.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Backend } from '../../src/backend/backend.js';
 import { getBackend } from '../../src/backend/registry.js';
 import { DivergenceError, trainModel, type TrainConfig, type TrainOutcome } from '../../src/train/loop.js';
@@ -24,6 +27,8 @@ import { Rng } from '../../src/util/rng.js';
 import { UserError } from '../../src/util/errors.js';
 import { backendAvailable, timeoutFor } from '../helpers/backends.js';
 import { runCli } from '../helpers/cli.js';
+import { idxBytes, writeFile } from '../data/helpers.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
 
 const BATCH = 8;
 const idx = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
@@ -130,6 +135,44 @@ describe.skipIf(!backendAvailable('cuda', 'train --cuda-graph on cuda'))('train 
     expect(g.epochs.map((s) => s.testLoss)).toEqual(e.epochs.map((s) => s.testLoss));
     nothingHeld();
   }, hangGuard(60_000));
+
+  describe('checkpoints', () => {
+    // A tiny IDX data set (64 training and 16 test images of noise), so that a run is a few
+    // seconds even on the emulator: 8 steps per epoch at batch 8.
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'imagerate-graph-'));
+      const rng = new Rng(11, 'pixels');
+      const images = (n: number) => idxBytes([n, 28, 28], Uint8Array.from({ length: n * 784 }, () => rng.int(256)));
+      const labels = (n: number) => idxBytes([n], Uint8Array.from({ length: n }, () => rng.int(10)));
+      writeFile(dir, 'train-images-idx3-ubyte', images(64));
+      writeFile(dir, 'train-labels-idx1-ubyte', labels(64));
+      writeFile(dir, 't10k-images-idx3-ubyte', images(16));
+      writeFile(dir, 't10k-labels-idx1-ubyte', labels(16));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    class Interrupt extends Error {}
+    const tensorsOf = async (file: string) => {
+      const c = await loadCheckpoint(file);
+      return new Map([...c.tensors].map(([k, t]) => [k, Array.from(t.data as Float32Array)]));
+    };
+
+    it('--save-every, interrupted, then --resume, all under --cuda-graph: the uninterrupted eager run\'s losses and checkpoint', async () => {
+      const base = { ...TRAIN_DEFAULTS, model: 'lenet5', backend: 'cuda', dataset: dir, epochs: 2, batch: 8, warmupEpochs: 0.5, target: null };
+      const full = join(dir, 'full.safetensors'), mid = join(dir, 'mid.safetensors');
+      const eager = await runTraining({ ...base, save: full });
+      await expect(runTraining({ ...base, cudaGraph: true, save: mid, saveEvery: 5 }, {
+        onStep: ({ step }) => { if (step === 7) throw new Interrupt(); },
+      })).rejects.toThrow(Interrupt);
+      nothingHeld();
+      expect((await loadCheckpoint(mid)).meta).toMatchObject({ epoch: 0, step: 5, stepInEpoch: 5 });
+      const resumed = await runTraining({ ...base, cudaGraph: true, save: mid, saveEvery: 5, resume: mid });
+      expect(resumed.cudaGraph?.nodes).toBeGreaterThan(0);
+      expect(resumed.history.map((e) => [e.trainLoss, e.testLoss])).toEqual(eager.history.map((e) => [e.trainLoss, e.testLoss]));
+      expect(await tensorsOf(mid)).toEqual(await tensorsOf(full));
+      nothingHeld();
+    }, hangGuard(60_000));
+  });
 
   it('dropout draws the eager loop\'s mask every step (the seed is read from device memory)', async () => {
     const eager = await run(be(), dropoutMlp, { cudaGraph: false });
