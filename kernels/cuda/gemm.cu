@@ -165,46 +165,61 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   }
 }
 
-// ------------------------------------------------------------ SGEMM variants (tuning)
-// ptxas, sm_90 (CUDA 13.0): k8_b2 127-128 registers (the cap), k8_b1 141, k16_b1 167, none
-// spilling; a k16 with the 2-block cap spilled 72 bytes and is left out.
+// ------------------------------------------------------------ tuning variants
+// SIMT, ptxas, sm_90 (CUDA 13.0): k8_b2 127-128 registers (the cap), k8_b1 141, k16_b1 167, none
+// spilling; a k16 with the 2-block cap spilled 72 bytes and is left out. Tensor cores, NN: b1 (no
+// cap, what gemm_f32 runs) 172 (tf32) or 202 (bf16, fp16) registers, b2 (2 blocks per SM) 128
+// with no spill (tf32) or 132 bytes of spill stores (bf16, fp16: the paired along-row loads).
 namespace {
 
 // dispatch()'s NN case alone: the variants are timed NN only, and dispatch() would instantiate
 // all four transposes of each.
-template <class Cfg>
+template <class Run>
 cudaError_t run_nn(int m, int n, int k, const float* A, int64_t lda, int va, const float* B, int64_t ldb, int vb,
                    const MatEpilogue& epi, cudaStream_t s) {
-  return SimtRun<Cfg>::run(MatLoader<typename Cfg::ShapeA, true>{A, lda, m, va},
-                           MatLoader<typename Cfg::ShapeB, false>{B, ldb, n, vb}, epi, m, n, k, 1, k, s);
+  return Run::run(MatLoader<typename Run::ShapeA, true>{A, lda, m, va},
+                  MatLoader<typename Run::ShapeB, false>{B, ldb, n, vb}, epi, m, n, k, 1, k, s);
 }
 
-struct SgemmVariant {
+struct GemmVariant {
   const char* name;
+  MathMode mode;
   cudaError_t (*run)(int, int, int, const float*, int64_t, int, const float*, int64_t, int, const MatEpilogue&,
                      cudaStream_t);
 };
-const SgemmVariant kSgemmVariants[] = {
-    {"128x128_k8_b2", &run_nn<tile::SimtBig>},
-    {"128x128_k8_b1", &run_nn<tile::SimtCfg<128, 128, 8, 8, 8, 1>>},
-    {"128x128_k16_b1", &run_nn<tile::SimtCfg<128, 128, 16, 8, 8, 1>>},
+const GemmVariant kGemmVariants[] = {
+    {"f32_simt_128x128_k8_b2", MathMode::FP32, &run_nn<SimtRun<tile::SimtBig>>},
+    {"f32_simt_128x128_k8_b1", MathMode::FP32, &run_nn<SimtRun<tile::SimtCfg<128, 128, 8, 8, 8, 1>>>},
+    {"f32_simt_128x128_k16_b1", MathMode::FP32, &run_nn<SimtRun<tile::SimtCfg<128, 128, 16, 8, 8, 1>>>},
+    {"tf32_mma_128x128_b1", MathMode::TF32, &run_nn<MmaRun<MathMode::TF32, 1>>},
+    {"tf32_mma_128x128_b2", MathMode::TF32, &run_nn<MmaRun<MathMode::TF32, 2>>},
+    {"bf16_mma_128x128_b1", MathMode::BF16, &run_nn<MmaRun<MathMode::BF16, 1>>},
+    {"bf16_mma_128x128_b2", MathMode::BF16, &run_nn<MmaRun<MathMode::BF16, 2>>},
+    {"fp16_mma_128x128_b1", MathMode::FP16, &run_nn<MmaRun<MathMode::FP16, 1>>},
+    {"fp16_mma_128x128_b2", MathMode::FP16, &run_nn<MmaRun<MathMode::FP16, 2>>},
 };
-constexpr int kSgemmVariantCount = (int)(sizeof kSgemmVariants / sizeof kSgemmVariants[0]);
+constexpr int kGemmVariantCount = (int)(sizeof kGemmVariants / sizeof kGemmVariants[0]);
 
 }  // namespace
 
-int sgemm_variant_count() { return kSgemmVariantCount; }
-const char* sgemm_variant_name(int v) { return v >= 0 && v < kSgemmVariantCount ? kSgemmVariants[v].name : nullptr; }
+int gemm_variant_count() { return kGemmVariantCount; }
+const char* gemm_variant_name(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].name : nullptr; }
+MathMode gemm_variant_mode(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].mode : MathMode::FP32; }
 
-cudaError_t gemm_f32_simt_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                                  cudaStream_t stream) {
-  if (v < 0 || v >= kSgemmVariantCount || M <= 0 || N <= 0 || K <= 0) return cudaErrorInvalidValue;
+cudaError_t gemm_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {
+  if (v < 0 || v >= kGemmVariantCount || M <= 0 || N <= 0 || K <= 0) return cudaErrorInvalidValue;
   if (!fits_i32(M) || !fits_i32(N) || !fits_i32(K + 64)) return cudaErrorInvalidValue;
+  if (kGemmVariants[v].mode != MathMode::FP32) {  // mma.sync: sm_80 and later
+    detail::DeviceInfo di;
+    const cudaError_t e = detail::current_device_info(&di);
+    if (e != cudaSuccess) return e;
+    if (di.cc < 80) return cudaErrorNotSupported;
+  }
   const int va = aligned16(A) && lda % 4 == 0;
   const int vb = aligned16(B) && ldb % 4 == 0;
   const MatEpilogue epi{C, ldc, 0, (int)M, (int)N, alpha, beta, aligned16(C) && ldc % 4 == 0};
-  return kSgemmVariants[v].run((int)M, (int)N, (int)K, A, lda, va, B, ldb, vb, epi, stream);
+  return kGemmVariants[v].run((int)M, (int)N, (int)K, A, lda, va, B, ldb, vb, epi, stream);
 }
 
 }  // namespace cuda

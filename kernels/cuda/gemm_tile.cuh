@@ -29,7 +29,10 @@
 //                are the same code: a word (kw, row) with kw = t or t+4, row = g or g+8
 //                (g = lane/4, t = lane%4), conflict-free because the pitch is 8 mod 32 words.
 //                Operands are rounded to tf32 (cvt.rna) / bf16 / fp16 (round to nearest even)
-//                when they are staged; accumulation is fp32.
+//                when they are staged; accumulation is fp32. MIN_BLOCKS is __launch_bounds__'s
+//                blocks per SM: 1 (what gemm_f32 and the convolutions run; ptxas, sm_90: 127-214
+//                registers by loader pair, no spills) or 2 (tuning variants capped at 128 registers, for a GPU
+//                session to time: gemm_variant() in gemm.cu).
 // Edges: loaders return 0 outside [0, rows) x [k_begin, k_end), so partial tiles multiply
 // zeros; epilogues drop out-of-range outputs. No access leaves the operands' bounds.
 // Split-K: blockIdx.z selects the k range [z*k_chunk, min(K, (z+1)*k_chunk)); k_chunk is a
@@ -298,8 +301,8 @@ __device__ __forceinline__ void mma_tile(float (&d)[4], const uint32_t (&a)[4], 
 #endif
 }
 
-template <MathMode MODE, class LA, class LB, class Epi>
-__global__ void __launch_bounds__(256) mma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk, int m_tile0) {
+template <MathMode MODE, int MIN_BLOCKS, class LA, class LB, class Epi>
+__global__ void __launch_bounds__(256, MIN_BLOCKS) mma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk, int m_tile0) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using Cfg = MmaCfg<MODE>;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, LD = Cfg::LD, KW = Cfg::KW;
@@ -417,12 +420,12 @@ cudaError_t launch_simt(const LA& la, const LB& lb, const Epi& epi, int M, int N
   });
 }
 
-template <MathMode MODE, class LA, class LB, class Epi>
+template <MathMode MODE, int MIN_BLOCKS, class LA, class LB, class Epi>
 cudaError_t launch_mma(const LA& la, const LB& lb, const Epi& epi, int M, int N, int K, int splits,
                        int k_chunk, cudaStream_t stream) {
   using Cfg = MmaCfg<MODE>;
   return launch_row_chunks(M, Cfg::BM, N, Cfg::BN, splits, [&](dim3 grid, int y0) {
-    mma_kernel<MODE, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk, y0);
+    mma_kernel<MODE, MIN_BLOCKS, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk, y0);
   });
 }
 
@@ -440,7 +443,7 @@ struct SimtRun {
   }
 };
 
-template <MathMode MODE>
+template <MathMode MODE, int MIN_BLOCKS = 1>
 struct MmaRun {
   using ShapeA = typename MmaCfg<MODE>::ShapeA;
   using ShapeB = typename MmaCfg<MODE>::ShapeB;
@@ -448,7 +451,7 @@ struct MmaRun {
   template <class LA, class LB, class E>
   static cudaError_t run(const LA& la, const LB& lb, const E& e, int M, int N, int K, int splits,
                          int k_chunk, cudaStream_t s) {
-    return launch_mma<MODE>(la, lb, e, M, N, K, splits, k_chunk, s);
+    return launch_mma<MODE, MIN_BLOCKS>(la, lb, e, M, N, K, splits, k_chunk, s);
   }
 };
 

@@ -55,17 +55,22 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // "gemm_f32_simt_128x128", "gemm_tf32_mma_128x128", "gemm_scale_c" (for benchmark labels).
 const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                              float alpha, MathMode mode);
-// SGEMM tuning: variants of the fp32 SIMT 128x128 main loop (k tile BK 8 or 16; the register
-// cap of __launch_bounds__ for 2 blocks per SM, or none: "128x128_k8_b2", "128x128_k8_b1",
-// "128x128_k16_b1"), for a GPU session to time against
-// each other and cuBLAS (native/harness/bench.cc) before one replaces the default. Variant 0 is
-// the config gemm_f32 runs ("128x128_k8_b2"). Neither operand transposed, any M, N, K > 0,
-// lda/ldb/ldc and alignment as for gemm_f32, fp32 only.
-int sgemm_variant_count();
-const char* sgemm_variant_name(int v);  // "128x128_k8_b2", ...; nullptr outside [0, count)
-cudaError_t gemm_f32_simt_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                                  cudaStream_t stream);
+// GEMM tuning variants, for a GPU session to time against each other and cuBLAS
+// (native/harness/bench.cc) before one replaces a default:
+//   fp32 SIMT 128x128, k tile BK 8 or 16, with the register cap of __launch_bounds__ for 2
+//     blocks per SM or none: "f32_simt_128x128_k8_b2" (what gemm_f32 runs in fp32 for problems
+//     of about 132 tiles and more), "f32_simt_128x128_k8_b1", "f32_simt_128x128_k16_b1";
+//   tensor cores (mma.sync), per 16/19-bit mode, 1 block per SM (what gemm_f32 and the
+//     convolutions run) or capped at 128 registers for 2: "tf32_mma_128x128_b1",
+//     "tf32_mma_128x128_b2", and the same for bf16 and fp16.
+// Neither operand transposed, any M, N, K > 0, lda/ldb/ldc and alignment as for gemm_f32; the
+// variant fixes the math mode (gemm_variant_mode). cudaErrorNotSupported for a tensor-core
+// variant below sm_80.
+int gemm_variant_count();
+const char* gemm_variant_name(int v);  // "f32_simt_128x128_k8_b2", ...; nullptr outside [0, count)
+MathMode gemm_variant_mode(int v);
+cudaError_t gemm_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream);
 
 // ---------------------------------------------------------------- conv2d (conv2d.cu)
 // Same fields and meaning as imagerate::Conv2dParams (kernels/cpu/kernels.h).

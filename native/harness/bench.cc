@@ -126,27 +126,27 @@ void bench_gemm(const Options& opt, Report& rep, const Env& env, float* flush, s
                            {1000, 2048, 256, true, false},   {512, 512, 512, false, false}};
   if (opt.quick) shapes = {{4096, 4096, 4096, false, false}, {1024, 1024, 1024, false, false}};
   const MathMode modes[] = {MathMode::FP32, MathMode::TF32, MathMode::BF16, MathMode::FP16};
-  // One GEMM: spot-checked against float64, then timed; `simt` >= 0 runs that SGEMM tuning
-  // variant (kernels.cuh: NN, fp32) instead of gemm_f32.
-  auto measure = [&](const G& g, MathMode mode, int simt) {
+  // One GEMM: spot-checked against float64, then timed; `tuned` >= 0 runs that GEMM tuning
+  // variant (kernels.cuh: NN, in its own math mode, which `mode` must be) instead of gemm_f32.
+  auto measure = [&](const G& g, MathMode mode, int tuned) {
     const std::string shape = fmt("%lldx%lldx%lld %s%s", (long long)g.M, (long long)g.N, (long long)g.K,
                                   g.ta ? "T" : "N", g.tb ? "T" : "N");
-    const std::string kernel = simt < 0 ? cu::gemm_kernel_name(g.ta, g.tb, g.M, g.N, g.K, 1.f, mode)
-                                        : std::string("gemm_f32_simt_") + cu::sgemm_variant_name(simt);
+    const std::string kernel = tuned < 0 ? cu::gemm_kernel_name(g.ta, g.tb, g.M, g.N, g.K, 1.f, mode)
+                                         : std::string("gemm_") + cu::gemm_variant_name(tuned);
     if (!rep.wants("gemm " + shape + " " + kernel)) return;
     Rng rng(77);
     const std::vector<float> A = rng.vec((size_t)(g.M * g.K)), B = rng.vec((size_t)(g.K * g.N));
     DevBuf<float> dA(A), dB(B), dC((size_t)(g.M * g.N));
     const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
     auto run = [&]() {
-      if (simt < 0)
+      if (tuned < 0)
         CK(cu::gemm_f32(g.ta, g.tb, g.M, g.N, g.K, 1.f, dA.get(), lda, dB.get(), ldb, 0.f, dC.get(), g.N, mode, nullptr));
       else
-        CK(cu::gemm_f32_simt_variant(simt, g.M, g.N, g.K, 1.f, dA.get(), lda, dB.get(), ldb, 0.f, dC.get(), g.N, nullptr));
+        CK(cu::gemm_variant(tuned, g.M, g.N, g.K, 1.f, dA.get(), lda, dB.get(), ldb, 0.f, dC.get(), g.N, nullptr));
     };
     run();
     const std::vector<float> C = dC.download();
-    const bool ok = spot_check(rep, "gemm " + shape + " " + (simt < 0 ? cu::math_mode_name(mode) : kernel.c_str()), C,
+    const bool ok = spot_check(rep, "gemm " + shape + " " + (tuned < 0 ? cu::math_mode_name(mode) : kernel.c_str()), C,
                                [&](size_t idx, double* r, double* sc) {
                                  const int64_t i = (int64_t)idx / g.N, j = (int64_t)idx % g.N;
                                  double s = 0, a = 0;
@@ -166,11 +166,11 @@ void bench_gemm(const Options& opt, Report& rep, const Env& env, float* flush, s
   };
   for (const G& g : shapes)
     for (MathMode mode : modes) measure(g, mode, -1);
-  // The SGEMM tuning variants at the square NN sizes, all of them: below about 132 tiles of
-  // 128x128 gemm_f32 runs the 64x64 kernel instead, so its fp32 row is not variant 0 there.
+  // The GEMM tuning variants at the square NN sizes, all of them, the defaults' configs included
+  // (below about 132 tiles of 128x128 gemm_f32 runs the 64x64 SIMT kernel in fp32).
   for (const G& g : shapes)
     if (!g.ta && !g.tb && g.M == g.N && g.N == g.K)
-      for (int v = 0; v < cu::sgemm_variant_count(); ++v) measure(g, MathMode::FP32, v);
+      for (int v = 0; v < cu::gemm_variant_count(); ++v) measure(g, cu::gemm_variant_mode(v), v);
 }
 
 struct ConvShape {

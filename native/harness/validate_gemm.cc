@@ -10,8 +10,8 @@
 // Shapes are chosen to hit every launch variant: both SIMT tile configs and the tensor-core
 // one, the float4 and scalar load paths (aligned and odd leading dimensions, a misaligned
 // pointer), partial tiles in m, n and k, K < 8, and a GEMM with more than 65535 row tiles
-// (more than one launch along gridDim.y). The SGEMM tuning variants (gemm_f32_simt_variant)
-// get the same NN fp32 checks ("gemm simt <variant> ...").
+// (more than one launch along gridDim.y). The GEMM tuning variants (gemm_variant) get the
+// same NN checks in their own math mode ("gemm variant <name> ...").
 // Exact checks ("gemm rounding"): C = A * I and C = I * B, so every output is one operand
 // element rounded to the mode's format (TF32 to nearest with ties away, BF16/FP16 to nearest
 // even, with tie cases placed on purpose): they pin down the rounding and which k of a 16-bit
@@ -47,11 +47,11 @@ struct GemmVariant {
   bool nan_c;       // fill C with NaN (beta must be 0)
 };
 
-// simt >= 0: the SGEMM tuning variant of that index (gemm_f32_simt_variant: NN, fp32) instead
-// of gemm_f32.
+// tuned >= 0: the GEMM tuning variant of that index (gemm_variant: NN, in its own math mode,
+// which `mode` must be) instead of gemm_f32.
 void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode, const GemmVariant& v,
-                uint64_t seed, bool also_cpu, int simt = -1) {
-  const std::string what = simt < 0 ? std::string("gemm") : std::string("gemm simt ") + imagerate::cuda::sgemm_variant_name(simt);
+                uint64_t seed, bool also_cpu, int tuned = -1) {
+  const std::string what = tuned < 0 ? std::string("gemm") : std::string("gemm variant ") + imagerate::cuda::gemm_variant_name(tuned);
   const std::string name = fmt("%s %s%s %s %lldx%lldx%lld %s", what.c_str(), ta ? "T" : "N", tb ? "T" : "N",
                                mode_str(mode), (long long)gc.M, (long long)gc.N, (long long)gc.K, v.name);
   if (!rep.wants(name)) return;
@@ -72,10 +72,10 @@ void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode
   for (int64_t r = 0; r < b_rows; ++r)
     for (int64_t c = b_cols; c < ldb; ++c) B[(size_t)(r * ldb + c)] = NAN;
   DevBuf<float> dA(A, v.misalign), dB(B, v.misalign), dC(C0, v.misalign);
-  const cudaError_t e = simt < 0 ? imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb,
-                                                              v.beta, dC.get(), ldc, mode, nullptr)
-                                  : imagerate::cuda::gemm_f32_simt_variant(simt, M, N, K, v.alpha, dA.get(), lda, dB.get(),
-                                                                           ldb, v.beta, dC.get(), ldc, nullptr);
+  const cudaError_t e = tuned < 0 ? imagerate::cuda::gemm_f32(ta, tb, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb,
+                                                               v.beta, dC.get(), ldc, mode, nullptr)
+                                   : imagerate::cuda::gemm_variant(tuned, M, N, K, v.alpha, dA.get(), lda, dB.get(), ldb,
+                                                                   v.beta, dC.get(), ldc, nullptr);
   if (!launched(rep, name, e)) return;
   const std::vector<float> got = dC.download();
 
@@ -223,13 +223,14 @@ void validate_gemm(const Options& opt, Report& rep) {
     for (MathMode mode : kMathModes)
       for (const GemmCase& gc : big)
         for (int t = 0; t < 4; ++t) check_gemm(rep, gc, t & 1, t & 2, mode, variants[t == 3 ? 1 : 0], seed++, false);
-  // The SGEMM tuning variants, 0 (gemm_f32's 128x128 config) included, since the shapes above
-  // mostly run the 64x64 one: NN fp32, every load path and partial tiles, and one shape of
-  // several 128x128 tiles.
-  for (int sv = 0; sv < imagerate::cuda::sgemm_variant_count(); ++sv) {
+  // The GEMM tuning variants, the defaults' configs included (the fp32 shapes above mostly run
+  // the 64x64 SIMT config): NN in each variant's mode, every load path and partial tiles, and
+  // one shape of several 128x128 tiles.
+  for (int tv = 0; tv < imagerate::cuda::gemm_variant_count(); ++tv) {
+    const MathMode vm = imagerate::cuda::gemm_variant_mode(tv);
     for (const GemmCase& gc : shapes)
-      for (const GemmVariant& v : variants) check_gemm(rep, gc, false, false, MathMode::FP32, v, seed++, false, sv);
-    check_gemm(rep, {515, 387, 77}, false, false, MathMode::FP32, variants[1], seed++, true, sv);
+      for (const GemmVariant& v : variants) check_gemm(rep, gc, false, false, vm, v, seed++, false, tv);
+    check_gemm(rep, {515, 387, 77}, false, false, vm, variants[1], seed++, vm == MathMode::FP32, tv);
   }
   for (MathMode mode : kMathModes)
     for (int side = 0; side < 2; ++side)
