@@ -12,6 +12,9 @@
 #              Idempotent and quick once done; every other stage runs it first.
 #     harness  the CUDA kernel harness: --validate, compute-sanitizer memcheck of --validate
 #              --quick, then --bench (records to harness-bench.jsonl)
+#     sanitize compute-sanitizer racecheck (shared-memory hazards) and synccheck (barrier misuse)
+#              of the harness's --validate --quick: what the CPU emulator's warp orders cannot
+#              prove absent (logs/harness-racecheck.log, logs/harness-synccheck.log)
 #     pytorch  bench/baselines/pytorch_gpu.py (records to pytorch_gpu.jsonl) and its --golden file
 #     tests    vitest: the CUDA addon test and the shared backend op tests (cpu, cuda, webgpu),
 #              then the gradient, norm, model, autograd and training suites on cuda only
@@ -164,6 +167,16 @@ stage_harness() {
   step harness-bench 300 "$h" --bench --out "$RES/harness-bench.jsonl"
 }
 
+stage_sanitize() {
+  local h san tool
+  h="$(harness_bin)"
+  san="$(command -v compute-sanitizer || true)"
+  [ -n "$h" ] && [ -n "$san" ] || { log "no harness binary or no compute-sanitizer; sanitize skipped"; return 1; }
+  for tool in racecheck synccheck; do
+    step "harness-$tool" 240 "$san" --tool "$tool" --error-exitcode 9 "$h" --validate --quick
+  done
+}
+
 stage_pytorch() {
   local extra=()
   [ "$QUICK" = 1 ] && extra=(--quick)
@@ -257,10 +270,10 @@ stage_webgpu() {
 for stage in "$@"; do
   case "$stage" in
     setup) setup ;;
-    harness | pytorch | tests | bench | models | train | webgpu)
+    harness | sanitize | pytorch | tests | bench | models | train | webgpu)
       if [ "$stage" != pytorch ]; then setup || { log "setup failed; skipping $stage"; continue; }; fi
       "stage_$stage" ;;
-    *) log "unknown stage '$stage' (setup harness pytorch tests bench models train webgpu)"; exit 2 ;;
+    *) log "unknown stage '$stage' (setup harness sanitize pytorch tests bench models train webgpu)"; exit 2 ;;
   esac
 done
 log "done: $(ls "$RES" | tr '\n' ' ')"
