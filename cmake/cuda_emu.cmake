@@ -84,13 +84,7 @@ if(CMAKE_JS_INC)
     NAPI_VERSION=8 NAPI_CPP_EXCEPTIONS NODE_ADDON_API_CPP_EXCEPTIONS_ALL IMAGERATE_BUILT_BY_CMAKE=1
     IMAGERATE_CUDA_EMULATED=1 __CUDA_ARCH__=900)
   target_link_libraries(imagerate_cuda_emu PRIVATE imagerate_cuda_emu_kernels Threads::Threads ${CMAKE_DL_LIBS} ${CMAKE_JS_LIB})
-  # Built with IMAGERATE_SANITIZE, node loads it as it does the CPU addon (LD_PRELOAD..., see
-  # CMakeLists.txt's header), and the load check below cannot run.
-  if(IMAGERATE_LINK_CHECK AND IMAGERATE_NODE AND NOT IMAGERATE_SANITIZE)
-    add_custom_command(TARGET imagerate_cuda_emu POST_BUILD
-      COMMAND ${IMAGERATE_NODE} -e "const os=require('os');const f=process.argv[1];try{process.dlopen({exports:{}},f,os.constants.dlopen.RTLD_NOW)}catch(e){console.error('imagerate: '+f+' does not load: '+e.message);process.exit(1)}" $<TARGET_FILE:imagerate_cuda_emu>
-      VERBATIM)
-  endif()
+  imagerate_load_check(imagerate_cuda_emu "an emulator entry point or kernel missing?")
   message(STATUS "imagerate: building imagerate_cuda_emu (the CUDA addon on the CPU emulator; correctness only)")
 else()
   # The harness's checks against the CPU kernels (the reference, cpu_reference.cmake). emu_main.cc
