@@ -34,7 +34,13 @@ function summaryTable(s: TrainSummary): string {
     { 'loss scaling': s.lossScale.mode === 'none' ? 'none'
       : `${s.lossScale.description}: final scale ${fmtScale(s.lossScale.finalScale!)}, ${s.lossScale.skippedSteps} step${s.lossScale.skippedSteps === 1 ? '' : 's'} skipped (non-finite gradients)` },
   );
-  if (s.cudaGraph) f.push({ 'CUDA graph': `the training step (forward, backward, gradient check, SGD) captured once, ${s.cudaGraph.nodes} nodes, replayed every step; batch, learning rate and dropout seeds written to device buffers before each replay` });
+  if (s.cudaGraph) {
+    const captured = s.lossScale.mode === 'none'
+      ? `captured once, ${s.cudaGraph.nodes} nodes`
+      : `captured as two graphs (forward + backward + check, then unscale + SGD for finite gradients), ${s.cudaGraph.nodes} nodes, ` +
+        `captured ${s.cudaGraph.captures} time${s.cudaGraph.captures === 1 ? '' : 's'} (again at every change of the loss scale)`;
+    f.push({ 'CUDA graph': `the training step (forward, backward, gradient check, SGD) ${captured}, replayed every step; batch, learning rate and dropout seeds written to device buffers before each replay` });
+  }
   if (s.resumedFrom) f.push({ 'resumed from': `${s.resumedFrom.file} (epoch ${s.resumedFrom.epoch}, step ${s.resumedFrom.step})` });
   if (s.checkpoint) f.push({ checkpoint: s.checkpoint });
   return `${t.toString()}\n${f.toString()}`;
@@ -69,7 +75,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--resume <file>', 'continue from this checkpoint; recipe options not given again are taken from it')
     .option('--workers <n>', 'decode/augmentation worker threads for packed and ImageFolder data (default: all cores)', parseNumber('--workers'))
     .option('--on-bad-image <mode>', 'an image that cannot be decoded: skip (with a warning) or fail', 'skip')
-    .option('--cuda-graph', 'cuda: capture the training step into a CUDA graph once and replay it every step (small nets, where kernel launches dominate; not with loss scaling)')
+    .option('--cuda-graph', 'cuda: capture the training step into a CUDA graph once and replay it every step (small nets, where kernel launches dominate)')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .action(async (model: string, o, cmd: Command) => {
       const json = Boolean(o.json);

@@ -13,10 +13,16 @@
 // loop, so divergence is caught at the same step. With the same seed the run is the eager run:
 // a test compares their losses and final weights bit for bit (test/train/cuda-graph.test.ts).
 //
-// Not captured: loss scaling (the update depends on a host decision after the gradient check),
-// so --cuda-graph refuses it. Each step's buffers stay allocated for the graph's lifetime (the
-// addon holds every buffer a capture touched, from its first use: native/cuda_graph.cc), so the
-// graph takes more device memory than an eager step, which reuses freed buffers within the step.
+// Loss scaling (runScaled): the update waits on the host's look at the gradient check, so the
+// step is two graphs: `forward` (forward, loss, backward seeded with the scale, the check) and
+// `update` (the gradients times 1/scale, then SGD), replayed only when the gradients are finite.
+// The scale is a kernel argument in both (the loss's backward and the unscale), and it changes
+// rarely (a dynamic scaler halves it on an overflow and doubles it after 2,000 finite steps), so
+// the pair is captured again whenever it changes rather than moved to device memory.
+//
+// Each step's buffers stay allocated for the graph's lifetime (the addon holds every buffer a
+// capture touched, from its first use: native/cuda_graph.cc), so a graph takes more device
+// memory than an eager step, which reuses freed buffers within the step.
 import type { BufferHandle } from '../backend/backend.js';
 import type { CudaBackend, CudaGraph } from '../backend/cuda.js';
 import { Tensor } from '../tensor.js';
@@ -28,13 +34,10 @@ import { setDeviceSeeds } from '../nn/layers.js';
 import type { GradientCheck } from '../autograd/finite.js';
 import type { Batch } from '../data/loader.js';
 import type { Sgd } from './sgd.js';
-import type { LossScaleMode } from './loss-scale.js';
 
-/** Why `--cuda-graph` cannot run with this backend and loss scaling, or null when it can. */
-export function cudaGraphRefusal(backend: string, lossScale: LossScaleMode): string | null {
-  if (backend !== 'cuda') return `--cuda-graph needs --backend cuda (this run uses ${backend})`;
-  if (lossScale !== 'none') return '--cuda-graph cannot capture a loss-scaled step (its update waits on a host decision): use --loss-scale none, or drop --cuda-graph';
-  return null;
+/** Why `--cuda-graph` cannot run on this backend, or null when it can. */
+export function cudaGraphRefusal(backend: string): string | null {
+  return backend === 'cuda' ? null : `--cuda-graph needs --backend cuda (this run uses ${backend})`;
 }
 
 export interface GraphStepResult {
@@ -49,10 +52,13 @@ export class GraphStep {
   private readonly y: Tensor;
   private readonly lr: BufferHandle;
   private readonly seeds: { buf: BufferHandle; seedOf: (step: number) => number }[] = [];
-  private graph: CudaGraph | null = null;
+  /** The whole step (unscaled), or the scaled pair and the scale they were captured at. */
+  private graphs: { step: CudaGraph } | { forward: CudaGraph; update: CudaGraph; scale: number } | null = null;
   private loss: Tensor | null = null;
-  /** Kernel and copy nodes of the captured graph (0 before the first step). */
+  /** Kernel and copy nodes of the captured graph(s) (0 before the first step). */
   nodes = 0;
+  /** How many times the step was captured (loss scaling: again at every change of the scale). */
+  captures = 0;
 
   /** `shape`: the batch's [N, C, H, W]; every step must bring exactly that many images. */
   constructor(private readonly be: CudaBackend, private readonly model: Module, private readonly opt: Sgd,
@@ -65,19 +71,81 @@ export class GraphStep {
 
   /** Runs training step `step` on `batch` at learning rate `lr`: capture on the first call, then a replay. */
   run(batch: Batch, lr: number, step: number): GraphStepResult {
-    const [n, c, h, w] = this.shape;
-    if (batch.size !== n) throw new Error(`GraphStep: a captured step takes batches of ${n}, got ${batch.size}`);
-    const be = this.be;
-    be.upload(this.x.buf, batch.x.subarray(0, n * c * h * w));
-    be.upload(this.y.buf, batch.y.subarray(0, n));
-    be.upload(this.lr, Float32Array.of(lr));
-    if (!this.graph) this.capture();
-    for (const s of this.seeds) be.upload(s.buf, Int32Array.of(s.seedOf(step) | 0));
-    this.graph!.replay();
+    this.inputs(batch, lr);
+    if (!this.graphs || !('step' in this.graphs)) {
+      this.capture((fwd) => ({ step: fwd(() => {
+        this.loss = tidy(() => {
+          const loss = this.lossOf();
+          backward(loss);
+          this.check.record(); // before the update reads (and zeroGrad frees) the gradients
+          noGrad(() => this.opt.step(this.lr));
+          this.opt.zeroGrad();
+          return keep(loss);
+        });
+      }) }));
+    }
+    this.writeSeeds(step);
+    (this.graphs as { step: CudaGraph }).step.replay();
     return { loss: this.loss!.data() as Promise<Float32Array>, grads: this.check.read() };
   }
 
-  private capture(): void {
+  /**
+   * A loss-scaled step at `scale`: replays the forward graph (forward, backward seeded with the
+   * scale, the check); `update()` then replays the unscale + SGD graph, for finite gradients only.
+   */
+  runScaled(batch: Batch, lr: number, step: number, scale: number): GraphStepResult & { update(): void } {
+    this.inputs(batch, lr);
+    const g = this.graphs;
+    if (!g || !('scale' in g) || g.scale !== scale) {
+      this.capture((fwd) => {
+        const forward = fwd(() => {
+          this.loss = tidy(() => {
+            const loss = this.lossOf();
+            backward(loss, scale);
+            this.check.record();
+            // The gradients outlive this scope: the update graph reads them.
+            return { loss: keep(loss), grads: this.opt.params.flatMap((p) => (p.grad ? [p.grad] : [])) };
+          }).loss;
+        });
+        const update = fwd(() => {
+          noGrad(() => tidy(() => {
+            const inv = 1 / scale;
+            for (const p of this.opt.params) if (p.grad) this.be.scale(p.grad.size, inv, p.grad.buf, p.grad.buf);
+            this.opt.step(this.lr);
+          }));
+          this.opt.zeroGrad();
+        });
+        return { forward, update, scale };
+      });
+    }
+    this.writeSeeds(step);
+    const pair = this.graphs as { forward: CudaGraph; update: CudaGraph };
+    pair.forward.replay();
+    return { loss: this.loss!.data() as Promise<Float32Array>, grads: this.check.read(), update: () => pair.update.replay() };
+  }
+
+  private lossOf(): Tensor {
+    return softmaxCrossEntropy(this.model.forward(this.x), this.y, this.labelSmoothing).loss;
+  }
+
+  private inputs(batch: Batch, lr: number): void {
+    const [n, c, h, w] = this.shape;
+    if (batch.size !== n) throw new Error(`GraphStep: a captured step takes batches of ${n}, got ${batch.size}`);
+    this.be.upload(this.x.buf, batch.x.subarray(0, n * c * h * w));
+    this.be.upload(this.y.buf, batch.y.subarray(0, n));
+    this.be.upload(this.lr, Float32Array.of(lr));
+  }
+
+  private writeSeeds(step: number): void {
+    for (const s of this.seeds) this.be.upload(s.buf, Int32Array.of(s.seedOf(step) | 0));
+  }
+
+  /**
+   * Replaces the graphs with what `make` captures; `make` gets `fwd(fn)`, which captures one.
+   * Dropout layers get their seed buffers during it (layers.ts, DeviceSeeds).
+   */
+  private capture(make: (fwd: (fn: () => void) => CudaGraph) => NonNullable<GraphStep['graphs']>): void {
+    this.releaseGraphs();
     this.opt.createState(); // before the capture: zero fills inside it would replay every step
     setDeviceSeeds({
       seedBuffer: (seedOf) => {
@@ -86,19 +154,19 @@ export class GraphStep {
         return buf;
       },
     });
+    const made: CudaGraph[] = [];
     try {
-      this.graph = this.be.captureGraph(() => {
-        this.loss = tidy(() => {
-          const loss = softmaxCrossEntropy(this.model.forward(this.x), this.y, this.labelSmoothing).loss;
-          backward(loss);
-          this.check.record(); // before the update reads (and zeroGrad frees) the gradients
-          noGrad(() => this.opt.step(this.lr));
-          this.opt.zeroGrad();
-          return keep(loss);
-        });
+      this.graphs = make((fn) => {
+        const g = this.be.captureGraph(fn);
+        made.push(g);
+        return g;
       });
-      this.nodes = this.graph.nodes;
+      this.nodes = made.reduce((sum, g) => sum + g.nodes, 0);
+      this.captures++;
     } catch (e) {
+      for (const g of made) g.dispose();
+      this.graphs = null;
+      this.opt.zeroGrad(); // a forward graph without its update leaves gradients behind
       this.loss?.dispose();
       this.loss = null;
       throw e;
@@ -107,15 +175,20 @@ export class GraphStep {
     }
   }
 
-  dispose(): void {
-    this.graph?.dispose();
-    this.graph = null;
+  /** Destroys the graphs and what only they used (the loss tensor, the dropout seed buffers). */
+  private releaseGraphs(): void {
+    if (this.graphs) for (const g of Object.values(this.graphs)) if (typeof g !== 'number') g.dispose();
+    this.graphs = null;
     this.loss?.dispose();
     this.loss = null;
+    for (const s of this.seeds) this.be.free(s.buf);
+    this.seeds.length = 0;
+  }
+
+  dispose(): void {
+    this.releaseGraphs();
     this.x.dispose();
     this.y.dispose();
     this.be.free(this.lr);
-    for (const s of this.seeds) this.be.free(s.buf);
-    this.seeds.length = 0;
   }
 }

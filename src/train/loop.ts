@@ -23,6 +23,8 @@
 // CUDA graphs (cudaGraph, `train --cuda-graph`, src/train/graph-step.ts): the unscaled step is
 // captured once and replayed for every batch, pipelined as above; the learning rate, the batch
 // and the dropout seeds reach the replays through device buffers, so the run is the eager one.
+// With loss scaling the step is two graphs (forward + check, then unscale + update), captured
+// again when the scale changes; the host decides between them as in the eager scaled step.
 import type { Backend } from '../backend/backend.js';
 import { Tensor } from '../tensor.js';
 import { keep, tidy } from '../autograd/scope.js';
@@ -90,8 +92,12 @@ export interface TrainOutcome {
   evalImagesPerSec: number;
   /** The loss scaler's state at the end (null without scaling). */
   lossScale: LossScaleState | null;
-  /** Nodes of the captured training-step graph (cudaGraph; null when no step was captured). */
-  cudaGraphNodes: number | null;
+  /**
+   * The captured training step (cudaGraph; null when none was captured): its kernel and copy
+   * nodes (both graphs with loss scaling), and how often it was captured (once, or with loss
+   * scaling again at every change of the scale).
+   */
+  cudaGraph: { nodes: number; captures: number } | null;
 }
 
 export interface Milestone {
@@ -207,7 +213,7 @@ export async function trainModel(
   if (cfg.batch > train.n) {
     throw new UserError(`--batch ${cfg.batch} is larger than the training set (${train.n} images in ${train.name})`);
   }
-  const refusal = cfg.cudaGraph ? cudaGraphRefusal(be.name, (cfg.lossScale ?? NO_LOSS_SCALE).mode) : null;
+  const refusal = cfg.cudaGraph ? cudaGraphRefusal(be.name) : null;
   if (refusal) throw new UserError(refusal);
   const [C, H, W] = train.shape;
   const stepsPerEpoch = Math.floor(train.n / cfg.batch);
@@ -229,7 +235,7 @@ export async function trainModel(
   const lossScale = cfg.lossScale ?? NO_LOSS_SCALE;
   const scaler = lossScale.mode === 'none' ? null : new DynamicLossScaler(lossScale);
   if (scaler && resume?.lossScale) scaler.restore(resume.lossScale);
-  let graphStep: GraphStep | null = null, graphNodes = 0;
+  let graphStep: GraphStep | null = null, graphNodes = 0, graphCaptures = 0;
 
   /** The training loss of one batch (inside the caller's tidy scope). */
   const batchLoss = (batch: Batch): Tensor => {
@@ -279,24 +285,42 @@ export async function trainModel(
        */
       const scaledStep = async (sc: DynamicLossScaler, batch: Batch, lr: number, ep: number) => {
         const s = sc.scale;
-        let check: Promise<ArrayBuffer> | null = null;
-        const { loss } = tidy(() => {
-          const loss = batchLoss(batch);
-          backward(loss, s);
-          check = gradCheck.enqueue();
-          // The gradients outlive this scope until the check decides what to do with them.
-          return { loss: keep(loss), grads: opt.params.flatMap((p) => (p.grad ? [p.grad] : [])) };
-        });
+        // The forward half (loss, scaled backward, check), and how to apply its gradients.
+        let half: { loss: Promise<Float32Array | Int32Array>; grads: Promise<ArrayBuffer>; update(): void; release(): void };
+        if (cfg.cudaGraph) {
+          graphStep ??= new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing);
+          half = { ...graphStep.runScaled(batch, lr, step, s), release: () => {} };
+        } else {
+          let check: Promise<ArrayBuffer> | null = null;
+          const { loss } = tidy(() => {
+            const loss = batchLoss(batch);
+            backward(loss, s);
+            check = gradCheck.enqueue();
+            // The gradients outlive this scope until the check decides what to do with them.
+            return { loss: keep(loss), grads: opt.params.flatMap((p) => (p.grad ? [p.grad] : [])) };
+          });
+          half = {
+            loss: loss.data(), grads: check!, release: () => loss.dispose(),
+            update: () => {
+              noGrad(() => tidy(() => {
+                const inv = 1 / s;
+                for (const p of opt.params) if (p.grad) be.scale(p.grad.size, inv, p.grad.buf, p.grad.buf);
+                opt.step(lr);
+              }));
+              opt.zeroGrad();
+            },
+          };
+        }
         let v: number, stats: GradientStats;
         try {
-          const [lv, gb] = await Promise.all([loss.data(), check!]);
+          const [lv, gb] = await Promise.all([half.loss, half.grads]);
           v = lv[0];
           stats = GradientCheck.decode(gb, gradCheck.names.length);
         } catch (e) {
           opt.zeroGrad();
           throw e;
         } finally {
-          loss.dispose();
+          half.release();
         }
         const bad = gradCheck.firstNonFinite(stats);
         if (!Number.isFinite(v)) {
@@ -310,12 +334,7 @@ export async function trainModel(
               `(limit ${MAX_CONSECUTIVE_SKIPS}; scale now ${g3(sc.scale)}): gradients are not finite at any scale; `);
           }
         } else {
-          noGrad(() => tidy(() => {
-            const inv = 1 / s;
-            for (const p of opt.params) if (p.grad) be.scale(p.grad.size, inv, p.grad.buf, p.grad.buf);
-            opt.step(lr);
-          }));
-          opt.zeroGrad();
+          half.update();
           const inv2 = 1 / (s * s); // the check saw scaled gradients: report true norms
           lastGood = { step, stats: { sumsq: stats.sumsq.map((q) => q * inv2), nonFinite: stats.nonFinite } };
         }
@@ -393,6 +412,7 @@ export async function trainModel(
   } finally {
     setTrainingStep(null);
     graphNodes = graphStep?.nodes ?? 0;
+    graphCaptures = graphStep?.captures ?? 0;
     graphStep?.dispose();
     opt.dispose();
     gradCheck.dispose();
@@ -405,6 +425,6 @@ export async function trainModel(
     trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
     evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),
     lossScale: scaler?.state() ?? null,
-    cudaGraphNodes: graphNodes > 0 ? graphNodes : null,
+    cudaGraph: graphCaptures > 0 ? { nodes: graphNodes, captures: graphCaptures } : null,
   };
 }

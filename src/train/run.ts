@@ -128,8 +128,8 @@ export interface TrainSummary {
   resumedFrom: { file: string; epoch: number; step: number } | null;
   /** Which loss scaling ran, the scale at the end and the steps skipped for non-finite gradients (in all, resumed runs included). */
   lossScale: { mode: LossScaleMode; description: string; finalScale: number | null; skippedSteps: number };
-  /** The training step ran as one captured CUDA graph replayed every step (--cuda-graph), with this many nodes; else null. */
-  cudaGraph: { nodes: number } | null;
+  /** The training step ran as captured CUDA graph(s) replayed every step (--cuda-graph; TrainOutcome.cudaGraph); else null. */
+  cudaGraph: TrainOutcome['cudaGraph'];
 }
 
 function positiveInt(name: string, v: number): void {
@@ -228,7 +228,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
   const precision = checkPrecision(be.name, o.precision ?? 'fp32');
   be.setPrecision?.(precision);
   const lossScale = parseLossScale(o.lossScale, precision);
-  const refusal = o.cudaGraph ? cudaGraphRefusal(be.name, lossScale.mode) : null;
+  const refusal = o.cudaGraph ? cudaGraphRefusal(be.name) : null;
   if (refusal) throw new UserError(refusal);
   if (o.threads !== undefined) be.setThreads?.(o.threads);
   const { train, test } = await prepareSources(o, spec);
@@ -278,7 +278,7 @@ export async function runTraining(opts: TrainCliOptions, hooks: TrainHooks = {})
       resumedFrom: ckpt ? { file: resolvePath(ckpt.file), epoch: ckpt.meta.epoch, step: ckpt.meta.step } : null,
       lossScale: { mode: lossScale.mode, description: describeLossScale(lossScale),
         finalScale: out.lossScale?.scale ?? null, skippedSteps: out.lossScale?.skippedSteps ?? 0 },
-      cudaGraph: out.cudaGraphNodes === null ? null : { nodes: out.cudaGraphNodes },
+      cudaGraph: out.cudaGraph,
     };
   } finally {
     model.dispose();
