@@ -31,11 +31,16 @@ find_package(Threads REQUIRED)
 # #include <cuda_runtime_api.h> finds them, then the transformed kernels (kernels.cuh and the
 # other headers of kernels/cuda come from there too). IMAGERATE_SANITIZE=address,undefined:
 # ASan/UBSan (the fiber switches are announced to ASan, emu_runtime.cc).
+# An optional second argument replaces the optimisation level -O2 (the CPU reference: -O3).
 function(imagerate_cuda_emu_compile target)
+  set(opt -O2)
+  if(ARGC GREATER 1)
+    set(opt ${ARGV1})
+  endif()
   target_include_directories(${target} BEFORE PRIVATE ${IMAGERATE_EMU_DIR}/include ${IMAGERATE_EMU_GEN})
   target_include_directories(${target} PRIVATE ${IMAGERATE_EMU_DIR})
   target_compile_options(${target} PRIVATE -Wall -Wno-unused-parameter -Wno-unused-function
-    -Wno-unknown-pragmas -Wno-maybe-uninitialized -O2 -g)
+    -Wno-unknown-pragmas -Wno-maybe-uninitialized ${opt} -g)
   if(IMAGERATE_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=${IMAGERATE_SANITIZE} -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=${IMAGERATE_SANITIZE})
@@ -84,15 +89,14 @@ if(CMAKE_JS_INC)
     NAPI_VERSION=8 NAPI_CPP_EXCEPTIONS NODE_ADDON_API_CPP_EXCEPTIONS_ALL IMAGERATE_BUILT_BY_CMAKE=1
     IMAGERATE_CUDA_EMULATED=1 __CUDA_ARCH__=900)
   target_link_libraries(imagerate_cuda_emu PRIVATE imagerate_cuda_emu_kernels Threads::Threads ${CMAKE_DL_LIBS} ${CMAKE_JS_LIB})
-  imagerate_load_check(imagerate_cuda_emu "an emulator entry point or kernel missing?")
+  imagerate_load_check(imagerate_cuda_emu "an emulator entry point or kernel missing?" "${IMAGERATE_SANITIZE}")
   message(STATUS "imagerate: building imagerate_cuda_emu (the CUDA addon on the CPU emulator; correctness only)")
 else()
   # The harness's checks against the CPU kernels (the reference, cpu_reference.cmake). emu_main.cc
   # runs them: cuda_harness.cc's main() is renamed.
   include(${CMAKE_CURRENT_LIST_DIR}/cpu_reference.cmake)
   imagerate_cpu_reference(imagerate_cuda_emu_cpu_ref ${IMAGERATE_EMU_ROOT})
-  imagerate_cuda_emu_compile(imagerate_cuda_emu_cpu_ref)
-  target_compile_options(imagerate_cuda_emu_cpu_ref PRIVATE "SHELL:-O3")  # after the shared -O2 (SHELL: not de-duplicated)
+  imagerate_cuda_emu_compile(imagerate_cuda_emu_cpu_ref -O3)
 
   set(IMAGERATE_EMU_HARNESS ${IMAGERATE_EMU_ROOT}/native/harness)
   set_source_files_properties(${IMAGERATE_EMU_HARNESS}/cuda_harness.cc PROPERTIES COMPILE_DEFINITIONS main=harness_main_not_used)

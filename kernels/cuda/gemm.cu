@@ -206,16 +206,18 @@ int gemm_variant_count() { return kGemmVariantCount; }
 const char* gemm_variant_name(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].name : nullptr; }
 MathMode gemm_variant_mode(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].mode : MathMode::FP32; }
 
+bool gemm_variant_supported(int v) {
+  if (v < 0 || v >= kGemmVariantCount) return false;
+  if (kGemmVariants[v].mode == MathMode::FP32) return true;
+  detail::DeviceInfo di;  // mma.sync: sm_80 and later
+  return detail::current_device_info(&di) == cudaSuccess && di.cc >= 80;
+}
+
 cudaError_t gemm_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {
   if (v < 0 || v >= kGemmVariantCount || M <= 0 || N <= 0 || K <= 0) return cudaErrorInvalidValue;
   if (!fits_i32(M) || !fits_i32(N) || !fits_i32(K + 64)) return cudaErrorInvalidValue;
-  if (kGemmVariants[v].mode != MathMode::FP32) {  // mma.sync: sm_80 and later
-    detail::DeviceInfo di;
-    const cudaError_t e = detail::current_device_info(&di);
-    if (e != cudaSuccess) return e;
-    if (di.cc < 80) return cudaErrorNotSupported;
-  }
+  if (!gemm_variant_supported(v)) return cudaErrorNotSupported;
   const int va = aligned16(A) && lda % 4 == 0;
   const int vb = aligned16(B) && ldb % 4 == 0;
   const MatEpilogue epi{C, ldc, 0, (int)M, (int)N, alpha, beta, aligned16(C) && ldc % 4 == 0};

@@ -69,6 +69,7 @@ const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, i
 int gemm_variant_count();
 const char* gemm_variant_name(int v);  // "f32_simt_128x128_k8_b2", ...; nullptr outside [0, count)
 MathMode gemm_variant_mode(int v);
+bool gemm_variant_supported(int v);  // on the current device (tensor-core variants: sm_80+)
 cudaError_t gemm_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream);
 

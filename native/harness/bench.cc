@@ -170,7 +170,8 @@ void bench_gemm(const Options& opt, Report& rep, const Env& env, float* flush, s
   // (below about 132 tiles of 128x128 gemm_f32 runs the 64x64 SIMT kernel in fp32).
   for (const G& g : shapes)
     if (!g.ta && !g.tb && g.M == g.N && g.N == g.K)
-      for (int v = 0; v < cu::gemm_variant_count(); ++v) measure(g, cu::gemm_variant_mode(v), v);
+      for (int v = 0; v < cu::gemm_variant_count(); ++v)
+        if (cu::gemm_variant_supported(v)) measure(g, cu::gemm_variant_mode(v), v);
 }
 
 struct ConvShape {

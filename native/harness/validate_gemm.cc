@@ -39,7 +39,8 @@ struct GemmCase {
   int64_t M, N, K;
 };
 
-struct GemmVariant {
+// The call's arguments beside the shape: alpha, beta, padded leading dimensions, alignment.
+struct GemmArgs {
   const char* name;
   float alpha, beta;
   int64_t lda_pad, ldb_pad, ldc_pad;
@@ -49,7 +50,7 @@ struct GemmVariant {
 
 // tuned >= 0: the GEMM tuning variant of that index (gemm_variant: NN, in its own math mode,
 // which `mode` must be) instead of gemm_f32.
-void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode, const GemmVariant& v,
+void check_gemm(Report& rep, const GemmCase& gc, bool ta, bool tb, MathMode mode, const GemmArgs& v,
                 uint64_t seed, bool also_cpu, int tuned = -1) {
   const std::string what = tuned < 0 ? std::string("gemm") : std::string("gemm variant ") + imagerate::cuda::gemm_variant_name(tuned);
   const std::string name = fmt("%s %s%s %s %lldx%lldx%lld %s", what.c_str(), ta ? "T" : "N", tb ? "T" : "N",
@@ -207,7 +208,7 @@ void validate_gemm(const Options& opt, Report& rep) {
                                   {257, 130, 67}, {33, 65, 1000}, {200, 260, 300}};
   const std::vector<GemmCase> big = {{1543, 1551, 43}, {1409, 1411, 129}};  // SIMT 128x128 config
   if (opt.quick) shapes = {{1, 1, 1}, {7, 13, 5}, {129, 127, 31}, {33, 65, 1000}};
-  const GemmVariant variants[] = {
+  const GemmArgs variants[] = {
       {"a=1 b=0 nanC", 1.f, 0.f, 0, 0, 0, 0, true},
       {"a=.75 b=-1.5 odd-ld", 0.75f, -1.5f, 3, 1, 5, 0, false},
       {"a=1.25 b=.5 ld+4", 1.25f, 0.5f, 4, 4, 4, 0, false},
@@ -217,7 +218,7 @@ void validate_gemm(const Options& opt, Report& rep) {
   for (MathMode mode : kMathModes)
     for (const GemmCase& gc : shapes)
       for (int t = 0; t < 4; ++t)
-        for (const GemmVariant& v : variants)
+        for (const GemmArgs& v : variants)
           check_gemm(rep, gc, t & 1, t & 2, mode, v, seed++, mode == MathMode::FP32 && &v == &variants[0]);
   if (!opt.quick)
     for (MathMode mode : kMathModes)
@@ -227,9 +228,13 @@ void validate_gemm(const Options& opt, Report& rep) {
   // the 64x64 SIMT config): NN in each variant's mode, every load path and partial tiles, and
   // one shape of several 128x128 tiles.
   for (int tv = 0; tv < imagerate::cuda::gemm_variant_count(); ++tv) {
+    if (!imagerate::cuda::gemm_variant_supported(tv)) {
+      std::printf("SKIP  gemm variant %s: tensor cores need sm_80 or later\n", imagerate::cuda::gemm_variant_name(tv));
+      continue;
+    }
     const MathMode vm = imagerate::cuda::gemm_variant_mode(tv);
     for (const GemmCase& gc : shapes)
-      for (const GemmVariant& v : variants) check_gemm(rep, gc, false, false, vm, v, seed++, false, tv);
+      for (const GemmArgs& v : variants) check_gemm(rep, gc, false, false, vm, v, seed++, false, tv);
     check_gemm(rep, {515, 387, 77}, false, false, vm, variants[1], seed++, vm == MathMode::FP32, tv);
   }
   for (MathMode mode : kMathModes)

@@ -144,18 +144,27 @@ setup() {
 }
 
 # ---------------------------------------------------------------- stages
+# The newest imagerate_cuda_harness under build/ (a rebuild's, not a stale prebuilt one).
 harness_bin() {
-  find build -name imagerate_cuda_harness -type f -perm -u+x -print -quit 2>/dev/null
+  find build -name imagerate_cuda_harness -type f -perm -u+x -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -n 1 | cut -d' ' -f2-
+}
+
+# The harness binary, built first if there is none; a note in status.txt when that fails.
+ensure_harness() {
+  local h
+  h="$(harness_bin)"
+  if [ -z "$h" ]; then
+    step build-harness 300 cmake --build build -j "$NPROC" --target imagerate_cuda_harness >&2
+    h="$(harness_bin)"
+  fi
+  [ -n "$h" ] || printf '%-28s no imagerate_cuda_harness binary\n' "$1" | tee -a "$RES/status.txt" >&2
+  echo "$h"
 }
 
 stage_harness() {
   local h
-  h="$(harness_bin)"
-  if [ -z "$h" ]; then
-    step build-harness 300 cmake --build build -j "$NPROC" --target imagerate_cuda_harness
-    h="$(harness_bin)"
-  fi
-  [ -n "$h" ] || { log "no imagerate_cuda_harness binary"; return 1; }
+  h="$(ensure_harness harness)"
+  [ -n "$h" ] || return 1
   step harness-validate 240 "$h" --validate
   local san
   san="$(command -v compute-sanitizer || true)"
@@ -169,9 +178,10 @@ stage_harness() {
 
 stage_sanitize() {
   local h san tool
-  h="$(harness_bin)"
+  h="$(ensure_harness sanitize)"
+  [ -n "$h" ] || return 1
   san="$(command -v compute-sanitizer || true)"
-  [ -n "$h" ] && [ -n "$san" ] || { log "no harness binary or no compute-sanitizer; sanitize skipped"; return 1; }
+  [ -n "$san" ] || { printf '%-28s compute-sanitizer not found\n' sanitize | tee -a "$RES/status.txt" >&2; return 1; }
   for tool in racecheck synccheck; do
     step "harness-$tool" 240 "$san" --tool "$tool" --error-exitcode 9 "$h" --validate --quick
   done
@@ -230,7 +240,12 @@ stage_train() {
   done
   # Same seed, so the graph run must be the eager run: every epoch's losses and accuracy equal.
   step train-graph-vs-eager 30 node -e '
-    const [a, b] = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+    const summary = (f) => {
+      const lines = require("fs").readFileSync(f, "utf8").trim().split("\n");
+      if (!lines[lines.length - 1]) { console.log(`${f} is empty: that run failed (see its log)`); process.exit(1); }
+      return JSON.parse(lines[lines.length - 1]);
+    };
+    const [a, b] = process.argv.slice(1).map(summary);
     const pick = (s) => JSON.stringify(s.history.map((e) => [e.trainLoss, e.testLoss, e.testTop1]));
     console.log(`eager ${pick(a)}\ngraph ${pick(b)} (${b.cudaGraph ? b.cudaGraph.nodes + " nodes" : "no graph"})`);
     if (pick(a) !== pick(b) || !b.cudaGraph) { console.log("the --cuda-graph run differs from the eager run"); process.exit(1); }

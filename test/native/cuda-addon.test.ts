@@ -15,7 +15,7 @@ import { OP_NAMES, BackendUnavailableError } from '../../src/backend/backend.js'
 import { createCudaBackend, probeCuda } from '../../src/backend/cuda.js';
 import { describeBackendHost } from '../../src/bench/host.js';
 import { runModelBench } from '../../src/bench/model-bench.js';
-import { benchStep } from '../../src/bench/model-step.js';
+import { benchStep, timeOurs } from '../../src/bench/model-step.js';
 import { Tensor } from '../../src/tensor.js';
 import { getModelSpec } from '../../src/models/index.js';
 import { Sgd } from '../../src/train/sgd.js';
@@ -384,6 +384,30 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
       delete process.env.IMAGERATE_BENCH_EMULATOR;
     }
     expect(cuda.stats().heldBuffers).toBe(0);
+  });
+
+  it('bench --cuda-graph end to end: every replay is preceded by one upload into the same captured inputs', async () => {
+    const be = createCudaBackend();
+    const spec = getModelSpec('lenet5');
+    const x = Tensor.filled(be, [4, ...spec.input], 0.5), y = Tensor.fromArray(be, [4], Int32Array.of(1, 2, 3, 4));
+    const into: [number, number][] = [];
+    const feed = {
+      next: async () => ({ x, y, owned: false }),
+      into: async (gx: Tensor, gy: Tensor) => {
+        into.push([gx.buf.id, gy.buf.id]);
+        gx.backend.upload(gx.buf, new Float32Array(gx.size).fill(into.length));
+        gy.backend.upload(gy.buf, new Int32Array(gy.size).fill(into.length % 10));
+      },
+      describe: 'stub', close: async () => {},
+    };
+    const times = await timeOurs(be, spec, 4, 'training', feed, 2, { iters: 3, minIters: 1, cudaGraph: true });
+    expect(times).toHaveLength(3);
+    expect(into).toHaveLength(2 + 3); // the replays' own warm-up (min(warmup, 3)), then the timed ones
+    expect(new Set(into.map((ids) => ids.join(','))).size).toBe(1); // always the captured buffers
+    expect(into[0]).not.toEqual([x.buf.id, y.buf.id]);
+    x.dispose();
+    y.dispose();
+    expect(be.stats().heldBuffers).toBe(0);
   });
 
   it('rejects a download with the CUDA error of a failed kernel (sticky faults are not tested here)', async () => {

@@ -15,7 +15,7 @@
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$(cd "$HERE/../../.." && pwd)/build-emu}
-if [ -f "$OUT/CMakeCache.txt" ] && ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$HERE" "$OUT/CMakeCache.txt"; then
+if [ -f "$OUT/CMakeCache.txt" ] && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$HERE" "$OUT/CMakeCache.txt"; then
   echo "build.sh: $OUT holds the build of another CMake project (e.g. a cmake-js one); remove it or name another OUT_DIR" >&2
   exit 1
 fi
