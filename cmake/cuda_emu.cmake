@@ -87,7 +87,7 @@ if(CMAKE_JS_INC)
   target_include_directories(imagerate_cuda_emu PRIVATE ${CMAKE_JS_INC} ${IMAGERATE_EMU_ROOT}/native)
   target_compile_definitions(imagerate_cuda_emu PRIVATE
     NAPI_VERSION=8 NAPI_CPP_EXCEPTIONS NODE_ADDON_API_CPP_EXCEPTIONS_ALL IMAGERATE_BUILT_BY_CMAKE=1
-    IMAGERATE_CUDA_EMULATED=1 __CUDA_ARCH__=900)
+    IMAGERATE_CUDA_EMULATED=1)
   target_link_libraries(imagerate_cuda_emu PRIVATE imagerate_cuda_emu_kernels Threads::Threads ${CMAKE_DL_LIBS} ${CMAKE_JS_LIB})
   imagerate_load_check(imagerate_cuda_emu "an emulator entry point or kernel missing?" "${IMAGERATE_SANITIZE}")
   message(STATUS "imagerate: building imagerate_cuda_emu (the CUDA addon on the CPU emulator; correctness only)")

@@ -15,7 +15,8 @@ export interface Headline {
 
 export function headlines(records: ResultLine[]): Headline[] {
   const out: Headline[] = [];
-  const ours = records.filter((r): r is BenchRecord => isModel(r) && r.framework === null && r.data === 'synthetic' && r.loading === 'compute');
+  // Eager steps only: a --cuda-graph record of the same point is a different figure (tables show both).
+  const ours = records.filter((r): r is BenchRecord => isModel(r) && r.framework === null && r.data === 'synthetic' && r.loading === 'compute' && !r.cudaGraph);
   const models = [...new Set(ours.map((r) => r.name))];
   for (const model of models) {
     for (const mode of ['inference', 'training']) {

@@ -27,6 +27,13 @@ export function rerunFlags(all: ResultLine[]): Map<string, string> {
   return noisyKeys;
 }
 
+/** A row's flags: the record's own wide p10-p90 spread, and its rerun flag (rerunFlags). */
+function flagsOf(r: BenchRecord, noisyKeys: Map<string, string>): string {
+  const t = r.timing;
+  return [t.noisy ? `noisy: spread ${(((t.p90Ms - t.p10Ms) / t.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? '']
+    .filter(Boolean).join('; ');
+}
+
 function modelTable(records: ResultLine[], multi: boolean, files: Map<ResultLine, string>, noisyKeys: Map<string, string>): string {
   const rows = records.map((r) => {
     const file = multi ? `<td>${esc(files.get(r))}</td>` : '';
@@ -35,7 +42,7 @@ function modelTable(records: ResultLine[], multi: boolean, files: Map<ResultLine
         `<td>${esc(r.backend)}</td><td>${esc(r.framework ?? 'imagerate')}</td><td colspan="7">not measured: ${esc(r.reason)}</td></tr>`;
     }
     const t = r.timing;
-    const flags = [t.noisy ? `noisy: spread ${(((t.p90Ms - t.p10Ms) / t.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? ''].filter(Boolean).join('; ');
+    const flags = flagsOf(r, noisyKeys);
     return `<tr${flags ? ' class="noisy"' : ''}>${file}<td>${esc(r.mode)}</td><td>${r.batch}</td><td>${esc(r.precision)}</td><td>${esc(r.data)}</td><td>${esc(r.loading)}${r.cudaGraph ? ', CUDA graph' : ''}</td>` +
       `<td>${esc(r.backend)}</td><td>${esc(r.framework ?? 'imagerate')}</td><td>${r.threads ?? ''}</td><td class="n">${num(r.imagesPerSec)}</td>` +
       `<td class="n">${num(t.medianMs, 2)}</td><td class="n">${num(t.p10Ms, 2)}-${num(t.p90Ms, 2)}</td><td class="n">${r.iters}</td>` +
@@ -63,7 +70,7 @@ const isOverhead = (r: BenchRecord) => r.suite === 'overhead';
 export function kernelTable(all: ResultLine[], noisyKeys: Map<string, string>): string {
   const kernelRows = all.filter((r): r is BenchRecord => r.kind === 'kernel' && !isOverhead(r)).map((r) => {
     const pool = r.name.includes('pool') || r.name === 'stream-scale';
-    const flags = [r.timing.noisy ? `noisy: spread ${(((r.timing.p90Ms - r.timing.p10Ms) / r.timing.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? ''].filter(Boolean).join('; ');
+    const flags = flagsOf(r, noisyKeys);
     return `<tr${flags ? ' class="noisy"' : ''}><td>${esc(r.suite ?? '')}</td><td>${esc(r.name)}</td><td>${esc(r.label ?? JSON.stringify(r.shape))}</td><td>${esc(r.framework ?? 'imagerate')}</td><td>${r.threads ?? ''}</td>` +
       `<td class="n">${num(r.timing.medianMs, 3)}</td><td class="n">${num(r.timing.p10Ms, 3)}-${num(r.timing.p90Ms, 3)}</td>` +
       `<td class="n">${pool ? '' : num(r.gflops)}</td><td class="n">${num(r.gbps)}</td><td class="n">${num(r.arithmeticIntensity, 2)}</td>` +
@@ -76,7 +83,7 @@ export function kernelTable(all: ResultLine[], noisyKeys: Map<string, string>): 
 export function overheadSection(all: ResultLine[], multi: boolean, files: Map<ResultLine, string>, noisyKeys: Map<string, string>): string {
   const overheadRows = all.filter((r): r is BenchRecord => r.kind === 'kernel' && isOverhead(r)).map((r) => {
     const us = (ms: number) => num(ms * 1e3, 2);
-    const flags = [r.timing.noisy ? `noisy: spread ${(((r.timing.p90Ms - r.timing.p10Ms) / r.timing.medianMs) * 100).toFixed(0)} %` : '', noisyKeys.get(recordKey(r)) ?? ''].filter(Boolean).join('; ');
+    const flags = flagsOf(r, noisyKeys);
     return `<tr${flags ? ' class="noisy"' : ''}>${multi ? `<td>${esc(files.get(r))}</td>` : ''}<td>${esc(r.backend)}</td><td>${esc(r.name)}</td><td>${esc(r.label ?? '')}</td><td>${r.threads ?? ''}</td>` +
       `<td class="n">${us(r.timing.medianMs)}</td><td class="n">${us(r.timing.p10Ms)}-${us(r.timing.p90Ms)}</td><td>${esc(r.notes)}</td><td>${esc(flags)}</td></tr>`;
   }).join('');

@@ -52,8 +52,9 @@ export class GraphStep {
   private readonly y: Tensor;
   private readonly lr: BufferHandle;
   private readonly seeds: { buf: BufferHandle; seedOf: (step: number) => number }[] = [];
-  /** The whole step (unscaled), or the scaled pair and the scale they were captured at. */
-  private graphs: { step: CudaGraph } | { forward: CudaGraph; update: CudaGraph; scale: number } | null = null;
+  /** [step] (run), or [forward, update] (runScaled) and the loss scale they were captured at. */
+  private graphs: CudaGraph[] = [];
+  private capturedScale: number | null = null;
   private loss: Tensor | null = null;
   /** Kernel and copy nodes of the captured graph(s) (0 before the first step). */
   nodes = 0;
@@ -72,8 +73,8 @@ export class GraphStep {
   /** Runs training step `step` on `batch` at learning rate `lr`: capture on the first call, then a replay. */
   run(batch: Batch, lr: number, step: number): GraphStepResult {
     this.inputs(batch, lr);
-    if (!this.graphs || !('step' in this.graphs)) {
-      this.capture((fwd) => ({ step: fwd(() => {
+    if (this.graphs.length === 0) {
+      this.capture(null, (fwd) => fwd(() => {
         this.loss = tidy(() => {
           const loss = this.lossOf();
           backward(loss);
@@ -82,10 +83,10 @@ export class GraphStep {
           this.opt.zeroGrad();
           return keep(loss);
         });
-      }) }));
+      }));
     }
     this.writeSeeds(step);
-    (this.graphs as { step: CudaGraph }).step.replay();
+    this.graphs[0].replay();
     return { loss: this.loss!.data() as Promise<Float32Array>, grads: this.check.read() };
   }
 
@@ -95,10 +96,9 @@ export class GraphStep {
    */
   runScaled(batch: Batch, lr: number, step: number, scale: number): GraphStepResult & { update(): void } {
     this.inputs(batch, lr);
-    const g = this.graphs;
-    if (!g || !('scale' in g) || g.scale !== scale) {
-      this.capture((fwd) => {
-        const forward = fwd(() => {
+    if (this.graphs.length === 0 || this.capturedScale !== scale) {
+      this.capture(scale, (fwd) => {
+        fwd(() => {
           this.loss = tidy(() => {
             const loss = this.lossOf();
             backward(loss, scale);
@@ -107,21 +107,16 @@ export class GraphStep {
             return { loss: keep(loss), grads: this.opt.params.flatMap((p) => (p.grad ? [p.grad] : [])) };
           }).loss;
         });
-        const update = fwd(() => {
-          noGrad(() => tidy(() => {
-            const inv = 1 / scale;
-            for (const p of this.opt.params) if (p.grad) this.be.scale(p.grad.size, inv, p.grad.buf, p.grad.buf);
-            this.opt.step(this.lr);
-          }));
+        fwd(() => {
+          noGrad(() => this.opt.step(this.lr, scale));
           this.opt.zeroGrad();
         });
-        return { forward, update, scale };
       });
     }
     this.writeSeeds(step);
-    const pair = this.graphs as { forward: CudaGraph; update: CudaGraph };
-    pair.forward.replay();
-    return { loss: this.loss!.data() as Promise<Float32Array>, grads: this.check.read(), update: () => pair.update.replay() };
+    const [forward, update] = this.graphs;
+    forward.replay();
+    return { loss: this.loss!.data() as Promise<Float32Array>, grads: this.check.read(), update: () => update.replay() };
   }
 
   private lossOf(): Tensor {
@@ -141,10 +136,11 @@ export class GraphStep {
   }
 
   /**
-   * Replaces the graphs with what `make` captures; `make` gets `fwd(fn)`, which captures one.
-   * Dropout layers get their seed buffers during it (layers.ts, DeviceSeeds).
+   * Replaces the graphs with those `make` captures, in order, at loss scale `scale` (null:
+   * unscaled); `make` gets `fwd(fn)`, which captures one. Dropout layers get their seed buffers
+   * during it (layers.ts, DeviceSeeds).
    */
-  private capture(make: (fwd: (fn: () => void) => CudaGraph) => NonNullable<GraphStep['graphs']>): void {
+  private capture(scale: number | null, make: (fwd: (fn: () => void) => void) => void): void {
     this.releaseGraphs();
     this.opt.createState(); // before the capture: zero fills inside it would replay every step
     setDeviceSeeds({
@@ -156,16 +152,13 @@ export class GraphStep {
     });
     const made: CudaGraph[] = [];
     try {
-      this.graphs = make((fn) => {
-        const g = this.be.captureGraph(fn);
-        made.push(g);
-        return g;
-      });
+      make((fn) => { made.push(this.be.captureGraph(fn)); });
+      this.graphs = made;
+      this.capturedScale = scale;
       this.nodes = made.reduce((sum, g) => sum + g.nodes, 0);
       this.captures++;
     } catch (e) {
       for (const g of made) g.dispose();
-      this.graphs = null;
       this.opt.zeroGrad(); // a forward graph without its update leaves gradients behind
       this.loss?.dispose();
       this.loss = null;
@@ -177,8 +170,8 @@ export class GraphStep {
 
   /** Destroys the graphs and what only they used (the loss tensor, the dropout seed buffers). */
   private releaseGraphs(): void {
-    if (this.graphs) for (const g of Object.values(this.graphs)) if (typeof g !== 'number') g.dispose();
-    this.graphs = null;
+    for (const g of this.graphs) g.dispose();
+    this.graphs = [];
     this.loss?.dispose();
     this.loss = null;
     for (const s of this.seeds) this.be.free(s.buf);

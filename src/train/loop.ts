@@ -57,7 +57,7 @@ export interface TrainConfig {
   evalBatch: number;
   /** Loss scaling (default none: the pipelined loop). */
   lossScale?: LossScaleSpec;
-  /** Replay one captured CUDA graph per step (cuda backend, no loss scaling): graph-step.ts. */
+  /** Replay a captured CUDA graph for every step (cuda backend): graph-step.ts. */
   cudaGraph?: boolean;
 }
 
@@ -235,7 +235,8 @@ export async function trainModel(
   const lossScale = cfg.lossScale ?? NO_LOSS_SCALE;
   const scaler = lossScale.mode === 'none' ? null : new DynamicLossScaler(lossScale);
   if (scaler && resume?.lossScale) scaler.restore(resume.lossScale);
-  let graphStep: GraphStep | null = null, graphNodes = 0, graphCaptures = 0;
+  let graphStep = null as GraphStep | null; // made at the first step (an assertion: the closure below assigns it)
+  const graph = () => (graphStep ??= new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing));
 
   /** The training loss of one batch (inside the caller's tidy scope). */
   const batchLoss = (batch: Batch): Tensor => {
@@ -288,8 +289,7 @@ export async function trainModel(
         // The forward half (loss, scaled backward, check), and how to apply its gradients.
         let half: { loss: Promise<Float32Array | Int32Array>; grads: Promise<ArrayBuffer>; update(): void; release(): void };
         if (cfg.cudaGraph) {
-          graphStep ??= new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing);
-          half = { ...graphStep.runScaled(batch, lr, step, s), release: () => {} };
+          half = { ...graph().runScaled(batch, lr, step, s), release: () => {} };
         } else {
           let check: Promise<ArrayBuffer> | null = null;
           const { loss } = tidy(() => {
@@ -302,11 +302,7 @@ export async function trainModel(
           half = {
             loss: loss.data(), grads: check!, release: () => loss.dispose(),
             update: () => {
-              noGrad(() => tidy(() => {
-                const inv = 1 / s;
-                for (const p of opt.params) if (p.grad) be.scale(p.grad.size, inv, p.grad.buf, p.grad.buf);
-                opt.step(lr);
-              }));
+              noGrad(() => opt.step(lr, s));
               opt.zeroGrad();
             },
           };
@@ -352,8 +348,7 @@ export async function trainModel(
         if (scaler) {
           await scaledStep(scaler, batch, lr, epoch);
         } else if (cfg.cudaGraph) {
-          graphStep ??= new GraphStep(be as CudaBackend, model, opt, gradCheck, [cfg.batch, C, H, W], cfg.labelSmoothing);
-          const r = graphStep.run(batch, lr, step);
+          const r = graph().run(batch, lr, step);
           await settle();
           inflight = { loss: null, value: r.loss, grads: r.grads, step };
         } else {
@@ -411,9 +406,7 @@ export async function trainModel(
     }
   } finally {
     setTrainingStep(null);
-    graphNodes = graphStep?.nodes ?? 0;
-    graphCaptures = graphStep?.captures ?? 0;
-    graphStep?.dispose();
+    graphStep?.dispose(); // its counts stay readable
     opt.dispose();
     gradCheck.dispose();
   }
@@ -425,6 +418,6 @@ export async function trainModel(
     trainImages, trainImagesPerSec: trainImages / Math.max(1e-9, trainSeconds),
     evalImagesPerSec: evalImages / Math.max(1e-9, evalSeconds),
     lossScale: scaler?.state() ?? null,
-    cudaGraph: graphCaptures > 0 ? { nodes: graphNodes, captures: graphCaptures } : null,
+    cudaGraph: graphStep && graphStep.captures > 0 ? { nodes: graphStep.nodes, captures: graphStep.captures } : null,
   };
 }

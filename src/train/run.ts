@@ -58,7 +58,7 @@ export interface TrainCliOptions {
   workers?: number;
   /** An image that cannot be decoded: skip it with a warning (default) or fail. */
   onBadImage?: 'skip' | 'fail';
-  /** Capture the training step into a CUDA graph and replay it (cuda, no loss scaling; graph-step.ts). */
+  /** Capture the training step into a CUDA graph and replay it (cuda; graph-step.ts). */
   cudaGraph?: boolean;
 }
 

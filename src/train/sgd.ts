@@ -18,14 +18,16 @@ export class Sgd {
   /**
    * Applies one update with learning rate `lr` to every parameter that has a gradient. `lr` may
    * be a device buffer holding it (one float, read when the kernels run: a training step
-   * captured into a CUDA graph, src/train/graph-step.ts).
+   * captured into a CUDA graph, src/train/graph-step.ts). `lossScale`: the gradients were
+   * computed from a loss multiplied by it, so they are divided by it first, in place.
    */
-  step(lr: number | BufferHandle): void {
+  step(lr: number | BufferHandle, lossScale = 1): void {
     const { momentum, weightDecay, nesterov = false } = this.opts;
     for (const p of this.params) {
       if (!p.grad) continue;
       const v = this.velocityOf(p);
       const be = p.backend;
+      if (lossScale !== 1) be.scale(p.grad.size, 1 / lossScale, p.grad.buf, p.grad.buf);
       if (typeof lr === 'number') be.sgdUpdate(p.size, lr, momentum, weightDecay, nesterov, p.buf, p.grad.buf, v.buf);
       else if (be.sgdUpdateDeviceLr) be.sgdUpdateDeviceLr(p.size, lr, momentum, weightDecay, nesterov, p.buf, p.grad.buf, v.buf);
       else throw new Error(`Sgd.step: ${be.name} cannot read the learning rate from a device buffer (CUDA only)`);

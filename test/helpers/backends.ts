@@ -55,11 +55,12 @@ export function forEachBackend(fn: (be: Backend) => void): void {
 }
 
 /**
- * A test's timeout on `be`: `ms`, or 20 x `ms` on the CUDA emulator (imagerate_cuda_emu.node,
- * every kernel thread a fiber on the CPU: LeNet trains at about 30 img/s there). A timeout is
- * a guard against hangs, never a speed assertion.
+ * A test's timeout on the backend named `name`: `ms`, or 20 x `ms` on the CUDA emulator
+ * (imagerate_cuda_emu.node, every kernel thread a fiber on the CPU: LeNet trains at about
+ * 30 img/s there). A timeout is a guard against hangs, never a speed assertion. By name, so
+ * that describe() bodies can call it for a backend that is not available.
  */
-export function timeoutFor(be: Backend, ms: number): number {
-  if (be.name !== 'cuda' || !AVAILABILITY.find((b) => b.name === 'cuda')?.available) return ms;
+export function timeoutFor(name: string, ms: number): number {
+  if (name !== 'cuda' || !AVAILABILITY.find((b) => b.name === 'cuda')?.available) return ms;
   return (getBackend('cuda') as Backend & { emulated?: boolean }).emulated ? 20 * ms : ms;
 }

@@ -91,7 +91,7 @@ describe('train --cuda-graph: refusals', () => {
 describe.skipIf(!backendAvailable('cuda', 'train --cuda-graph on cuda'))('train --cuda-graph on cuda', () => {
   const be = () => getBackend('cuda');
   /** A guard against hangs (x20 on the CUDA emulator), not a speed assertion. */
-  const hangGuard = (ms: number) => timeoutFor({ name: 'cuda' } as Backend, ms);
+  const hangGuard = (ms: number) => timeoutFor('cuda', ms);
   /** After a run the graph is gone, and with it every buffer it held. */
   const nothingHeld = () => expect((be() as CudaBackend).stats()).toMatchObject({ graphs: 0, heldBuffers: 0 });
 

@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { TRAIN_DEFAULTS, runTraining } from '../../src/train/run.js';
 import { backendAvailable, forEachBackend, timeoutFor } from '../helpers/backends.js';
-import { getBackend } from '../../src/backend/registry.js';
 
 forEachBackend((be) => {
   describe(`training on ${be.name}`, () => {
@@ -16,7 +15,7 @@ forEachBackend((be) => {
       expect(s.testTop5).toBeGreaterThanOrEqual(s.testTop1);
       expect(s.history).toHaveLength(2);
       expect(s.history[1].trainLoss).toBeLessThan(s.history[0].trainLoss);
-    }, timeoutFor(be, 300_000));
+    }, timeoutFor(be.name, 300_000));
 
     it('stops at --target and reports the time to it', async () => {
       const s = await runTraining({ ...TRAIN_DEFAULTS, model: 'lenet5', backend: be.name, epochs: 5, target: 0.5 });
@@ -25,7 +24,7 @@ forEachBackend((be) => {
       expect(s.secondsToTarget).not.toBeNull();
       expect(s.secondsToTarget!).toBeGreaterThan(0);
       expect(s.secondsToTarget!).toBeLessThanOrEqual(s.totalSeconds);
-    }, timeoutFor(be, 120_000));
+    }, timeoutFor(be.name, 120_000));
 
     // lenet-caffe on cpu; the smaller lenet5 on GPU backends, whose software fallback in CI
     // (lavapipe) runs ~450 img/s.
@@ -35,7 +34,7 @@ forEachBackend((be) => {
       const b = await runTraining(opts);
       expect(a.history[0].trainLoss).toBe(b.history[0].trainLoss);
       expect(a.testTop1).toBe(b.testTop1);
-    }, timeoutFor(be, 300_000));
+    }, timeoutFor(be.name, 300_000));
   });
 });
 
@@ -54,6 +53,6 @@ describe.skipIf(!cuda)('training on cuda at reduced precision', () => {
       expect(s.history[1].trainLoss).toBeLessThan(s.history[0].trainLoss);
       if (precision !== 'fp16') expect(skippedSteps).toEqual([]);
       else expect(skippedSteps.length).toBeLessThan(20); // backing off from 2^16 takes a few
-    }, cuda ? timeoutFor(getBackend('cuda'), 300_000) : 300_000);
+    }, timeoutFor('cuda', 300_000));
   }
 });

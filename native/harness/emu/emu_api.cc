@@ -99,7 +99,6 @@ cudaError_t cudaGetLastError() {
   emu::t_last_error = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return emu::t_last_error; }
 
 const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {
@@ -150,15 +149,16 @@ cudaError_t cudaGetDevice(int* dev) {
   *dev = 0;
   return cudaSuccess;
 }
+constexpr int kCcMajor = 9, kCcMinor = 0, kSms = 132;  // the H100's (see the header)
 cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
   if (dev != 0) return fail(cudaErrorInvalidDevice);
   std::memset(p, 0, sizeof *p);
   std::snprintf(p->name, sizeof p->name, "imagerate CUDA emulator (CPU)");
   p->totalGlobalMem = emu::device_capacity();
-  p->major = 9;
-  p->minor = 0;
-  p->multiProcessorCount = 132;
+  p->major = kCcMajor;
+  p->minor = kCcMinor;
+  p->multiProcessorCount = kSms;
   p->l2CacheSize = 50 << 20;
   p->sharedMemPerBlockOptin = 227 << 10;
   return cudaSuccess;
@@ -166,9 +166,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int dev) {
   if (dev != 0) return fail(cudaErrorInvalidDevice);
   switch (a) {
-    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
-    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
-    case cudaDevAttrMultiProcessorCount: *v = 132; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = kCcMajor; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = kCcMinor; break;
+    case cudaDevAttrMultiProcessorCount: *v = kSms; break;
     default: *v = 0;  // clocks and bus width: an emulator has none
   }
   return cudaSuccess;
@@ -219,26 +219,18 @@ cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }
 
 namespace {
 // The device side(s) of a copy must lie in one live allocation, as on a GPU.
-cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice)
-    return cudaErrorInvalidValue;  // the project names every copy's direction
+void check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  const bool src_dev = kind != cudaMemcpyHostToDevice, dst_dev = kind != cudaMemcpyDeviceToHost;
   if (src_dev && !emu::is_device(src, bytes)) emu::fault("copy source outside every device allocation", src, bytes);
   if (dst_dev && !emu::is_device(dst, bytes)) emu::fault("copy destination outside every device allocation", dst, bytes);
-  return cudaSuccess;
 }
 }  // namespace
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  const cudaError_t e = check_copy(dst, src, bytes, kind);
-  if (e != cudaSuccess) return fail(e);
-  if (bytes) std::memcpy(dst, src, bytes);
-  return cudaSuccess;
+  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);  // the null stream runs it at once
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
-  const cudaError_t e = check_copy(dst, src, bytes, kind);
-  if (e != cudaSuccess) return fail(e);
+  check_copy(dst, src, bytes, kind);
   emu::enqueue(s, [=] {
     if (bytes) std::memcpy(dst, src, bytes);
   });
@@ -310,12 +302,6 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
     return fail(cudaErrorStreamCaptureInvalidated);
   }
   *g = graph;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
-  *status = !emu::capturing(s) ? cudaStreamCaptureStatusNone
-            : s->invalidated   ? cudaStreamCaptureStatusInvalidated
-                               : cudaStreamCaptureStatusActive;
   return cudaSuccess;
 }
 cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t* nodes, size_t* count) {

@@ -13,7 +13,6 @@
 #include "kernels.cuh"
 
 namespace emu {
-void set_order_from_env();
 void stats(unsigned long long* launches, unsigned long long* switches);
 }  // namespace emu
 
@@ -36,7 +35,6 @@ int main(int argc, char** argv) {
       return 3;
     }
   }
-  emu::set_order_from_env();
   harness::Report rep;
   rep.filter = opt.filter;
   rep.skip = opt.skip;

@@ -65,7 +65,12 @@ Fiber* g_cur = nullptr;
 void (*g_thunk)(void*) = nullptr;
 void* g_ctx = nullptr;
 const char* g_kernel = "";
-int g_order = 0;  // 0 fwd, 1 rev, 2 shuffle
+// EMU_ORDER, read once at load (in the harness and the addon alike): 0 fwd, 1 rev, 2 shuffle.
+int order_from_env() {
+  const char* o = std::getenv("EMU_ORDER");
+  return !o ? 0 : std::string(o) == "rev" ? 1 : std::string(o) == "shuffle" ? 2 : 0;
+}
+const int g_order = order_from_env();
 unsigned long long g_block_serial = 0;  // counts blocks over all launches
 std::map<void*, unsigned long long> g_shared_block;  // __shared__ array -> block that poisoned it
 unsigned long long g_launches = 0, g_switches = 0;
@@ -153,7 +158,6 @@ void shared_fresh(void* p, size_t bytes) {
   std::memset(p, 0xFF, bytes);
 }
 
-Fiber* current() { return g_cur; }
 const uint3& current_tid() { return g_cur->tid; }
 int lane_linear() { return g_cur->lin; }
 void syncthreads() { yield(Fiber::kBlockBarrier); }
@@ -171,8 +175,6 @@ void check_access(const void* p, size_t bytes, size_t align, bool global_only) {
   if (global_only && !is_device(p, bytes)) fault("read outside every device allocation", p, bytes);
 }
 
-void set_order_from_env();
-
 // ------------------------------------------------------------ launches
 bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem) {
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
@@ -188,8 +190,6 @@ bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem) {
 }
 
 void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx) {
-  static const bool order_read = (set_order_from_env(), true);  // EMU_ORDER, in the addon too
-  (void)order_read;
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   ++g_launches;
   g_kernel = name;
@@ -200,6 +200,10 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
   const int n = (int)threads;
   add_fibers(n);
   const int warps = (n + 31) / 32;
+  for (int i = 0; i < n; ++i) {  // a thread's index is the same in every block
+    g_fibers[i].lin = i;
+    g_fibers[i].tid = uint3{(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y), (unsigned)(i / (block.x * block.y))};
+  }
   unsigned long long block_no = 0;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
@@ -208,8 +212,6 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
         ++g_block_serial;
         for (int i = 0; i < n; ++i) {
           Fiber& f = g_fibers[i];
-          f.lin = i;
-          f.tid = uint3{(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y), (unsigned)(i / (block.x * block.y))};
           f.state = Fiber::kRun;
           f.mma_calls = 0;
           f.exchanges = 0;
@@ -308,10 +310,6 @@ uint64_t warp_exchange(unsigned mask, uint64_t mine, int src) {
   return src >= 0 && src < 32 ? g_xslots[warp][par][src] : mine;
 }
 
-void set_order_from_env() {
-  const char* o = std::getenv("EMU_ORDER");
-  g_order = !o ? 0 : std::string(o) == "rev" ? 1 : std::string(o) == "shuffle" ? 2 : 0;
-}
 void stats(unsigned long long* launches, unsigned long long* switches) {
   *launches = g_launches;
   *switches = g_switches;

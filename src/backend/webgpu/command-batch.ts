@@ -53,18 +53,13 @@ export class BindGroupCache {
 
   /** The group of `pipeline` binding `uniform` (if any) at 0 and `views` at 1.., made on a miss. */
   get(op: string, pipeline: GPUComputePipeline, uniform: GPUBufferBinding | null, views: WgpuView[]): GPUBindGroup {
-    const entries: GPUBindGroupEntry[] = [];
     let key = `${this.objectId(pipeline)}`;
-    if (uniform) {
-      entries.push({ binding: 0, resource: uniform });
-      key += `|u${uniform.offset}`;
-    }
-    views.forEach((x, i) => {
-      entries.push({ binding: i + 1, resource: { buffer: x.buffer.gpu, offset: x.offset, size: x.size } });
-      key += `|${this.objectId(x.buffer.gpu)}:${x.offset}:${x.size}`;
-    });
+    if (uniform) key += `|u${uniform.offset}`;
+    for (const x of views) key += `|${this.objectId(x.buffer.gpu)}:${x.offset}:${x.size}`;
     let group = this.groups.get(key);
-    if (!group) {
+    if (!group) { // the entries only on a miss: after the first step nearly every dispatch hits
+      const entries: GPUBindGroupEntry[] = uniform ? [{ binding: 0, resource: uniform }] : [];
+      views.forEach((x, i) => entries.push({ binding: i + 1, resource: { buffer: x.buffer.gpu, offset: x.offset, size: x.size } }));
       if (this.groups.size >= BIND_GROUP_CACHE) this.groups.clear();
       group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label: op });
       this.groups.set(key, group);
@@ -88,6 +83,8 @@ export class BindGroupCache {
 export class CommandBatcher {
   private batch: Batch | null = null;
   private readonly uniformBuf: GPUBuffer;
+  /** Every batch's uniform words, staged here: queue.writeBuffer copies them at flush. */
+  private readonly uniforms = new Uint8Array(MAX_DISPATCHES * UNIFORM_STRIDE);
 
   constructor(
     private readonly device: GPUDevice,
@@ -109,7 +106,7 @@ export class CommandBatcher {
     if (!this.batch) {
       this.batch = {
         encoder: this.device.createCommandEncoder(), pass: null, dispatches: 0, ops: [],
-        uniforms: new Uint8Array(MAX_DISPATCHES * UNIFORM_STRIDE), touched: new Set(), temps: [],
+        uniforms: this.uniforms, touched: new Set(), temps: [],
       };
     }
     return this.batch;

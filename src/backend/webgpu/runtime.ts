@@ -234,7 +234,7 @@ export class WebGpuRuntime implements Dispatcher {
         return new WgpuView(t, 0, x.size);
       });
     }
-    const b = this.batcher.dispatch(op, k, p, [...r, ...w], groups);
+    const b = this.batcher.dispatch(op, k, p, copies.length ? [...r, ...w] : all, groups);
     for (const [t, x] of copies) {
       this.batcher.copyRange(op, t, 0, x.buffer, x.offset, x.size);
       b.temps.push(t);

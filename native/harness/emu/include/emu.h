@@ -56,7 +56,6 @@
 namespace emu {
 
 struct Fiber;
-Fiber* current();
 const uint3& current_tid();
 void syncthreads();
 void warp_barrier();
@@ -226,23 +225,6 @@ inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
   const int src = lane + (int)delta;
   return emu_shfl(mask, v, src < seg + width ? src : lane);
 }
-template <class T>
-inline T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
-  const int src = lane - (int)delta;
-  return emu_shfl(mask, v, src >= seg ? src : lane);
-}
-template <class T>
-inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
-  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
-  const int src = lane ^ lane_mask;
-  return emu_shfl(mask, v, src < seg + width ? src : lane);
-}
-template <class T>
-inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
-  const int lane = emu::lane_linear() & 31, seg = lane & ~(width - 1);
-  return emu_shfl(mask, v, seg + (src_lane & (width - 1)));
-}
 
 // ------------------------------------------------------------ atomics
 // One OS thread runs every fiber and a fiber switches only at barriers and warp collectives,
@@ -257,20 +239,8 @@ inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
     return old;                                                \
   }
 EMU_ATOMIC(atomicAdd, old + v)
-EMU_ATOMIC(atomicSub, old - v)
 EMU_ATOMIC(atomicMax, old < v ? v : old)
-EMU_ATOMIC(atomicMin, v < old ? v : old)
-EMU_ATOMIC(atomicExch, v)
-EMU_ATOMIC(atomicOr, old | v)
-EMU_ATOMIC(atomicAnd, old & v)
 #undef EMU_ATOMIC
-template <class T>
-inline T atomicCAS(T* p, T compare, T v) {
-  emu::check_access(p, sizeof(T), sizeof(T), false);
-  const T old = *p;
-  if (old == compare) *p = v;
-  return old;
-}
 
 // ------------------------------------------------------------ IEEE round-to-nearest intrinsics
 // (never contracted into an FMA: the emulator is built with ISO C++ and no -mfma)
@@ -278,5 +248,3 @@ inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
-inline double __dadd_rn(double a, double b) { return a + b; }
-inline double __dmul_rn(double a, double b) { return a * b; }
