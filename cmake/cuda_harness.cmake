@@ -6,9 +6,9 @@
 #   * from the top-level CMakeLists.txt, inside its CUDA section (cmake-js builds it with the
 #     addons: build/Release/imagerate_cuda_harness or build/imagerate_cuda_harness);
 #   * from native/harness/CMakeLists.txt, a standalone project for machines without Node:
-#       cmake -S native/harness -B build-harness -DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build build-harness -j
+#       cmake -S native/harness -B build-harness -DCMAKE_CUDA_ARCHITECTURES=90a && cmake --build build-harness -j
 # Options: IMAGERATE_HARNESS_CUDA_ARCHITECTURES overrides the targets for the harness only
-# (default: CMAKE_CUDA_ARCHITECTURES), e.g. "90" for a quicker build on an H100 machine.
+# (default: CMAKE_CUDA_ARCHITECTURES), e.g. "90a" for a quicker build on an H100 machine.
 get_filename_component(IMAGERATE_HARNESS_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 find_package(Threads REQUIRED)
 
@@ -25,6 +25,8 @@ set_target_properties(imagerate_cuda_harness PROPERTIES CUDA_RUNTIME_LIBRARY Sta
 if(IMAGERATE_HARNESS_CUDA_ARCHITECTURES)
   set_target_properties(imagerate_cuda_harness PROPERTIES CUDA_ARCHITECTURES "${IMAGERATE_HARNESS_CUDA_ARCHITECTURES}")
 endif()
+include(${CMAKE_CURRENT_LIST_DIR}/cuda_arch.cmake)
+imagerate_cuda_sm90a(imagerate_cuda_harness)
 # -lineinfo: compute-sanitizer reports kernel source lines; it does not change the code.
 target_compile_options(imagerate_cuda_harness PRIVATE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>

@@ -7,7 +7,7 @@
 //                sharedMemPerBlockOptin, pciBusId }] }            (never opens the device)
 //   info()  -> { name, computeCapability, multiprocessors, totalMemoryBytes, freeMemoryBytes,
 //                l2CacheBytes, sharedMemPerBlockOptin, clockMhz, memClockMhz, memBusWidthBits,
-//                driverVersion, runtimeVersion, device, pciBusId, mathMode, stream, addon }
+//                driverVersion, runtimeVersion, device, pciBusId, mathMode, tensorCoreLoop, stream, addon }
 //   setMathMode('fp32' | 'tf32' | 'bf16' | 'fp16') -> the mode now in force
 // Versions use CUDA's encoding (13000 = 13.0); driverVersion 0 means no driver is installed.
 //
@@ -48,6 +48,8 @@ constexpr auto Method = export_method<CudaAddon, Napi::Value (CudaAddon::*)(cons
 
 CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
   sync_each_op_ = env_flag("IMAGERATE_CUDA_SYNC");
+  // Tensor-core main loop: wgmma instead of mma.sync where the build and the GPU allow it.
+  if (env_flag("IMAGERATE_CUDA_WGMMA")) cuda::set_use_wgmma(true);
   delivery_ = std::make_unique<Delivery>();
   delivery_->tsfn = Tsfn::New(env, "imagerate_cuda_stream", 0, 1, this);
   delivery_->tsfn.Unref(env);
@@ -303,6 +305,7 @@ Napi::Value CudaAddon::Info(const Napi::CallbackInfo& info) {
   o.Set("device", dev_.index);
   o.Set("pciBusId", dev_.pci_bus_id);
   o.Set("mathMode", cuda::math_mode_name(math_));
+  o.Set("tensorCoreLoop", cuda::use_wgmma() ? "wgmma" : dev_.major * 10 + dev_.minor >= 80 ? "mma.sync" : "none");
   o.Set("stream", sync_each_op_ ? "sync-each-op" : "async");
   o.Set("addon", "cmake");
 #ifdef IMAGERATE_CUDA_EMULATED

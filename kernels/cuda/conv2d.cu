@@ -11,8 +11,9 @@
 //                each writes its partial tile to a stream-ordered workspace and a second
 //                kernel sums the partials in split order (deterministic; the split count
 //                depends on the shape only). db = bias_grad(dy) (elementwise.cu).
-// Tile config per call: tensor cores (128x128) for TF32/BF16/FP16 on sm_80+; otherwise SIMT
-// 128x128, or 64x64 when the GEMM has <= 64 rows or too few 128x128 tiles to fill the GPU.
+// Tile config per call: tensor cores (128x128) for TF32/BF16/FP16 on sm_80+ (mma.sync, or wgmma
+// when use_wgmma()); otherwise SIMT 128x128, or 64x64 when the GEMM has <= 64 rows or too few
+// 128x128 tiles to fill the GPU.
 #include <cuda_runtime.h>
 
 #include "common.cuh"
@@ -29,13 +30,14 @@ using detail::div_up;
 using detail::fits_i32;
 using namespace tile;
 
-enum class Cfg { kSimtBig, kSimtSmall, kTf32, kBf16, kFp16 };
+enum class Cfg { kSimtBig, kSimtSmall, kTf32, kBf16, kFp16, kTf32Wg, kBf16Wg, kFp16Wg };
 
 Cfg pick_cfg(MathMode mode, const detail::DeviceInfo& di, int64_t M, int64_t N) {
-  if (di.cc >= 80) {
-    if (mode == MathMode::TF32) return Cfg::kTf32;
-    if (mode == MathMode::BF16) return Cfg::kBf16;
-    if (mode == MathMode::FP16) return Cfg::kFp16;
+  if (di.cc >= 80 && mode != MathMode::FP32) {
+    const bool wg = use_wgmma();
+    if (mode == MathMode::TF32) return wg ? Cfg::kTf32Wg : Cfg::kTf32;
+    if (mode == MathMode::BF16) return wg ? Cfg::kBf16Wg : Cfg::kBf16;
+    return wg ? Cfg::kFp16Wg : Cfg::kFp16;
   }
   if (M <= 64 || div_up(M, 128) * div_up(N, 128) < di.sms) return Cfg::kSimtSmall;
   return Cfg::kSimtBig;
@@ -48,6 +50,9 @@ cudaError_t with_cfg(Cfg cfg, const Body& body) {
     case Cfg::kTf32: return body(MmaRun<MathMode::TF32>{});
     case Cfg::kBf16: return body(MmaRun<MathMode::BF16>{});
     case Cfg::kFp16: return body(MmaRun<MathMode::FP16>{});
+    case Cfg::kTf32Wg: return body(WgmmaRun<MathMode::TF32>{});
+    case Cfg::kBf16Wg: return body(WgmmaRun<MathMode::BF16>{});
+    case Cfg::kFp16Wg: return body(WgmmaRun<MathMode::FP16>{});
     case Cfg::kSimtBig: return body(SimtRun<SimtBig>{});
     default: return body(SimtRun<SimtSmall>{});
   }
@@ -180,7 +185,7 @@ cudaError_t conv2d_bwd_filter(const Conv2dParams& cp, const float* x, const floa
                       ? ((M <= 64 || N <= 64) ? Cfg::kSimtSmall : Cfg::kSimtBig)
                       : pick_cfg(mode, di, M, N);
   const int bm = (cfg == Cfg::kSimtSmall) ? 64 : 128;
-  const int bk = cfg == Cfg::kSimtBig || cfg == Cfg::kSimtSmall ? 8 : (cfg == Cfg::kTf32 ? 16 : 32);
+  const int bk = cfg == Cfg::kSimtBig || cfg == Cfg::kSimtSmall ? 8 : (cfg == Cfg::kTf32 || cfg == Cfg::kTf32Wg ? 16 : 32);
   // Split-K from the shape only: aim at ~256 blocks, each with >= 512 values of k.
   const int64_t tiles = div_up(M, bm) * div_up(N, bm);
   int64_t splits = 256 / tiles;

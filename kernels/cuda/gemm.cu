@@ -4,7 +4,8 @@
 // Which kernel runs (gemm_kernel_name says the same):
 //   M, N > 0 and (K == 0 or alpha == 0)  gemm_scale_c: C = beta * C (0 when beta == 0), A and
 //                                        B unread, exactly as the CPU contract.
-//   MathMode TF32/BF16/FP16, sm_80+      gemm_<mode>_mma_128x128 (tensor cores, gemm_tile.cuh)
+//   MathMode TF32/BF16/FP16, sm_80+      gemm_<mode>_mma_128x128 (tensor cores, gemm_tile.cuh),
+//                                        or gemm_<mode>_wgmma_128x128 when use_wgmma()
 //   otherwise (FP32, or an older GPU)    gemm_f32_simt_128x128, or gemm_f32_simt_64x64 when the
 //                                        128x128 grid would not give every SM a block.
 // The transposes select the loaders' orientation at compile time (4 instantiations per main
@@ -14,6 +15,8 @@
 // with one fp32 FMA each in the SIMT kernels, so the two SIMT tile configs give identical bits.
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "common.cuh"
@@ -58,6 +61,7 @@ using tile::MatEpilogue;
 using tile::MatLoader;
 using tile::MmaRun;
 using tile::SimtRun;
+using tile::WgmmaRun;
 
 __global__ void gemm_scale_c(int M, int N, float beta, float* C, int64_t ldc) {
   const int64_t total = (int64_t)M * N;
@@ -85,12 +89,12 @@ cudaError_t dispatch(bool ta, bool tb, int M, int N, int K, const float* A, int6
   return Run::run(MatLoader<SA, false>{A, lda, M, va}, MatLoader<SB, true>{B, ldb, N, vb}, epi, M, N, K, 1, K, s);
 }
 
-enum class Pick { kNone, kScale, kSimtBig, kSimtSmall, kMma };
+enum class Pick { kNone, kScale, kSimtBig, kSimtSmall, kMma, kWgmma };
 
 Pick pick_kernel(int64_t M, int64_t N, int64_t K, float alpha, MathMode mode, const detail::DeviceInfo& di) {
   if (M <= 0 || N <= 0) return Pick::kNone;
   if (K <= 0 || alpha == 0.f) return Pick::kScale;
-  if (mode != MathMode::FP32 && di.cc >= 80) return Pick::kMma;
+  if (mode != MathMode::FP32 && di.cc >= 80) return use_wgmma() ? Pick::kWgmma : Pick::kMma;
   const int64_t big_tiles = div_up(M, 128) * div_up(N, 128);
   return big_tiles >= di.sms ? Pick::kSimtBig : Pick::kSimtSmall;
 }
@@ -113,18 +117,20 @@ const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, i
   (void)trans_b;
   detail::DeviceInfo di;
   if (detail::current_device_info(&di) != cudaSuccess) return "none (no CUDA device)";
-  switch (pick_kernel(M, N, K, alpha, mode, di)) {
+  const Pick pick = pick_kernel(M, N, K, alpha, mode, di);
+  switch (pick) {
     case Pick::kNone: return "none (empty)";
     case Pick::kScale: return "gemm_scale_c";
     case Pick::kSimtBig: return "gemm_f32_simt_128x128";
     case Pick::kSimtSmall: return "gemm_f32_simt_64x64";
     case Pick::kMma:
-      switch (mode) {
-        case MathMode::TF32: return "gemm_tf32_mma_128x128";
-        case MathMode::BF16: return "gemm_bf16_mma_128x128";
-        case MathMode::FP16: return "gemm_fp16_mma_128x128";
-        default: break;
-      }
+    case Pick::kWgmma: {
+      static const char* const kNames[2][3] = {
+          {"gemm_tf32_mma_128x128", "gemm_bf16_mma_128x128", "gemm_fp16_mma_128x128"},
+          {"gemm_tf32_wgmma_128x128", "gemm_bf16_wgmma_128x128", "gemm_fp16_wgmma_128x128"}};
+      if (mode == MathMode::FP32) break;
+      return kNames[pick == Pick::kWgmma ? 1 : 0][(int)mode - 1];  // TF32, BF16, FP16 = 1, 2, 3
+    }
   }
   return "unknown";
 }
@@ -156,6 +162,12 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
       if (mode == MathMode::BF16)
         return dispatch<MmaRun<MathMode::BF16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
       return dispatch<MmaRun<MathMode::FP16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+    case Pick::kWgmma:
+      if (mode == MathMode::TF32)
+        return dispatch<WgmmaRun<MathMode::TF32>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+      if (mode == MathMode::BF16)
+        return dispatch<WgmmaRun<MathMode::BF16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
+      return dispatch<WgmmaRun<MathMode::FP16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
     case Pick::kSimtBig:
       return dispatch<SimtRun<tile::SimtBig>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
     case Pick::kSimtSmall:
@@ -166,10 +178,12 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 }
 
 // ------------------------------------------------------------ tuning variants
-// SIMT, ptxas, sm_90 (CUDA 13.0): k8_b2 127-128 registers (the cap), k8_b1 141, k16_b1 167, none
+// SIMT, ptxas, sm_90 (CUDA 13.0): k8_b2 127-128 registers (the cap), k8_b1 153, k16_b1 165, none
 // spilling; a k16 with the 2-block cap spilled 72 bytes and is left out. Tensor cores, NN: b1 (no
-// cap, what gemm_f32 runs) 172 (tf32) or 202 (bf16, fp16) registers, b2 (2 blocks per SM) 128
-// with no spill (tf32) or 132 bytes of spill stores (bf16, fp16: the paired along-row loads).
+// cap, what gemm_f32 runs) 168 (tf32) or 200 (bf16, fp16) registers, b2 (2 blocks per SM) 128
+// with no spill (tf32) or 128 bytes of spill stores (bf16, fp16: the paired along-row loads).
+// wgmma (sm_90a builds on compute capability 9.0 only; gemm_tile.cuh's wgmma_kernel): 135 (tf32)
+// or 168 (bf16, fp16) registers, no spill. (ptxas, CUDA 13.0, sm_90a, NN.)
 namespace {
 
 // dispatch()'s NN case alone: the variants are timed NN only, and dispatch() would instantiate
@@ -197,7 +211,11 @@ const GemmVariant kGemmVariants[] = {
     {"bf16_mma_128x128_b2", MathMode::BF16, &run_nn<MmaRun<MathMode::BF16, 2>>},
     {"fp16_mma_128x128_b1", MathMode::FP16, &run_nn<MmaRun<MathMode::FP16, 1>>},
     {"fp16_mma_128x128_b2", MathMode::FP16, &run_nn<MmaRun<MathMode::FP16, 2>>},
+    {"tf32_wgmma_128x128", MathMode::TF32, &run_nn<WgmmaRun<MathMode::TF32>>},
+    {"bf16_wgmma_128x128", MathMode::BF16, &run_nn<WgmmaRun<MathMode::BF16>>},
+    {"fp16_wgmma_128x128", MathMode::FP16, &run_nn<WgmmaRun<MathMode::FP16>>},
 };
+bool is_wgmma(int v) { return std::strstr(kGemmVariants[v].name, "_wgmma_") != nullptr; }
 constexpr int kGemmVariantCount = (int)(sizeof kGemmVariants / sizeof kGemmVariants[0]);
 
 }  // namespace
@@ -206,9 +224,26 @@ int gemm_variant_count() { return kGemmVariantCount; }
 const char* gemm_variant_name(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].name : nullptr; }
 MathMode gemm_variant_mode(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].mode : MathMode::FP32; }
 
+bool gemm_wgmma_supported() {
+#if defined(IMAGERATE_CUDA_SM90A)
+  detail::DeviceInfo di;  // sm_90a code runs on compute capability 9.0 only
+  return detail::current_device_info(&di) == cudaSuccess && di.cc == 90;
+#else
+  return false;  // the build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES without 90a)
+#endif
+}
+
+namespace {
+std::atomic<bool> g_use_wgmma{false};
+}  // namespace
+
+void set_use_wgmma(bool on) { g_use_wgmma.store(on); }
+bool use_wgmma() { return g_use_wgmma.load() && gemm_wgmma_supported(); }
+
 bool gemm_variant_supported(int v) {
   if (v < 0 || v >= kGemmVariantCount) return false;
   if (kGemmVariants[v].mode == MathMode::FP32) return true;
+  if (is_wgmma(v)) return gemm_wgmma_supported();
   detail::DeviceInfo di;  // mma.sync: sm_80 and later
   return detail::current_device_info(&di) == cudaSuccess && di.cc >= 80;
 }

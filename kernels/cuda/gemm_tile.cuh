@@ -30,7 +30,7 @@
 //                (g = lane/4, t = lane%4), conflict-free because the pitch is 8 mod 32 words.
 //                Operands are rounded to tf32 (cvt.rna) / bf16 / fp16 (round to nearest even)
 //                when they are staged; accumulation is fp32. MIN_BLOCKS is __launch_bounds__'s
-//                blocks per SM: 1 (what gemm_f32 and the convolutions run; ptxas, sm_90: 127-214
+//                blocks per SM: 1 (what gemm_f32 and the convolutions run; ptxas, sm_90a: 161-212
 //                registers by loader pair, no spills) or 2 (tuning variants capped at 128 registers, for a GPU
 //                session to time: gemm_variant() in gemm.cu).
 // Edges: loaders return 0 outside [0, rows) x [k_begin, k_end), so partial tiles multiply
@@ -47,6 +47,7 @@
 #include <cstdint>
 
 #include "kernels.cuh"
+#include "wgmma.cuh"
 
 namespace imagerate {
 namespace cuda {
@@ -163,6 +164,19 @@ __device__ __forceinline__ void stage(typename SmemWord<MODE>::type* s, int tid,
   }
 }
 
+// A block's output tile origin (rows m0.., columns n0..) and its k range [k_begin, k_end) of
+// ktiles k tiles: split-K's chunk z = blockIdx.z (see the header).
+struct BlockRange {
+  int m0, n0, k_begin, k_end, ktiles;
+};
+template <int BM, int BN, int BK>
+__device__ __forceinline__ BlockRange block_range(int K, int k_chunk, int m_tile0) {
+  const int k_begin = blockIdx.z * k_chunk;
+  const int k_end = (int)min((int64_t)K, (int64_t)k_begin + k_chunk);  // the sum may pass INT32_MAX
+  return BlockRange{(m_tile0 + (int)blockIdx.y) * BM, (int)blockIdx.x * BN, k_begin, k_end,
+                    k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0};
+}
+
 // ------------------------------------------------------------ SIMT fp32 main loop
 template <int BM_, int BN_, int BK_, int TM_, int TN_, int MIN_BLOCKS_>
 struct SimtCfg {
@@ -189,9 +203,7 @@ __global__ void __launch_bounds__(Cfg::T, Cfg::kMinBlocks) simt_kernel(LA la, LB
   __shared__ __align__(16) float Bs[2][BK * LDB];
 
   const int tid = threadIdx.x;
-  const int m0 = (m_tile0 + (int)blockIdx.y) * BM, n0 = blockIdx.x * BN;
-  const int k_begin = blockIdx.z * k_chunk;
-  const int k_end = (int)min((int64_t)K, (int64_t)k_begin + k_chunk);  // the sum may pass INT32_MAX
+  const auto [m0, n0, k_begin, k_end, ktiles] = block_range<BM, BN, BK>(K, k_chunk, m_tile0);
   const int warp = tid >> 5, lane = tid & 31;
   const int ty = (warp / (CT / 8)) * 4 + (lane >> 3);
   const int tx = (warp % (CT / 8)) * 8 + (lane & 7);
@@ -205,7 +217,6 @@ __global__ void __launch_bounds__(Cfg::T, Cfg::kMinBlocks) simt_kernel(LA la, LB
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
   float4 ra[MapA::kVecs], rb[MapB::kVecs];
-  const int ktiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
   if (ktiles > 0) {
     la.load(sa, k_begin, k_end, ra);
     lb.load(sb, k_begin, k_end, rb);
@@ -312,9 +323,7 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) mma_kernel(LA la, LB lb, Epi 
   __shared__ __align__(16) uint32_t Bs[2][KW * LD];
 
   const int tid = threadIdx.x;
-  const int m0 = (m_tile0 + (int)blockIdx.y) * BM, n0 = blockIdx.x * BN;
-  const int k_begin = blockIdx.z * k_chunk;
-  const int k_end = (int)min((int64_t)K, (int64_t)k_begin + k_chunk);  // the sum may pass INT32_MAX
+  const auto [m0, n0, k_begin, k_end, ktiles] = block_range<BM, BN, BK>(K, k_chunk, m_tile0);
   const int warp = tid >> 5, lane = tid & 31;
   const int wm = warp >> 2, wn = warp & 3;  // 2 x 4 warps, 64 x 32 each
   const int g = lane >> 2, t = lane & 3;
@@ -330,7 +339,6 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) mma_kernel(LA la, LB lb, Epi 
       for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;
 
   float4 ra[MapA::kVecs], rb[MapB::kVecs];
-  const int ktiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
   if (ktiles > 0) {
     la.load(sa, k_begin, k_end, ra);
     lb.load(sb, k_begin, k_end, rb);
@@ -391,6 +399,136 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) mma_kernel(LA la, LB lb, Epi 
 #endif
 }
 
+// ------------------------------------------------------------ Hopper warpgroup-MMA main loop
+// wgmma_kernel: the same 128x128 tile, loaders, k tiles (MmaCfg's shapes: BK = 16 tf32 or 32
+// bf16/fp16 values, 64 bytes of each row) and epilogues as mma_kernel, multiplied by wgmma
+// (wgmma.cuh, sm_90a only). 256 threads = 2 warpgroups, each owning 64 rows x all 128 columns:
+// per k tile, two m64n128 instructions (k8 tf32 / k16 bf16, fp16: 32 bytes of k each), issued
+// asynchronously while the threads stage the next k tile, then waited for before the barrier.
+// Shared memory holds each operand tile K-major in the no-swizzle canonical layout: core
+// matrices of 8 rows x 16 bytes, the 4 of a row group side by side along k (LBO = 128 bytes),
+// row groups one after another (SBO = 512 bytes); in 32-bit words,
+//   word(row, kw) = (row / 8) * 128 + (kw / 4) * 32 + (row % 8) * 4 + kw % 4
+// with kw the word column (tf32: k; bf16/fp16: the k pair k / 2). 2 stages x 2 operands x 8 KiB.
+// Not tuned: the operands still go through registers (no TMA), the layout has no swizzle
+// (the staging stores have 4-way bank conflicts), and one k tile is in flight.
+template <MathMode MODE>
+struct WgmmaCfg {
+  static constexpr int BM = 128, BN = 128, T = 256;
+  static constexpr int BK = MmaCfg<MODE>::BK, KW = MmaCfg<MODE>::KW;  // KW = 16 words of k per row
+  static constexpr int kWords = 128 * KW;                              // one operand tile
+  static constexpr uint32_t kLbo = 128, kSbo = 512;                    // bytes
+  using ShapeA = typename MmaCfg<MODE>::ShapeA;
+  using ShapeB = typename MmaCfg<MODE>::ShapeB;
+};
+
+__device__ __forceinline__ int kmajor_word(int row, int kw) {
+  return (row >> 3) * 128 + (kw >> 2) * 32 + (row & 7) * 4 + (kw & 3);
+}
+
+// Stores one thread's loaded vectors into a K-major tile (kmajor_word), rounded for MODE.
+template <class Map, MathMode MODE>
+__device__ __forceinline__ void stage_kmajor(uint32_t* s, int tid, const float4 (&v)[Map::kVecs]) {
+  static_assert(Map::kPair == (MODE == MathMode::BF16 || MODE == MathMode::FP16), "pairing follows the mode");
+#pragma unroll
+  for (int i = 0; i < Map::kVecs; ++i) {
+    int row, k;
+    Map::coord(tid, i, row, k);
+    if constexpr (Map::kAlongK) {  // 4 consecutive k of one row (k % 4 == 0)
+      if constexpr (!Map::kPair) {
+        *reinterpret_cast<uint4*>(&s[kmajor_word(row, k)]) =
+            make_uint4(to_tf32(v[i].x), to_tf32(v[i].y), to_tf32(v[i].z), to_tf32(v[i].w));
+      } else {  // words k/2 and k/2 + 1: adjacent (k/2 is even)
+        s[kmajor_word(row, k / 2)] = pack2<MODE>(v[i].x, v[i].y);
+        s[kmajor_word(row, k / 2) + 1] = pack2<MODE>(v[i].z, v[i].w);
+      }
+    } else if constexpr (!Map::kPair) {  // rows row .. row + 3 at one k
+      s[kmajor_word(row + 0, k)] = to_tf32(v[i].x);
+      s[kmajor_word(row + 1, k)] = to_tf32(v[i].y);
+      s[kmajor_word(row + 2, k)] = to_tf32(v[i].z);
+      s[kmajor_word(row + 3, k)] = to_tf32(v[i].w);
+    } else if ((i & 1) == 0) {  // vectors i (k even) and i + 1 (k + 1): the pair's word per row
+      const float4 a = v[i], b = v[i + 1];
+      s[kmajor_word(row + 0, k / 2)] = pack2<MODE>(a.x, b.x);
+      s[kmajor_word(row + 1, k / 2)] = pack2<MODE>(a.y, b.y);
+      s[kmajor_word(row + 2, k / 2)] = pack2<MODE>(a.z, b.z);
+      s[kmajor_word(row + 3, k / 2)] = pack2<MODE>(a.w, b.w);
+    }
+  }
+}
+
+template <MathMode MODE, class LA, class LB, class Epi>
+__global__ void __launch_bounds__(256, 1) wgmma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk, int m_tile0) {
+#if IMAGERATE_WGMMA
+  using Cfg = WgmmaCfg<MODE>;
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, W = Cfg::kWords;
+  using MapA = typename LA::Map;
+  using MapB = typename LB::Map;
+  __shared__ __align__(128) uint32_t As[2][W];
+  __shared__ __align__(128) uint32_t Bs[2][W];
+
+  const int tid = threadIdx.x;
+  const auto [m0, n0, k_begin, k_end, ktiles] = block_range<BM, BN, BK>(K, k_chunk, m_tile0);
+  const int wgi = tid >> 7;                              // warpgroup: rows 64 wgi .. 64 wgi + 63
+  const int warp = (tid >> 5) & 3, lane = tid & 31;      // warp within the warpgroup
+  const int g = lane >> 2, t = lane & 3;
+
+  const auto sa = la.init(m0, tid);
+  const auto sb = lb.init(n0, tid);
+  float acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = 0.f;
+
+  float4 ra[MapA::kVecs], rb[MapB::kVecs];
+  if (ktiles > 0) {
+    la.load(sa, k_begin, k_end, ra);
+    lb.load(sb, k_begin, k_end, rb);
+    stage_kmajor<MapA, MODE>(As[0], tid, ra);
+    stage_kmajor<MapB, MODE>(Bs[0], tid, rb);
+    wg::fence_proxy_async();
+  }
+  __syncthreads();
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int cur = kt & 1;
+    const bool more = kt + 1 < ktiles;
+    if (more) {
+      la.load(sa, k_begin + (kt + 1) * BK, k_end, ra);
+      lb.load(sb, k_begin + (kt + 1) * BK, k_end, rb);
+    }
+    // This warpgroup's 64 rows of A start at row group 8 wgi; each instruction takes 32 bytes
+    // of k, i.e. the next two core matrices along k (2 * LBO bytes further).
+    const uint32_t a_addr = wg::smem_addr(&As[cur][wgi * 8 * 128]);
+    const uint32_t b_addr = wg::smem_addr(&Bs[cur][0]);
+    wg::fence_operand(acc);
+    wg::fence();
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks)
+      wg::mma_m64n128<MODE>(acc, wg::desc(a_addr + ks * 2 * Cfg::kLbo, Cfg::kLbo, Cfg::kSbo),
+                            wg::desc(b_addr + ks * 2 * Cfg::kLbo, Cfg::kLbo, Cfg::kSbo), 1);
+    wg::commit();
+    if (more) {  // the other stage was last read by the previous tile's wgmma, waited for below
+      stage_kmajor<MapA, MODE>(As[cur ^ 1], tid, ra);
+      stage_kmajor<MapB, MODE>(Bs[cur ^ 1], tid, rb);
+      wg::fence_proxy_async();
+    }
+    wg::wait_all();
+    wg::fence_operand(acc);
+    __syncthreads();
+  }
+
+  const int z = blockIdx.z;
+  const int row = m0 + wgi * 64 + warp * 16 + g;
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int col = n0 + j * 8 + 2 * t;
+    epi.store2(z, row, col, acc[4 * j + 0], acc[4 * j + 1]);
+    epi.store2(z, row + 8, col, acc[4 * j + 2], acc[4 * j + 3]);
+  }
+#else
+  (void)la; (void)lb; (void)epi; (void)K; (void)k_chunk; (void)m_tile0;
+#endif
+}
+
 // ------------------------------------------------------------ launch helper
 // Launches the main loop for an M x N output, k range [0, K) cut into `splits` chunks.
 // Loaders/epilogue must have been built for the matching config (Shape / T).
@@ -429,6 +567,15 @@ cudaError_t launch_mma(const LA& la, const LB& lb, const Epi& epi, int M, int N,
   });
 }
 
+template <MathMode MODE, class LA, class LB, class Epi>
+cudaError_t launch_wgmma(const LA& la, const LB& lb, const Epi& epi, int M, int N, int K, int splits,
+                         int k_chunk, cudaStream_t stream) {
+  using Cfg = WgmmaCfg<MODE>;
+  return launch_row_chunks(M, Cfg::BM, N, Cfg::BN, splits, [&](dim3 grid, int y0) {
+    wgmma_kernel<MODE, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk, y0);
+  });
+}
+
 // Launch policies: a tile config plus the main loop that runs it, so that callers can write
 // one dispatch body for every config (their loaders are built from ShapeA / ShapeB).
 template <class Cfg>
@@ -452,6 +599,19 @@ struct MmaRun {
   static cudaError_t run(const LA& la, const LB& lb, const E& e, int M, int N, int K, int splits,
                          int k_chunk, cudaStream_t s) {
     return launch_mma<MODE, MIN_BLOCKS>(la, lb, e, M, N, K, splits, k_chunk, s);
+  }
+};
+
+// Hopper only (sm_90a code on a compute capability 9.0 device: gemm_wgmma_supported()).
+template <MathMode MODE>
+struct WgmmaRun {
+  using ShapeA = typename WgmmaCfg<MODE>::ShapeA;
+  using ShapeB = typename WgmmaCfg<MODE>::ShapeB;
+  static constexpr int BK = WgmmaCfg<MODE>::BK;
+  template <class LA, class LB, class E>
+  static cudaError_t run(const LA& la, const LB& lb, const E& e, int M, int N, int K, int splits,
+                         int k_chunk, cudaStream_t s) {
+    return launch_wgmma<MODE>(la, lb, e, M, N, K, splits, k_chunk, s);
   }
 };
 

@@ -4,6 +4,9 @@
 // Change log (this header only grows; existing declarations keep their signatures):
 //   v1  first version: every op of kernels/cpu/kernels.h, plus copy_f32, the fused
 //       conv2d_fwd_bias_relu and batchnorm2d_*_relu, and gemm_kernel_name.
+//   v2  GEMM tuning variants (gemm_variant*), the device-scalar ops that CUDA graphs replay
+//       (dropout_fwd_device_seed, sgd_momentum_update_device_lr), and the Hopper wgmma main
+//       loop (gemm_wgmma_supported, set_use_wgmma, use_wgmma).
 //
 // Contract: each function mirrors the CPU function of the same name in kernels/cpu/kernels.h
 // (same math, same argument order), with two differences:
@@ -52,7 +55,8 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                      int64_t ldc, MathMode mode, cudaStream_t stream);
 // Name of the kernel gemm_f32 would launch for this problem on the current device, e.g.
-// "gemm_f32_simt_128x128", "gemm_tf32_mma_128x128", "gemm_scale_c" (for benchmark labels).
+// "gemm_f32_simt_128x128", "gemm_tf32_mma_128x128", "gemm_tf32_wgmma_128x128" (use_wgmma()),
+// "gemm_scale_c" (for benchmark labels).
 const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                              float alpha, MathMode mode);
 // GEMM tuning variants, for a GPU session to time against each other and cuBLAS
@@ -62,14 +66,24 @@ const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, i
 //     of about 132 tiles and more), "f32_simt_128x128_k8_b1", "f32_simt_128x128_k16_b1";
 //   tensor cores (mma.sync), per 16/19-bit mode, 1 block per SM (what gemm_f32 and the
 //     convolutions run) or capped at 128 registers for 2: "tf32_mma_128x128_b1",
-//     "tf32_mma_128x128_b2", and the same for bf16 and fp16.
+//     "tf32_mma_128x128_b2", and the same for bf16 and fp16;
+//   Hopper warpgroup MMA (wgmma, sm_90a), same tile and loaders: "tf32_wgmma_128x128",
+//     "bf16_wgmma_128x128", "fp16_wgmma_128x128".
 // Neither operand transposed, any M, N, K > 0, lda/ldb/ldc and alignment as for gemm_f32; the
 // variant fixes the math mode (gemm_variant_mode). cudaErrorNotSupported for a tensor-core
-// variant below sm_80.
+// variant below sm_80, or a wgmma one where gemm_wgmma_supported() is false.
 int gemm_variant_count();
 const char* gemm_variant_name(int v);  // "f32_simt_128x128_k8_b2", ...; nullptr outside [0, count)
 MathMode gemm_variant_mode(int v);
 bool gemm_variant_supported(int v);  // on the current device (tensor-core variants: sm_80+)
+// True when this build holds sm_90a code (IMAGERATE_CUDA_SM90A: CMAKE_CUDA_ARCHITECTURES names
+// 90a) and the current device has compute capability 9.0 (H100, H200, GH200).
+bool gemm_wgmma_supported();
+// Which tensor-core main loop gemm_f32 and the three convolution passes run in TF32/BF16/FP16:
+// mma.sync (the default) or, after set_use_wgmma(true) and where gemm_wgmma_supported(), wgmma.
+// Process-wide, read at each launch. (The addon sets it from IMAGERATE_CUDA_WGMMA=1.)
+void set_use_wgmma(bool on);
+bool use_wgmma();  // set_use_wgmma(true) was called and gemm_wgmma_supported()
 cudaError_t gemm_variant(int v, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream);
 

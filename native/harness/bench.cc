@@ -78,15 +78,26 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
+// What multiplied: a GEMM kernel's name says (gemm_<mode>_mma_..., gemm_<mode>_wgmma_...); the
+// convolutions run whichever loop set_use_wgmma chose.
+const char* tensor_core_loop(const std::string& kernel, MathMode mode) {
+  if (mode == MathMode::FP32) return "none";
+  if (kernel.find("_wgmma_") != std::string::npos) return "wgmma";
+  if (kernel.find("_mma_") != std::string::npos) return "mma.sync";
+  return cu::use_wgmma() ? "wgmma" : "mma.sync";
+}
+
 void emit(const Env& env, const std::string& kernel, const std::string& op, const std::string& shape, MathMode mode,
           const Timing& t, double flops) {
   const double gflops = flops / (t.median * 1e-3) / 1e9;
   std::fprintf(env.out,
                "{\"source\":\"imagerate_cuda_harness\",\"kernel\":\"%s\",\"op\":\"%s\",\"shape\":\"%s\","
-               "\"mathMode\":\"%s\",\"medianMs\":%.6f,\"p10Ms\":%.6f,\"p90Ms\":%.6f,\"gflops\":%.2f,"
+               "\"mathMode\":\"%s\",\"tensorCoreLoop\":\"%s\",\"medianMs\":%.6f,\"p10Ms\":%.6f,\"p90Ms\":%.6f,\"gflops\":%.2f,"
                "\"iters\":%d,\"warmup\":%d,\"l2Flush\":true,\"device\":\"%s\",\"cc\":\"%d.%d\","
                "\"driver\":\"%d.%d\",\"runtime\":\"%d.%d\",\"date\":\"%s\"}\n",
-               json_escape(kernel).c_str(), op.c_str(), shape.c_str(), cu::math_mode_name(mode), t.median, t.p10,
+               json_escape(kernel).c_str(), op.c_str(), shape.c_str(), cu::math_mode_name(mode),
+               tensor_core_loop(kernel, mode),
+               t.median, t.p10,
                t.p90, gflops, env.iters, env.warmup, json_escape(env.device).c_str(), env.cc / 10, env.cc % 10,
                env.driver / 1000, (env.driver % 1000) / 10, env.runtime / 1000, (env.runtime % 1000) / 10,
                env.date.c_str());

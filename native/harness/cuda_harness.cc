@@ -3,6 +3,7 @@
 //
 //   imagerate_cuda_harness [--validate] [--bench] [--suite gemm|conv|all] [--quick]
 //                          [--out FILE.jsonl] [--filter TEXT] [--skip TEXT] [--device N] [--iters N]
+//                          [--wgmma]
 //
 //   --validate (default)  every CUDA kernel against the CPU kernels (kernels/cpu) and, for GEMM
 //                         and conv, against a float64 reference, on awkward shapes; one line per
@@ -13,8 +14,11 @@
 //                         against float64 before it is timed.
 //   --quick               fewer shapes and iterations.
 //   --filter / --skip     run only the checks whose name contains / does not contain TEXT.
+//   --wgmma               GEMM and conv at tf32/bf16/fp16 on the wgmma main loop instead of
+//                         mma.sync (kernels.cuh set_use_wgmma): every such check and timing
+//                         then runs it; needs an sm_90a build and a compute capability 9.0 GPU.
 // Exit codes: 0 all checks passed; 1 a check failed or a CUDA call failed; 2 no CUDA device
-// (prints "no CUDA device: <reason>"); 3 bad command line.
+// (prints "no CUDA device: <reason>"), or --wgmma where wgmma cannot run; 3 bad command line.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -192,14 +196,14 @@ void usage() {
   std::fprintf(stderr,
                "usage: imagerate_cuda_harness [--validate] [--bench] [--suite gemm|conv|all] [--quick]\n"
                "                              [--out FILE.jsonl] [--filter TEXT] [--skip TEXT] [--device N]\n"
-               "                              [--iters N]\n");
+               "                              [--iters N] [--wgmma]\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   harness::Options opt;
-  bool explicit_validate = false;
+  bool explicit_validate = false, wgmma = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -219,6 +223,7 @@ int main(int argc, char** argv) {
     else if (a == "--skip") opt.skip = value("--skip");
     else if (a == "--device") opt.device = std::atoi(value("--device").c_str());
     else if (a == "--iters") opt.iters = std::atoi(value("--iters").c_str());
+    else if (a == "--wgmma") wgmma = true;
     else if (a == "--help" || a == "-h") {
       usage();
       return 0;
@@ -257,6 +262,15 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     CK(cudaSetDevice(opt.device));
+    if (wgmma) {
+      if (!imagerate::cuda::gemm_wgmma_supported()) {
+        std::printf("no wgmma: it needs this build's sm_90a code (CMAKE_CUDA_ARCHITECTURES with 90a) and a "
+                    "compute capability 9.0 GPU; this is sm_%d%d\n", d.major, d.minor);
+        return 2;
+      }
+      imagerate::cuda::set_use_wgmma(true);
+      std::printf("tensor-core main loop: wgmma\n");
+    }
     if (opt.validate) {
       harness::validate_gemm_conv(opt, rep);                   // honours --suite
       if (opt.suite == "all") harness::validate_ops(opt, rep);  // pooling, norms, pointwise, loss, SGD

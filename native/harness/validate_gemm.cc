@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -228,8 +229,11 @@ void validate_gemm(const Options& opt, Report& rep) {
   // the 64x64 SIMT config): NN in each variant's mode, every load path and partial tiles, and
   // one shape of several 128x128 tiles.
   for (int tv = 0; tv < imagerate::cuda::gemm_variant_count(); ++tv) {
+    const char* vname = imagerate::cuda::gemm_variant_name(tv);
     if (!imagerate::cuda::gemm_variant_supported(tv)) {
-      std::printf("SKIP  gemm variant %s: tensor cores need sm_80 or later\n", imagerate::cuda::gemm_variant_name(tv));
+      std::printf("SKIP  gemm variant %s: %s\n", vname,
+                  std::strstr(vname, "_wgmma_") ? "wgmma needs this build's sm_90a code and a compute capability 9.0 device"
+                                                 : "tensor cores need sm_80 or later");
       continue;
     }
     const MathMode vm = imagerate::cuda::gemm_variant_mode(tv);

@@ -11,7 +11,7 @@
 #                                      not tfjs/onnxruntime/playwright/typescript (see docs/gpu.md)
 #   gpu-carry/debs/*.deb               the Vulkan loader and GL dispatch libraries (PLATFORM.md),
 #                                      for the WebGPU backend; unpacked there with dpkg -x
-#   gpu-carry/prebuilt.tar.xz          imagerate_cpu.node, imagerate_cuda.node (sm_90) and the
+#   gpu-carry/prebuilt.tar.xz          imagerate_cpu.node, imagerate_cuda.node (sm_90a) and the
 #                                      CUDA harness, built here, so a fresh GPU machine need not
 #                                      spend device time compiling (run-gpu.sh rebuilds there
 #                                      when they do not load, e.g. an older glibc)
@@ -52,10 +52,10 @@ if [ "$SKIP_TS" = 0 ]; then
 fi
 [ -f dist/cli.js ] || { echo "prepare-carry.sh: dist/cli.js is missing (run without --skip-ts)" >&2; exit 1; }
 
-# ---------------------------------------------------------------- native addons + harness for sm_90
+# ---------------------------------------------------------------- native addons + harness for sm_90a
 if [ "$SKIP_BUILD" = 0 ]; then
-  say "building the native addons for sm_90 in $BUILD (IMAGERATE_CUDA=ON)"
-  npx cmake-js compile --out "$BUILD" --parallel "$JOBS" --CDIMAGERATE_CUDA=ON --CDCMAKE_CUDA_ARCHITECTURES=90-real
+  say "building the native addons for sm_90a in $BUILD (IMAGERATE_CUDA=ON)"
+  npx cmake-js compile --out "$BUILD" --parallel "$JOBS" --CDIMAGERATE_CUDA=ON --CDCMAKE_CUDA_ARCHITECTURES=90a-real
   STAGE="$(mktemp -d)"
   mkdir -p "$STAGE/Release"
   cp "$BUILD/Release/imagerate_cpu.node" "$BUILD/Release/imagerate_cuda.node" "$STAGE/Release/"

@@ -8,13 +8,17 @@
 #   bash scripts/gpu/run-gpu.sh STAGE...     stages run in the order given:
 #     setup    node (from gpu-carry/node.xz), node_modules, Vulkan libraries (dpkg -x into a
 #              local prefix), the native addons (carried prebuilt ones if they load, else a
-#              cmake build with IMAGERATE_CUDA=ON for sm_90), and env.txt (GPU, driver, versions).
+#              cmake build with IMAGERATE_CUDA=ON for sm_90a), and env.txt (GPU, driver, versions).
 #              Idempotent and quick once done; every other stage runs it first.
 #     harness  the CUDA kernel harness: --validate, compute-sanitizer memcheck of --validate
 #              --quick, then --bench (records to harness-bench.jsonl)
 #     sanitize compute-sanitizer racecheck (shared-memory hazards) and synccheck (barrier misuse)
 #              of the harness's --validate --quick: what the CPU emulator's warp orders cannot
 #              prove absent (logs/harness-racecheck.log, logs/harness-synccheck.log)
+#     wgmma    the harness's --validate, memcheck (--quick) and --bench with --wgmma (GEMM and conv
+#              on the sm_90a wgmma loop; harness-bench-wgmma.jsonl), then bench models cifar10-tf
+#              and resnet50 at 128/256, tf32 and bf16, with IMAGERATE_CUDA_WGMMA=1
+#              (models-cuda-wgmma.jsonl)
 #     pytorch  bench/baselines/pytorch_gpu.py (records to pytorch_gpu.jsonl) and its --golden file
 #     tests    vitest: the CUDA addon test and the shared backend op tests (cpu, cuda, webgpu),
 #              then the gradient, norm, model, autograd and training suites on cuda only
@@ -74,10 +78,10 @@ addon_loads() {
 }
 
 build_native() {
-  log "building the native addons with cmake (IMAGERATE_CUDA=ON, sm_90, -j$NPROC)"
+  log "building the native addons with cmake (IMAGERATE_CUDA=ON, sm_90a, -j$NPROC)"
   step build-native-configure 120 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
     "-DCMAKE_JS_INC=$ROOT/node_modules/node-api-headers/include;$ROOT/node_modules/node-addon-api" \
-    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$ROOT/build/Release" -DIMAGERATE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 &&
+    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$ROOT/build/Release" -DIMAGERATE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a &&
     step build-native 420 cmake --build build -j "$NPROC"
 }
 
@@ -113,7 +117,7 @@ setup() {
     log "Vulkan loader: the machine's own ($(grep -m1 'libvulkan.so.1 ' <<< "$libs" | sed 's/^[[:space:]]*//'))"
   fi
   . "$WORK/env.sh"
-  # native addons: the carried sm_90 build if it loads here, else build
+  # native addons: the carried sm_90a build if it loads here, else build
   if [ "${IMAGERATE_GPU_REBUILD:-0}" != 1 ] && [ ! -f build/Release/imagerate_cuda.node ] && [ -f "$CARRY/prebuilt.tar.xz" ]; then
     mkdir -p build && tar -C build -xJf "$CARRY/prebuilt.tar.xz"
     if addon_loads build/Release/imagerate_cuda.node > "$LOGS/probe.log" 2>&1 && addon_loads build/Release/imagerate_cpu.node >> "$LOGS/probe.log" 2>&1; then
@@ -174,6 +178,25 @@ stage_harness() {
     log "compute-sanitizer not found; memcheck skipped"
   fi
   step harness-bench 300 "$h" --bench --out "$RES/harness-bench.jsonl"
+}
+
+# The wgmma main loop (sm_90a; the harness's --wgmma, the addon's IMAGERATE_CUDA_WGMMA=1) in
+# place of mma.sync for every GEMM and convolution at tf32/bf16/fp16: checked, memchecked, timed,
+# then ResNet-50 and cifar10-tf on it. (The harness stage already checks and times the wgmma GEMM
+# variants at the square sizes.)
+stage_wgmma() {
+  local h san
+  h="$(ensure_harness wgmma)"
+  [ -n "$h" ] || return 1
+  step harness-validate-wgmma 240 "$h" --validate --wgmma
+  san="$(command -v compute-sanitizer || true)"
+  [ -n "$san" ] && step harness-memcheck-wgmma 240 "$san" --tool memcheck --error-exitcode 9 "$h" --validate --quick --wgmma
+  step harness-bench-wgmma 300 "$h" --bench --wgmma --out "$RES/harness-bench-wgmma.jsonl"
+  for p in tf32 bf16; do
+    step "bench-models-$p-wgmma" 270 env IMAGERATE_CUDA_WGMMA=1 node dist/cli.js bench models --model cifar10-tf,resnet50 \
+      --batch 128,256 --mode training,inference --backend cuda --precision "$p" --seconds 1 --frameworks none \
+      --out "$RES/models-cuda-wgmma.jsonl"
+  done
 }
 
 stage_sanitize() {
@@ -285,10 +308,10 @@ stage_webgpu() {
 for stage in "$@"; do
   case "$stage" in
     setup) setup ;;
-    harness | sanitize | pytorch | tests | bench | models | train | webgpu)
+    harness | sanitize | wgmma | pytorch | tests | bench | models | train | webgpu)
       if [ "$stage" != pytorch ]; then setup || { log "setup failed; skipping $stage"; continue; }; fi
       "stage_$stage" ;;
-    *) log "unknown stage '$stage' (setup harness sanitize pytorch tests bench models train webgpu)"; exit 2 ;;
+    *) log "unknown stage '$stage' (setup harness sanitize wgmma pytorch tests bench models train webgpu)"; exit 2 ;;
   esac
 done
 log "done: $(ls "$RES" | tr '\n' ' ')"

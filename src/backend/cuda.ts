@@ -55,6 +55,8 @@ export interface CudaInfo {
   device: number;
   pciBusId: string;
   mathMode: CudaMathMode;
+  /** The tensor-core main loop of GEMM and conv at tf32/bf16/fp16: wgmma with IMAGERATE_CUDA_WGMMA=1 on an sm_90a build and a 9.0 GPU. */
+  tensorCoreLoop: 'mma.sync' | 'wgmma' | 'none';
   stream: 'async' | 'sync-each-op';
   addon: string;
   /** True for imagerate_cuda_emu.node: the CUDA kernels on the CPU emulator (tests only, no timing). */
@@ -184,9 +186,11 @@ export class CudaBackend extends AddonBackend<CudaAddon> {
     this.driver = version(info.driverVersion);
     this.runtime = version(info.runtimeVersion);
     const gib = (info.totalMemoryBytes / 2 ** 30).toFixed(1), sm = `sm_${info.computeCapability.replace('.', '')}`;
+    // Every record names the device; the wgmma opt-in changes what the tensor-core figures measure.
+    const wgmma = info.tensorCoreLoop === 'wgmma' ? ', wgmma tensor-core loop' : '';
     this.device = this.emulated
-      ? `${info.name}: the CUDA kernels run on the CPU as if on ${sm} with ${info.multiprocessors} SMs, ${gib} GiB emulated memory`
-      : `${info.name} (${sm}, ${info.multiprocessors} SMs, ${gib} GiB, driver ${this.driver}, runtime ${this.runtime})`;
+      ? `${info.name}: the CUDA kernels run on the CPU as if on ${sm} with ${info.multiprocessors} SMs, ${gib} GiB emulated memory${wgmma}`
+      : `${info.name} (${sm}, ${info.multiprocessors} SMs, ${gib} GiB, driver ${this.driver}, runtime ${this.runtime}${wgmma})`;
   }
 
   info(): CudaInfo { return this.a.info(); }

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OP_NAMES, BackendUnavailableError } from '../../src/backend/backend.js';
@@ -206,6 +207,40 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     cuda.setMathMode('fp32');
     expect(() => cuda.eventElapsed(1e9, 1e9 + 1)).toThrow(/^eventElapsed: unknown or consumed event id/);
     for (const id of [a, b, c]) cuda.free(id);
+  });
+
+  it('IMAGERATE_CUDA_WGMMA=1 puts tf32/bf16/fp16 GEMMs and convolutions on the wgmma loop where sm_90a code runs', () => {
+    const hopper = cuda.info().computeCapability === '9.0';
+    const optedIn = !!process.env.IMAGERATE_CUDA_WGMMA && process.env.IMAGERATE_CUDA_WGMMA !== '0';
+    expect(cuda.info().tensorCoreLoop).toBe(optedIn && hopper ? 'wgmma' : 'mma.sync');
+    // A child process opts in (the addon reads the variable when it loads) and runs a tf32 GEMM
+    // whose exact answer it knows: small integers are exact in tf32 and their sums in fp32.
+    const script = `
+      const a = require(process.argv[1]);
+      const M = 130, N = 70, K = 37, up = (v) => { const id = a.alloc(v.byteLength); a.upload(id, v); return id; };
+      const A = new Float32Array(M * K).map((_, i) => (i % 7) - 3), B = new Float32Array(K * N).map((_, i) => (i % 5) - 2);
+      const dA = up(A), dB = up(B), dC = a.alloc(4 * M * N);
+      a.setMathMode('tf32');
+      a.gemm(false, false, M, N, K, 1, dA, K, dB, N, 0, dC, N);
+      a.download(dC).then((buf) => {
+        const C = new Float32Array(buf);
+        let bad = 0;
+        for (let i = 0; i < M; ++i) for (let j = 0; j < N; ++j) {
+          let s = 0;
+          for (let k = 0; k < K; ++k) s += A[i * K + k] * B[k * N + j];
+          if (C[i * N + j] !== s) ++bad;
+        }
+        console.log(JSON.stringify({ loop: a.info().tensorCoreLoop, kernel: a.gemmKernelName(false, false, M, N, K, 1), bad }));
+      });`;
+    const r = spawnSync(process.execPath, ['-e', script, ADDON], {
+      env: { ...process.env, IMAGERATE_CUDA_WGMMA: '1' }, encoding: 'utf8', timeout: 600_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    console.log(`IMAGERATE_CUDA_WGMMA=1 on sm_${cuda.info().computeCapability.replace('.', '')}: ${JSON.stringify(out)}`);
+    expect(out.bad).toBe(0);
+    expect(out.loop).toBe(hopper ? 'wgmma' : 'mma.sync');
+    expect(out.kernel).toBe(hopper ? 'gemm_tf32_wgmma_128x128' : 'gemm_tf32_mma_128x128');
   });
 
   it('captures a sequence of ops into a graph and replays it', async () => {

@@ -1,7 +1,11 @@
 // emu_main.cc: runs the CUDA harness's checks (native/harness/validate_gemm.cc, validate_conv.cc,
 // and with --suite all validate_ops.cc) on the CPU emulator (emu.h) instead of a GPU.
-//   imagerate_cuda_emu [--suite gemm|conv|all] [--quick] [--filter TEXT] [--skip TEXT]
+//   imagerate_cuda_emu [--suite gemm|conv|all] [--quick] [--filter TEXT] [--skip TEXT] [--wgmma]
+//   imagerate_cuda_emu --selftest-wgmma
 // EMU_ORDER=fwd|rev|shuffle sets the order in which warps and lanes run between barriers.
+// --wgmma runs GEMM and conv at tf32/bf16/fp16 on the wgmma main loop (set_use_wgmma), as the
+// GPU harness's --wgmma does; the gemm variants *_wgmma_* run either way.
+// --selftest-wgmma runs the wgmma model's own checks instead (emu_selftest.cc).
 // Prints the harness's lines and "N passed, M failed"; exit 0 when all passed. A fault
 // (out-of-bounds or misaligned access, stray write, barrier divergence) aborts with a message.
 #include <cstdio>
@@ -15,6 +19,7 @@
 namespace emu {
 void stats(unsigned long long* launches, unsigned long long* switches);
 }  // namespace emu
+int emu_selftest_wgmma();  // emu_selftest.cc
 
 // cuda_harness.cc's main() (renamed, unused here) refers to this; the emulator times nothing.
 namespace harness {
@@ -24,16 +29,29 @@ int run_bench(const Options&, Report&) { return 0; }
 int main(int argc, char** argv) {
   harness::Options opt;
   opt.suite = "all";
+  bool wgmma = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") opt.quick = true;
     else if (a == "--suite" && i + 1 < argc) opt.suite = argv[++i];
     else if (a == "--filter" && i + 1 < argc) opt.filter = argv[++i];
     else if (a == "--skip" && i + 1 < argc) opt.skip = argv[++i];
+    else if (a == "--wgmma") wgmma = true;
+    else if (a == "--selftest-wgmma" && argc == 2) return emu_selftest_wgmma();
     else {
-      std::fprintf(stderr, "usage: imagerate_cuda_emu [--suite gemm|conv|all] [--quick] [--filter T] [--skip T]\n");
+      std::fprintf(stderr,
+                   "usage: imagerate_cuda_emu [--suite gemm|conv|all] [--quick] [--filter T] [--skip T] [--wgmma]\n"
+                   "       imagerate_cuda_emu --selftest-wgmma\n");
       return 3;
     }
+  }
+  if (wgmma) {
+    if (!imagerate::cuda::gemm_wgmma_supported()) {  // the kernels were built without IMAGERATE_CUDA_SM90A
+      std::printf("no wgmma: the emulated kernels have no sm_90a code\n");
+      return 2;
+    }
+    imagerate::cuda::set_use_wgmma(true);
+    std::printf("tensor-core main loop: wgmma\n");
   }
   harness::Report rep;
   rep.filter = opt.filter;

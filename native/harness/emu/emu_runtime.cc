@@ -1,6 +1,7 @@
 // emu_runtime.cc: the CPU side of the CUDA emulator (emu.h): fibers and their scheduler, the
-// access checks, warp exchanges (shuffles) and the mma.sync model. Device memory is
-// emu_memory.cc; the runtime API (streams, events, graphs, copies) is emu_api.cc.
+// access checks, the shared window, warp exchanges (shuffles) and the mma.sync model. Device
+// memory is emu_memory.cc; the runtime API (streams, events, graphs, copies) is emu_api.cc; the
+// wgmma model is emu_wgmma.cc.
 //
 // Threads: kernels run on the thread that launches them (the JS thread in the addon), and
 // only that thread allocates or frees device memory, so the scheduler and the allocation
@@ -93,6 +94,7 @@ void fiber_main() {
   EMU_SWITCH_FINISH(nullptr, &g_sched_bottom, &g_sched_size);
   for (;;) {
     g_thunk(g_ctx);
+    wgmma_thread_exit();  // nothing of its asynchronous MMAs left behind
     Fiber* f = g_cur;
     f->state = Fiber::kDone;
     to_scheduler(f);
@@ -149,13 +151,67 @@ std::vector<int> order_of(int n, int salt) {
   return v;
 }
 
+// ------------------------------------------------------------ shared window
+// Each __shared__ array of the running launch gets an address in an emulated shared window
+// when a thread first reaches its declaration; kernels see it through __cvta_generic_to_shared
+// and wgmma descriptors (start address >> 4 in 14 bits: the window must end below 256 KiB).
+// It starts at 1 KiB, so that address 0 lies in no array, and ends at 228 KiB (227 KiB of
+// arrays, the H100's opt-in maximum per block). Each array sits at an odd multiple of its
+// declared alignment: exactly what it asked for, no more.
+constexpr uint32_t kWindowBase = 1024, kWindowEnd = 228 * 1024;
+struct WindowSlot {
+  uint32_t addr;
+  size_t bytes;
+};
+std::map<uintptr_t, WindowSlot> g_window;         // host start -> slot
+std::map<uint32_t, uintptr_t> g_window_by_addr;  // window address -> host start
+uint32_t g_window_next = kWindowBase;
+
+void window_reset() {
+  g_window.clear();
+  g_window_by_addr.clear();
+  g_window_next = kWindowBase;
+}
+
+void window_place(void* p, size_t bytes, size_t align) {
+  if (g_window.count((uintptr_t)p)) return;
+  if (align == 0 || (align & (align - 1)) != 0)
+    fault("__shared__ array with an alignment that is not a power of two", p, bytes);
+  uint64_t a = ((uint64_t)g_window_next + align - 1) / align * align;
+  if ((a / align) % 2 == 0) a += align;
+  if (a + bytes > kWindowEnd)
+    fault("the kernel's __shared__ arrays pass the end of the 227 KiB shared window", p, bytes);
+  g_window[(uintptr_t)p] = WindowSlot{(uint32_t)a, bytes};
+  g_window_by_addr[(uint32_t)a] = (uintptr_t)p;
+  g_window_next = (uint32_t)(a + bytes);
+}
+
 }  // namespace
 
-void shared_fresh(void* p, size_t bytes) {
+void shared_fresh(void* p, size_t bytes, size_t align) {
+  window_place(p, bytes, align);
   unsigned long long& b = g_shared_block[p];
   if (b == g_block_serial) return;
   b = g_block_serial;
   std::memset(p, 0xFF, bytes);
+}
+
+size_t shared_address(const void* p) {
+  auto it = g_window.upper_bound((uintptr_t)p);
+  if (it != g_window.begin()) {
+    --it;
+    if ((uintptr_t)p <= it->first + it->second.bytes) return it->second.addr + ((uintptr_t)p - it->first);
+  }
+  fault("__cvta_generic_to_shared of an address outside every __shared__ array", p, 0);
+}
+
+unsigned char* shared_host(uint32_t addr, size_t bytes) {
+  auto it = g_window_by_addr.upper_bound(addr);
+  if (it == g_window_by_addr.begin()) return nullptr;
+  --it;
+  const WindowSlot& w = g_window.at(it->second);
+  if ((uint64_t)addr + bytes > (uint64_t)w.addr + w.bytes) return nullptr;
+  return (unsigned char*)it->second + (addr - w.addr);
 }
 
 const uint3& current_tid() { return g_cur->tid; }
@@ -163,11 +219,23 @@ int lane_linear() { return g_cur->lin; }
 void syncthreads() { yield(Fiber::kBlockBarrier); }
 void warp_barrier() { yield(Fiber::kWarpBarrier); }
 
-void fault(const char* what, const void* p, size_t bytes) {
-  std::fprintf(stderr, "EMU FAULT in %s: %s at %p (%zu bytes), block (%u,%u,%u) thread (%u,%u,%u)\n", g_kernel, what,
-               p, bytes, blockIdx.x, blockIdx.y, blockIdx.z, g_cur ? g_cur->tid.x : 0u, g_cur ? g_cur->tid.y : 0u,
-               g_cur ? g_cur->tid.z : 0u);
+namespace {
+[[noreturn]] void fault_at(const char* what, const void* p, size_t bytes, uint3 tid) {
+  char at[64] = "";
+  if (p || bytes) std::snprintf(at, sizeof at, " at %p (%zu bytes)", p, bytes);
+  std::fprintf(stderr, "EMU FAULT in %s: %s%s, block (%u,%u,%u) thread (%u,%u,%u)\n", g_kernel, what, at, blockIdx.x,
+               blockIdx.y, blockIdx.z, tid.x, tid.y, tid.z);
   std::abort();
+}
+}  // namespace
+
+void fault(const char* what, const void* p, size_t bytes) {
+  fault_at(what, p, bytes, g_cur ? g_cur->tid : uint3{0, 0, 0});
+}
+
+void fault_thread(const char* what, int lin) {
+  const unsigned i = (unsigned)lin;
+  fault_at(what, nullptr, 0, uint3{i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)});
 }
 
 void check_access(const void* p, size_t bytes, size_t align, bool global_only) {
@@ -193,6 +261,7 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   ++g_launches;
   g_kernel = name;
+  window_reset();  // this launch's arrays get their addresses as they are reached
   g_thunk = thunk;
   g_ctx = ctx;
   gridDim = grid;
@@ -216,6 +285,7 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
           f.mma_calls = 0;
           f.exchanges = 0;
         }
+        wgmma_block_begin(n);
         for (int phase = 0;; ++phase) {
           const std::vector<int> worder = order_of(warps, phase + (int)block_no);
           for (int w : worder) {
@@ -247,6 +317,7 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
           if (done != 0) fault("__syncthreads reached by only some threads of the block", nullptr, 0);
           for (int i = 0; i < n; ++i) g_fibers[i].state = Fiber::kRun;
         }
+        wgmma_block_end();
       }
   check_guards(name);
   g_kernel = "";

@@ -5,9 +5,11 @@ host code around them) with the few mechanical edits g++ needs to run them on th
   kernel<<<grid, block, smem, stream>>>(args);
       ->  emu::launch("kernel", emu::as_dim3(grid), emu::as_dim3(block), smem, stream, &kernel, args);
   the bodies of to_tf32, pack2 and the three mma.sync asm statements -> emu:: calls;
+  wgmma.cuh's asm statements (wgmma fence/mma_async/commit/wait, fence.proxy.async) -> emu::
+  calls, the operand fence -> nothing; each must read exactly as below up to whitespace;
   common.cuh's `#ifdef __CUDACC__` (device helpers) -> always on;
   each __shared__ array declaration gets emu::shared_fresh (filled with NaN bytes when a
-  block's first thread reaches it).
+  block's first thread reaches it; given its shared-window address).
 Every file of SRC_DIR must be listed below with its number of launches, and each edit must
 match exactly as often as expected, so a new file or a changed source fails loudly."""
 import os, re, sys
@@ -58,7 +60,7 @@ LAUNCHES = {
     'kernels.cuh': 0, 'common.cuh': 0, 'gemm_operands.cuh': 0, 'conv_operands.cuh': 0,
     'channel_reduce.cuh': 3, 'device_probe.h': 0, 'device_probe.cu': 0,
     'gemm.cu': 1, 'conv2d.cu': 1, 'batchnorm.cu': 4, 'elementwise.cu': 12, 'lrn.cu': 2,
-    'pool2d.cu': 4, 'sgd.cu': 1, 'softmax_xent.cu': 2, 'gemm_tile.cuh': 2,
+    'pool2d.cu': 4, 'sgd.cu': 1, 'softmax_xent.cu': 2, 'gemm_tile.cuh': 3, 'wgmma.cuh': 0,
 }
 def common(t):
     return sub(t, r'^#ifdef __CUDACC__$', '#if 1  // __CUDACC__: the device helpers, emulated', 1, re.M)
@@ -77,19 +79,55 @@ def gemm_tile(t):
             'emu::mma_sync(3, d, a, b);', 1, re.S)
     return t
 
+def exact(t, stmt, repl, expect):
+    """Replaces statement `stmt` (C source text), matched token for token: only the amount of
+    whitespace where it has some may differ."""
+    pat = r'\s+'.join(re.escape(tok) for tok in stmt.split())
+    new, n = re.subn(pat, lambda m: repl, t)
+    check(n == expect, 'found %d of %d statements reading (up to whitespace): %s' % (n, expect, ' '.join(stmt.split())))
+    return new
+
+def macro_body(t, name):
+    m = re.search(r'^#define %s((?:.*\\\n)*.*)$' % name, t, re.M)
+    check(m, 'wgmma.cuh: no macro', name)
+    return m.group(1).replace('\\\n', ' ')
+
+# wgmma.cuh: the statements of its functions. The 64 accumulators are operands %0..%63 in
+# order (IMAGERATE_WG_D64 and IMAGERATE_WG_OUT64, checked here), then %64 da, %65 db, %66 scale_d.
+WG_MMA = r'''asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %%66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128%s.f32.%s.%s " IMAGERATE_WG_D64 ", %%64, %%65, p, 1, 1%s;\n}\n"
+        : IMAGERATE_WG_OUT64(d)
+        : "l"(da), "l"(db), "r"(scale_d));'''
+def wgmma(t):
+    d64 = ''.join(re.findall(r'"([^"]*)"', macro_body(t, r'IMAGERATE_WG_D64\b')))
+    check(d64 == '{%s}' % ', '.join('%%%d' % i for i in range(64)), 'wgmma.cuh: IMAGERATE_WG_D64 reads', d64)
+    out64 = re.sub(r'\s+', '', macro_body(t, r'IMAGERATE_WG_OUT64\(d\)'))
+    check(out64 == ','.join('"+f"(d[%d])' % i for i in range(64)), 'wgmma.cuh: IMAGERATE_WG_OUT64 reads', out64)
+    t = exact(t, r'asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");', 'emu::wgmma_fence();', 1)
+    t = exact(t, r'asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");', 'emu::wgmma_commit_group();', 1)
+    t = exact(t, r'asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");', 'emu::wgmma_wait_group(0);', 1)
+    t = exact(t, r'asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");', 'emu::fence_proxy_async();', 1)
+    t = exact(t, r'asm volatile("" : "+f"(d[i])::"memory");', '(void)d[i];', 1)
+    for kind, shape, ab, trans in ((1, 'k8', 'tf32', ''), (2, 'k16', 'bf16', ', 0, 0'), (3, 'k16', 'f16', ', 0, 0')):
+        t = exact(t, WG_MMA % (shape, ab, ab, trans), 'emu::wgmma_mma_async(%d, d, da, db, scale_d);' % kind, 1)
+    return t
+
 # file -> its own edits, after the launches (every file of LAUNCHES gets those)
-EDITS = {'common.cuh': common, 'gemm_tile.cuh': gemm_tile}
+EDITS = {'common.cuh': common, 'gemm_tile.cuh': gemm_tile, 'wgmma.cuh': wgmma}
 
 unknown = sorted(set(f for f in os.listdir(src) if f.endswith(('.cu', '.cuh', '.h'))) - set(LAUNCHES))
 check(not unknown, 'kernels/cuda files the emulator does not know (add them to LAUNCHES): %s' % unknown)
 
 # Every __shared__ array is poisoned (0xFF bytes: NaN) when the first thread of a block reaches
 # its declaration (emu::shared_fresh), so a read of shared memory the block never wrote shows,
-# as on a GPU, where its contents are undefined. Each declaration must read as expected.
+# as on a GPU, where its contents are undefined; it also gets its shared-window address there,
+# at its declared alignment (__alignof__). Each declaration must read as expected.
 SHARED = re.compile(r'^(\s*__shared__ (?:__align__\(\d+\) )?[\w:]+ (\w+)(?:\[[^\]\n]*\])+;)', re.M)
 def poison_shared(t, name):
     want = len(re.findall(r'\b__shared__\b', re.sub(r'//.*', '', t)))
-    t, n = SHARED.subn(lambda m: m.group(1) + ' emu::shared_fresh(%s, sizeof %s);' % (m.group(2), m.group(2)), t)
+    fresh = lambda m: m.group(1) + ' emu::shared_fresh(%s, sizeof %s, __alignof__(%s));' % ((m.group(2),) * 3)
+    t, n = SHARED.subn(fresh, t)
     check(n == want, ('__shared__ declarations the emulator cannot poison in', name, n, want))
     return t
 

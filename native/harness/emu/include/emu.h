@@ -5,14 +5,30 @@
 // Model: a launch runs its blocks one after another. A block's threads are fibers on one OS
 // thread; the scheduler runs warp by warp, each warp's lanes in turn, up to the next
 // __syncthreads() (block barrier) or warp-collective operation (warp barrier: mma.sync,
-// __shfl_*_sync, which must be called by a whole, full warp with a full mask). The order
-// of warps and of lanes is forward, reversed, or a fixed shuffle (EMU_ORDER=fwd|rev|shuffle),
-// so that a missing barrier shows up as a wrong result under some order.
+// __shfl_*_sync, wgmma.wait_group, which must be called by a whole, full warp with a full mask).
+// The order of warps and of lanes is forward, reversed, or a fixed shuffle
+// (EMU_ORDER=fwd|rev|shuffle), so that a missing barrier shows up as a wrong result under some order.
 //   __shared__      static storage (one block at a time), filled with NaN bytes when the
-//                   block's first thread reaches the declaration (reads of unwritten data show)
+//                   block's first thread reaches the declaration (reads of unwritten data show).
+//                   Each array also gets an address in an emulated shared window, per launch,
+//                   in the order the arrays are first reached: from 1 KiB up to 228 KiB (the
+//                   descriptors' 18 address bits), each at a multiple of its declared alignment
+//                   but an odd one (As declared __align__(128) sits at 128 mod 256), so a kernel
+//                   that counts on more alignment than it declared gets wrong addresses.
+//                   __cvta_generic_to_shared maps a pointer into an array to its window address.
 //   mma.sync        emulated per warp from the PTX ISA fragment tables (9.7.14.5.7/.8):
 //                   each lane deposits its fragments, the warp meets, each lane computes its
 //                   own D elements from the holders of A(row, k) and B(k, col)
+//   wgmma           (emu_wgmma.cc; PTX ISA 9.7.15) mma_async.m64n128k{8 tf32, 16 bf16/f16}.f32
+//                   with both operands K-major in shared memory, no swizzle. mma_async only
+//                   records (per thread: the accumulator's address, descriptors, scale-d);
+//                   commit_group closes a group; wait_group N is a warp collective that
+//                   completes all but the N newest committed groups, reading shared memory at
+//                   that moment: each warp computes its own 16 rows (16 (warp % 4) .. of the
+//                   warpgroup's 64), D = A * B^T (+ D when scale-d), summed in double, into each
+//                   lane's registers per the accumulator fragment (9.7.15.5.1.1). So a kernel
+//                   that overwrites an operand before every warp of the warpgroup has waited
+//                   reads the new data, as a GPU may. fence.proxy.async is counted, not modelled.
 //   cvt             tf32 round-to-nearest ties-away, bf16/fp16 round-to-nearest-even
 //   atomics         plain read-modify-writes (a fiber switches only at barriers), checked
 // Checks (each aborts with the kernel, block, thread and address):
@@ -22,16 +38,30 @@
 //   after each launch: 256-byte guards around every allocation are intact (stray writes)
 //   barriers        every thread of a block reaches the same barriers (no divergence)
 //   launch config   grid.y, grid.z <= 65535, grid.x < 2^31, 1..1024 threads
+//   shared window   __cvta_generic_to_shared of a pointer outside every __shared__ array; a
+//                   kernel's arrays past the window's end
+//   wgmma           a descriptor with a swizzle mode other than none, a nonzero base offset or
+//                   bits set outside its fields; an operand core matrix (8 rows x 16 bytes)
+//                   outside every __shared__ array; a partial warpgroup; an mma_async with no
+//                   wgmma.fence since the thread's last wait_group (stricter than PTX, which asks
+//                   for one only after the accumulators were touched: the emulator cannot see
+//                   reads of them); an mma_async before any thread of the block executed
+//                   fence.proxy.async; lanes of a warp, or the 4 warps of a warpgroup, issuing
+//                   different operations or groups; a thread writing an accumulator while an
+//                   mma_async on it is pending; a thread exiting with mma_asyncs not committed
+//                   or not waited for; a warpgroup whose warps did not all complete a group
 // Fresh device memory is filled with NaN bytes (0xFF), so reading what was never written shows.
 // Plain pointer reads and writes (not __ldg) are not bounds-checked one by one: a stray write
 // within 256 bytes of an allocation shows in its guards, a stray read does not.
-// Not modelled: timing, caches, bank conflicts, and the asm
-// text itself: transform.py replaces each cvt/mma asm statement by its documented meaning
+// Not modelled: timing, caches, bank conflicts, the async proxy's view of shared memory
+// (fence.proxy.async only has to happen somewhere in the block), and the asm
+// text itself: transform.py replaces each cvt/mma/wgmma asm statement by its documented meaning
 // only when the statement reads exactly as expected (operand order included), so a change
-// there stops the build instead of being emulated. The mma model sums in double, which is
-// more exact than a tensor core; checks compare against bounds, not bits, except the exact
+// there stops the build instead of being emulated. The mma and wgmma models sum in double, which
+// is more exact than a tensor core; checks compare against bounds, not bits, except the exact
 // "gemm rounding" ones whose sums are exact either way.
-// Build and run: native/harness/emu/build.sh (g++ only); the addon: scripts/cuda-emu-tests.sh.
+// Build and run: native/harness/emu/build.sh (g++ only); the addon: scripts/cuda-emu-tests.sh;
+// the wgmma model's own checks: build-emu/imagerate_cuda_emu --selftest-wgmma (emu_selftest.cc).
 #pragma once
 #include <math.h>  // the global float/double overloads (exp, log, sqrt, fmaxf...) device code calls
 
@@ -164,6 +194,17 @@ inline double dec_f16(uint16_t h) {
 // calling lane. kind: 1 tf32, 2 bf16, 3 f16 (MathMode values).
 void mma_sync(int kind, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
 
+// wgmma (emu_wgmma.cc; the model and its checks: the header comment). kind as for mma_sync;
+// d is the calling thread's accumulator fragment of wgmma.mma_async.m64n128k{8,16}.f32.
+void wgmma_fence();
+void wgmma_mma_async(int kind, float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d);
+void wgmma_commit_group();
+void wgmma_wait_group(int n);
+void fence_proxy_async();
+// The window address of p, which must lie in (or just past) one of the running block's
+// __shared__ arrays (__cvta_generic_to_shared).
+size_t shared_address(const void* p);
+
 // Launches. transform.py rewrites  k<<<grid, block, smem, stream>>>(args);  into
 //   emu::launch("k", grid, block, smem, stream, &k, args);
 // which converts the arguments to the kernel's parameter types at once (as a launch does),
@@ -173,8 +214,9 @@ void mma_sync(int kind, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&
 // model above); launch_impl is the scheduler.
 void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx);
 // Called (by transform.py's edit) at each __shared__ array's declaration: the first thread of
-// a block to reach it fills the array with 0xFF bytes (NaN), the others leave it alone.
-void shared_fresh(void* p, size_t bytes);
+// a block to reach it fills the array with 0xFF bytes (NaN), the others leave it alone; the
+// first thread of a launch gives it its window address (align: its declared alignment).
+void shared_fresh(void* p, size_t bytes, size_t align);
 bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem);
 void enqueue(cudaStream_t s, std::function<void()> work);
 
@@ -241,6 +283,9 @@ inline T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
 EMU_ATOMIC(atomicAdd, old + v)
 EMU_ATOMIC(atomicMax, old < v ? v : old)
 #undef EMU_ATOMIC
+
+// ------------------------------------------------------------ address-space conversion
+inline size_t __cvta_generic_to_shared(const void* p) { return emu::shared_address(p); }
 
 // ------------------------------------------------------------ IEEE round-to-nearest intrinsics
 // (never contracted into an FMA: the emulator is built with ISO C++ and no -mfma)
