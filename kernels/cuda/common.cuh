@@ -43,6 +43,10 @@ struct DeviceInfo {
   int sms = 0;
 };
 cudaError_t current_device_info(DeviceInfo* out);  // defined in gemm.cu
+// Whether GEMM and conv run the wgmma main loop on this device: set_use_wgmma(true) and
+// wgmma_runs_on (an sm_90a build on a compute capability 9.0 device). Both in gemm.cu.
+bool wgmma_runs_on(const DeviceInfo& di);
+bool use_wgmma_on(const DeviceInfo& di);
 
 // A stream-ordered scratch allocation, freed (stream-ordered) when it goes out of scope.
 // Every use is enqueued on `stream` between the allocation and the free, so the memory is

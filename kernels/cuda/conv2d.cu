@@ -34,7 +34,7 @@ enum class Cfg { kSimtBig, kSimtSmall, kTf32, kBf16, kFp16, kTf32Wg, kBf16Wg, kF
 
 Cfg pick_cfg(MathMode mode, const detail::DeviceInfo& di, int64_t M, int64_t N) {
   if (di.cc >= 80 && mode != MathMode::FP32) {
-    const bool wg = use_wgmma();
+    const bool wg = detail::use_wgmma_on(di);
     if (mode == MathMode::TF32) return wg ? Cfg::kTf32Wg : Cfg::kTf32;
     if (mode == MathMode::BF16) return wg ? Cfg::kBf16Wg : Cfg::kBf16;
     return wg ? Cfg::kFp16Wg : Cfg::kFp16;

@@ -94,7 +94,7 @@ enum class Pick { kNone, kScale, kSimtBig, kSimtSmall, kMma, kWgmma };
 Pick pick_kernel(int64_t M, int64_t N, int64_t K, float alpha, MathMode mode, const detail::DeviceInfo& di) {
   if (M <= 0 || N <= 0) return Pick::kNone;
   if (K <= 0 || alpha == 0.f) return Pick::kScale;
-  if (mode != MathMode::FP32 && di.cc >= 80) return use_wgmma() ? Pick::kWgmma : Pick::kMma;
+  if (mode != MathMode::FP32 && di.cc >= 80) return detail::use_wgmma_on(di) ? Pick::kWgmma : Pick::kMma;
   const int64_t big_tiles = div_up(M, 128) * div_up(N, 128);
   return big_tiles >= di.sms ? Pick::kSimtBig : Pick::kSimtSmall;
 }
@@ -224,21 +224,31 @@ int gemm_variant_count() { return kGemmVariantCount; }
 const char* gemm_variant_name(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].name : nullptr; }
 MathMode gemm_variant_mode(int v) { return v >= 0 && v < kGemmVariantCount ? kGemmVariants[v].mode : MathMode::FP32; }
 
-bool gemm_wgmma_supported() {
+namespace detail {
+std::atomic<bool> g_use_wgmma{false};
+
+bool wgmma_runs_on(const DeviceInfo& di) {
 #if defined(IMAGERATE_CUDA_SM90A)
-  detail::DeviceInfo di;  // sm_90a code runs on compute capability 9.0 only
-  return detail::current_device_info(&di) == cudaSuccess && di.cc == 90;
+  return di.cc == 90;  // sm_90a code runs on compute capability 9.0 only
 #else
+  (void)di;
   return false;  // the build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES without 90a)
 #endif
 }
 
-namespace {
-std::atomic<bool> g_use_wgmma{false};
-}  // namespace
+bool use_wgmma_on(const DeviceInfo& di) { return g_use_wgmma.load(std::memory_order_relaxed) && wgmma_runs_on(di); }
+}  // namespace detail
 
-void set_use_wgmma(bool on) { g_use_wgmma.store(on); }
-bool use_wgmma() { return g_use_wgmma.load() && gemm_wgmma_supported(); }
+bool gemm_wgmma_supported() {
+  detail::DeviceInfo di;
+  return detail::current_device_info(&di) == cudaSuccess && detail::wgmma_runs_on(di);
+}
+
+void set_use_wgmma(bool on) { detail::g_use_wgmma.store(on); }
+bool use_wgmma() {
+  detail::DeviceInfo di;
+  return detail::current_device_info(&di) == cudaSuccess && detail::use_wgmma_on(di);
+}
 
 bool gemm_variant_supported(int v) {
   if (v < 0 || v >= kGemmVariantCount) return false;

@@ -73,7 +73,6 @@ int order_from_env() {
 }
 const int g_order = order_from_env();
 unsigned long long g_block_serial = 0;  // counts blocks over all launches
-std::map<void*, unsigned long long> g_shared_block;  // __shared__ array -> block that poisoned it
 unsigned long long g_launches = 0, g_switches = 0;
 void* g_sched_fake = nullptr;  // ASan's bookkeeping of the scheduler's stack
 const void* g_sched_bottom = nullptr;
@@ -162,8 +161,9 @@ constexpr uint32_t kWindowBase = 1024, kWindowEnd = 228 * 1024;
 struct WindowSlot {
   uint32_t addr;
   size_t bytes;
+  unsigned long long block;  // the block (g_block_serial) that last poisoned it
 };
-std::map<uintptr_t, WindowSlot> g_window;         // host start -> slot
+std::map<uintptr_t, WindowSlot> g_window;         // host start -> slot (this launch's arrays)
 std::map<uint32_t, uintptr_t> g_window_by_addr;  // window address -> host start
 uint32_t g_window_next = kWindowBase;
 
@@ -173,26 +173,26 @@ void window_reset() {
   g_window_next = kWindowBase;
 }
 
-void window_place(void* p, size_t bytes, size_t align) {
-  if (g_window.count((uintptr_t)p)) return;
+WindowSlot& window_place(void* p, size_t bytes, size_t align) {
+  auto it = g_window.find((uintptr_t)p);
+  if (it != g_window.end()) return it->second;
   if (align == 0 || (align & (align - 1)) != 0)
     fault("__shared__ array with an alignment that is not a power of two", p, bytes);
   uint64_t a = ((uint64_t)g_window_next + align - 1) / align * align;
   if ((a / align) % 2 == 0) a += align;
   if (a + bytes > kWindowEnd)
     fault("the kernel's __shared__ arrays pass the end of the 227 KiB shared window", p, bytes);
-  g_window[(uintptr_t)p] = WindowSlot{(uint32_t)a, bytes};
   g_window_by_addr[(uint32_t)a] = (uintptr_t)p;
   g_window_next = (uint32_t)(a + bytes);
+  return g_window[(uintptr_t)p] = WindowSlot{(uint32_t)a, bytes, 0};
 }
 
 }  // namespace
 
 void shared_fresh(void* p, size_t bytes, size_t align) {
-  window_place(p, bytes, align);
-  unsigned long long& b = g_shared_block[p];
-  if (b == g_block_serial) return;
-  b = g_block_serial;
+  WindowSlot& w = window_place(p, bytes, align);
+  if (w.block == g_block_serial) return;
+  w.block = g_block_serial;
   std::memset(p, 0xFF, bytes);
 }
 

@@ -37,7 +37,7 @@
 // its own SM sub-partition, with no promise about when the others read), so a kernel that
 // overwrites an operand before every warp has waited reads the new data. wgmma.fence and
 // commit_group are not warp collectives here (they would cost a fiber switch each): what the
-// lanes issued is compared at the wait. fence.proxy.async is only counted: stores are not
+// lanes issued is compared at the wait, where the descriptors are decoded (once per warp). fence.proxy.async is only counted: stores are not
 // tracked, so the async proxy sees all of shared memory, and the check is only that some
 // thread of the block executed one before the first mma_async.
 #include <array>
@@ -67,7 +67,6 @@ struct Op {
   uint64_t da, db;
   float* d;           // the thread's 64 accumulators
   float snap[64];     // d at the issue: the thread must not write it before the wait
-  Operand a, b;
 };
 
 struct Lane {
@@ -153,11 +152,14 @@ bool same_op(const Op& x, const Op& y) {
 void compute(int warp, size_t i) {
   const Op& op = g_lane[warp * 32].ops[i];
   const int K = op.kind == 1 ? 8 : 16, r0 = 16 * (warp % 4);
+  Operand oa, ob;  // the lanes agree on the descriptors (complete() checked): decoded once per warp
+  decode(op.da, kRowsA, "A", oa);
+  decode(op.db, kRowsB, "B", ob);
   double a[16][16], b[kRowsB][16];
   for (int r = 0; r < 16; ++r)
-    for (int k = 0; k < K; ++k) a[r][k] = element(op.a, r0 + r, k, op.kind);
+    for (int k = 0; k < K; ++k) a[r][k] = element(oa, r0 + r, k, op.kind);
   for (int n = 0; n < kRowsB; ++n)
-    for (int k = 0; k < K; ++k) b[n][k] = element(op.b, n, k, op.kind);
+    for (int k = 0; k < K; ++k) b[n][k] = element(ob, n, k, op.kind);
   for (int l = 0; l < 32; ++l) {
     float* d = g_lane[warp * 32 + l].ops[i].d;
     const int g = l >> 2, t = l & 3;
@@ -251,8 +253,6 @@ void wgmma_mma_async(int kind, float (&d)[64], uint64_t desc_a, uint64_t desc_b,
   op.db = desc_b;
   op.d = d;
   std::memcpy(op.snap, d, sizeof op.snap);
-  decode(desc_a, kRowsA, "A", op.a);
-  decode(desc_b, kRowsB, "B", op.b);
   L.ops.push_back(op);
 }
 
