@@ -66,16 +66,17 @@ add_custom_command(OUTPUT ${IMAGERATE_EMU_OUTPUTS}
 # g++ does not know the .cu suffix: compile the generated kernels as C++.
 set_source_files_properties(${IMAGERATE_EMU_KERNELS} PROPERTIES GENERATED ON LANGUAGE CXX COMPILE_OPTIONS "-xc++")
 
-# The kernels and the emulator's runtime (fibers, device memory, the CUDA runtime API, the wgmma
-# model). Linking it also orders a target's compiles after the transform.py step, whose headers
-# they include. The device code is compiled as sm_90a's (__CUDA_ARCH__ 900 with the arch-specific
+# The kernels and the emulator's runtime (fibers, shared window, device memory, the CUDA runtime
+# API, the wgmma, TMA/mbarrier and async-proxy models, the tensor-map encoder). Linking it also
+# orders a target's compiles after the transform.py step, whose headers they include. The device code is compiled as sm_90a's (__CUDA_ARCH__ 900 with the arch-specific
 # features, __CUDA_ARCH_FEAT_SM90_ALL: wgmma.cuh's instructions), and gemm.cu's host code is
 # told that the build has sm_90a code (IMAGERATE_CUDA_SM90A, as cmake/cuda_arch.cmake does for
 # a 90a nvcc build); the emulated device reports compute capability 9.0.
 set(IMAGERATE_EMU_DEVICE_DEFS IMAGERATE_CUDA_EMULATED=1 __CUDA_ARCH__=900 __CUDA_ARCH_FEAT_SM90_ALL IMAGERATE_CUDA_SM90A=1)
 add_library(imagerate_cuda_emu_kernels OBJECT ${IMAGERATE_EMU_KERNELS}
-  ${IMAGERATE_EMU_DIR}/emu_runtime.cc ${IMAGERATE_EMU_DIR}/emu_memory.cc ${IMAGERATE_EMU_DIR}/emu_api.cc
-  ${IMAGERATE_EMU_DIR}/emu_wgmma.cc)
+  ${IMAGERATE_EMU_DIR}/emu_runtime.cc ${IMAGERATE_EMU_DIR}/emu_shared.cc ${IMAGERATE_EMU_DIR}/emu_memory.cc
+  ${IMAGERATE_EMU_DIR}/emu_api.cc ${IMAGERATE_EMU_DIR}/emu_wgmma.cc ${IMAGERATE_EMU_DIR}/emu_tma.cc
+  ${IMAGERATE_EMU_DIR}/emu_tensormap.cc ${IMAGERATE_EMU_DIR}/emu_proxy.cc)
 imagerate_cuda_emu_compile(imagerate_cuda_emu_kernels)
 target_compile_definitions(imagerate_cuda_emu_kernels PRIVATE ${IMAGERATE_EMU_DEVICE_DEFS})
 target_link_libraries(imagerate_cuda_emu_kernels PUBLIC Threads::Threads)
@@ -99,16 +100,18 @@ if(CMAKE_JS_INC)
   message(STATUS "imagerate: building imagerate_cuda_emu (the CUDA addon on the CPU emulator; correctness only)")
 else()
   # The harness's checks against the CPU kernels (the reference, cpu_reference.cmake). emu_main.cc
-  # runs them: cuda_harness.cc's main() is renamed. emu_selftest.cc (--selftest-wgmma) is
-  # compiled as device code, like the kernels.
+  # runs them: cuda_harness.cc's main() is renamed. The model self-tests (emu_selftest*.cc:
+  # --selftest-wgmma, --selftest-tma) are compiled as device code, like the kernels.
   include(${CMAKE_CURRENT_LIST_DIR}/cpu_reference.cmake)
   imagerate_cpu_reference(imagerate_cuda_emu_cpu_ref ${IMAGERATE_EMU_ROOT})
   imagerate_cuda_emu_compile(imagerate_cuda_emu_cpu_ref -O3)
 
   set(IMAGERATE_EMU_HARNESS ${IMAGERATE_EMU_ROOT}/native/harness)
   set_source_files_properties(${IMAGERATE_EMU_HARNESS}/cuda_harness.cc PROPERTIES COMPILE_DEFINITIONS main=harness_main_not_used)
-  set_source_files_properties(${IMAGERATE_EMU_DIR}/emu_selftest.cc PROPERTIES COMPILE_DEFINITIONS "${IMAGERATE_EMU_DEVICE_DEFS}")
-  add_executable(imagerate_cuda_emu_harness ${IMAGERATE_EMU_DIR}/emu_main.cc ${IMAGERATE_EMU_DIR}/emu_selftest.cc
+  set(IMAGERATE_EMU_SELFTESTS ${IMAGERATE_EMU_DIR}/emu_selftest.cc ${IMAGERATE_EMU_DIR}/emu_selftest_tma.cc
+    ${IMAGERATE_EMU_DIR}/emu_selftest_tma_pipe.cc ${IMAGERATE_EMU_DIR}/emu_selftest_tma_faults.cc)
+  set_source_files_properties(${IMAGERATE_EMU_SELFTESTS} PROPERTIES COMPILE_DEFINITIONS "${IMAGERATE_EMU_DEVICE_DEFS}")
+  add_executable(imagerate_cuda_emu_harness ${IMAGERATE_EMU_DIR}/emu_main.cc ${IMAGERATE_EMU_SELFTESTS}
     ${IMAGERATE_EMU_HARNESS}/cuda_harness.cc
     ${IMAGERATE_EMU_HARNESS}/validate_gemm.cc ${IMAGERATE_EMU_HARNESS}/validate_conv.cc ${IMAGERATE_EMU_HARNESS}/validate_ops.cc)
   set_target_properties(imagerate_cuda_emu_harness PROPERTIES OUTPUT_NAME imagerate_cuda_emu)

@@ -243,17 +243,20 @@ def finish(cx, rec, times, method, flops, bytes_=None):
 
 def run_kernels(cx, suites, precisions, square_sizes, square_precisions, training=True):
     # Square SGEMM, as `imagerate bench gemm` names it ('sgemm', m = n = k).
-    for n in square_sizes:
-        for prec in square_precisions:
-            set_precision(prec)
-            p = {'op': 'gemm', 'shape': gemm_shape(n, n, n)}
-            fn = kernel_call(p, cx.device, storage_dtype(prec))
-            times, method = time_calls(cx, fn)
-            shape = {'m': n, 'n': n, 'k': n, 'transA': False, 'transB': False, 'alpha': 1, 'beta': 0, 'layout': 'row-major'}
-            rec = base_record(cx, 'kernel', 'sgemm', prec, f'torch.mm (cuBLAS), {precision_note(prec, kernel=True)}')
-            rec.update({'shape': shape, 'label': f'sgemm {n}^3'})
-            cx.emit(finish(cx, rec, times, method, 2 * n ** 3, problem_bytes(p, storage_dtype(prec).itemsize)))
-            del fn
+    # 4096^3 also as C = A @ B^T (B stored n x k, both operands k-contiguous): the layout of
+    # imagerate's TMA-fed wgmma loop (tf32), which the harness times as "4096x4096x4096 NT".
+    square = [(n, prec, False) for n in square_sizes for prec in square_precisions]
+    square += [(4096, prec, True) for prec in square_precisions if prec in ('fp32', 'tf32') and 4096 in square_sizes]
+    for n, prec, tb in square:
+        set_precision(prec)
+        p = {'op': 'gemm', 'shape': gemm_shape(n, n, n, tb=tb)}
+        fn = kernel_call(p, cx.device, storage_dtype(prec))
+        times, method = time_calls(cx, fn)
+        shape = {'m': n, 'n': n, 'k': n, 'transA': False, 'transB': tb, 'alpha': 1, 'beta': 0, 'layout': 'row-major'}
+        rec = base_record(cx, 'kernel', 'sgemm', prec, f'torch.mm (cuBLAS), {precision_note(prec, kernel=True)}')
+        rec.update({'shape': shape, 'label': f'sgemm {n}^3' + (' NT' if tb else '')})
+        cx.emit(finish(cx, rec, times, method, 2 * n ** 3, problem_bytes(p, storage_dtype(prec).itemsize)))
+        del fn
     for suite in suites:
         if suite == 'deepbench':
             problems, batch, source = deepbench_problems(training), None, 'DeepBench training-set subset (shapes.ts)'

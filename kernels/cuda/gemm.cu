@@ -5,7 +5,11 @@
 //   M, N > 0 and (K == 0 or alpha == 0)  gemm_scale_c: C = beta * C (0 when beta == 0), A and
 //                                        B unread, exactly as the CPU contract.
 //   MathMode TF32/BF16/FP16, sm_80+      gemm_<mode>_mma_128x128 (tensor cores, gemm_tile.cuh),
-//                                        or gemm_<mode>_wgmma_128x128 when use_wgmma()
+//                                        or gemm_<mode>_wgmma_128x128 when use_wgmma(); there,
+//                                        TF32 with A as stored and B transposed (both k
+//                                        contiguous), 16-byte aligned, lda and ldb multiples of
+//                                        4, runs gemm_tf32_wgmma_tma_128x128 (operands brought
+//                                        by the TMA copy engine; tma_eligible below)
 //   otherwise (FP32, or an older GPU)    gemm_f32_simt_128x128, or gemm_f32_simt_64x64 when the
 //                                        128x128 grid would not give every SM a block.
 // The transposes select the loaders' orientation at compile time (4 instantiations per main
@@ -91,6 +95,12 @@ cudaError_t dispatch(bool ta, bool tb, int M, int N, int K, const float* A, int6
 
 enum class Pick { kNone, kScale, kSimtBig, kSimtSmall, kMma, kWgmma };
 
+// The TMA loop's operand conditions (gemm_tile.cuh's wgmma_tma_kernel; a tensor map needs a
+// 16-byte aligned base and row strides that are multiples of 16 bytes), given the wgmma pick.
+// The maps themselves are built per call; where the driver cannot (tma_encode_f32_2d false) the
+// register-staged wgmma loop runs instead.
+bool tma_eligible(bool ta, bool tb, MathMode mode, bool va, bool vb) { return mode == MathMode::TF32 && !ta && tb && va && vb; }
+
 Pick pick_kernel(int64_t M, int64_t N, int64_t K, float alpha, MathMode mode, const detail::DeviceInfo& di) {
   if (M <= 0 || N <= 0) return Pick::kNone;
   if (K <= 0 || alpha == 0.f) return Pick::kScale;
@@ -113,8 +123,6 @@ const char* math_mode_name(MathMode m) {
 
 const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                              float alpha, MathMode mode) {
-  (void)trans_a;
-  (void)trans_b;
   detail::DeviceInfo di;
   if (detail::current_device_info(&di) != cudaSuccess) return "none (no CUDA device)";
   const Pick pick = pick_kernel(M, N, K, alpha, mode, di);
@@ -129,6 +137,9 @@ const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, i
           {"gemm_tf32_mma_128x128", "gemm_bf16_mma_128x128", "gemm_fp16_mma_128x128"},
           {"gemm_tf32_wgmma_128x128", "gemm_bf16_wgmma_128x128", "gemm_fp16_wgmma_128x128"}};
       if (mode == MathMode::FP32) break;
+      // The name assumes aligned operands (the TMA loop's other condition; gemm_f32 falls back
+      // to the register-staged wgmma loop for misaligned ones).
+      if (pick == Pick::kWgmma && tma_eligible(trans_a, trans_b, mode, true, true)) return "gemm_tf32_wgmma_tma_128x128";
       return kNames[pick == Pick::kWgmma ? 1 : 0][(int)mode - 1];  // TF32, BF16, FP16 = 1, 2, 3
     }
   }
@@ -163,6 +174,12 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
         return dispatch<MmaRun<MathMode::BF16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
       return dispatch<MmaRun<MathMode::FP16>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
     case Pick::kWgmma:
+      if (tma_eligible(trans_a, trans_b, mode, va, vb)) {
+        tma::Map map_a, map_b;
+        if (tma_encode_f32_2d(&map_a, A, M, K, lda, tile::TmaCfg::BM, 4) &&
+            tma_encode_f32_2d(&map_b, B, N, K, ldb, tile::TmaCfg::BN, 4))
+          return tile::launch_wgmma_tma(map_a, map_b, epi, m, n, k, 1, k, stream);
+      }
       if (mode == MathMode::TF32)
         return dispatch<WgmmaRun<MathMode::TF32>>(trans_a, trans_b, m, n, k, A, lda, va, B, ldb, vb, epi, stream);
       if (mode == MathMode::BF16)

@@ -33,6 +33,9 @@
 //                blocks per SM: 1 (what gemm_f32 and the convolutions run; ptxas, sm_90a: 161-212
 //                registers by loader pair, no spills) or 2 (tuning variants capped at 128 registers, for a GPU
 //                session to time: gemm_variant() in gemm.cu).
+//   wgmma_kernel the same tile, loaders and epilogues on Hopper's warpgroup MMA (sm_90a).
+//   wgmma_tma_kernel  TF32 GEMM with both operands k-contiguous plain matrices: the TMA copy
+//                engine fills 4 stages of shared memory, no loaders (its own comment below).
 // Edges: loaders return 0 outside [0, rows) x [k_begin, k_end), so partial tiles multiply
 // zeros; epilogues drop out-of-range outputs. No access leaves the operands' bounds.
 // Split-K: blockIdx.z selects the k range [z*k_chunk, min(K, (z+1)*k_chunk)); k_chunk is a
@@ -44,9 +47,11 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "kernels.cuh"
+#include "tma.cuh"
 #include "wgmma.cuh"
 
 namespace imagerate {
@@ -410,8 +415,9 @@ __global__ void __launch_bounds__(256, MIN_BLOCKS) mma_kernel(LA la, LB lb, Epi 
 // row groups one after another (SBO = 512 bytes); in 32-bit words,
 //   word(row, kw) = (row / 8) * 128 + (kw / 4) * 32 + (row % 8) * 4 + kw % 4
 // with kw the word column (tf32: k; bf16/fp16: the k pair k / 2). 2 stages x 2 operands x 8 KiB.
-// Not tuned: the operands still go through registers (no TMA), the layout has no swizzle
-// (the staging stores have 4-way bank conflicts), and one k tile is in flight.
+// Not tuned: the operands go through registers, the layout has no swizzle (the staging stores
+// have 4-way bank conflicts), and one k tile is in flight. wgmma_tma_kernel below takes the
+// operands of a TF32 GEMM with both operands k-contiguous through the TMA copy engine instead.
 template <MathMode MODE>
 struct WgmmaCfg {
   static constexpr int BM = 128, BN = 128, T = 256;
@@ -457,6 +463,22 @@ __device__ __forceinline__ void stage_kmajor(uint32_t* s, int tid, const float4 
   }
 }
 
+// Hands a 128 x 128 tile's wgmma accumulators (thread tid's fragment of its warpgroup's 64
+// rows, wgmma.cuh's layout) to the epilogue, for output z = blockIdx.z.
+template <class Epi>
+__device__ __forceinline__ void store_wgmma_acc(const Epi& epi, const float (&acc)[64], int m0, int n0, int tid) {
+  const int wgi = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int z = blockIdx.z;
+  const int row = m0 + wgi * 64 + warp * 16 + g;
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int col = n0 + j * 8 + 2 * t;
+    epi.store2(z, row, col, acc[4 * j + 0], acc[4 * j + 1]);
+    epi.store2(z, row + 8, col, acc[4 * j + 2], acc[4 * j + 3]);
+  }
+}
+
 template <MathMode MODE, class LA, class LB, class Epi>
 __global__ void __launch_bounds__(256, 1) wgmma_kernel(LA la, LB lb, Epi epi, int K, int k_chunk, int m_tile0) {
 #if IMAGERATE_WGMMA
@@ -469,9 +491,7 @@ __global__ void __launch_bounds__(256, 1) wgmma_kernel(LA la, LB lb, Epi epi, in
 
   const int tid = threadIdx.x;
   const auto [m0, n0, k_begin, k_end, ktiles] = block_range<BM, BN, BK>(K, k_chunk, m_tile0);
-  const int wgi = tid >> 7;                              // warpgroup: rows 64 wgi .. 64 wgi + 63
-  const int warp = (tid >> 5) & 3, lane = tid & 31;      // warp within the warpgroup
-  const int g = lane >> 2, t = lane & 3;
+  const int wgi = tid >> 7;  // warpgroup: rows 64 wgi .. 64 wgi + 63
 
   const auto sa = la.init(m0, tid);
   const auto sb = lb.init(n0, tid);
@@ -516,16 +536,127 @@ __global__ void __launch_bounds__(256, 1) wgmma_kernel(LA la, LB lb, Epi epi, in
     __syncthreads();
   }
 
-  const int z = blockIdx.z;
-  const int row = m0 + wgi * 64 + warp * 16 + g;
-#pragma unroll
-  for (int j = 0; j < 16; ++j) {
-    const int col = n0 + j * 8 + 2 * t;
-    epi.store2(z, row, col, acc[4 * j + 0], acc[4 * j + 1]);
-    epi.store2(z, row + 8, col, acc[4 * j + 2], acc[4 * j + 3]);
-  }
+  store_wgmma_acc(epi, acc, m0, n0, tid);
 #else
   (void)la; (void)lb; (void)epi; (void)K; (void)k_chunk; (void)m_tile0;
+#endif
+}
+
+// ------------------------------------------------------------ Hopper TMA + wgmma main loop
+// wgmma_tma_kernel: TF32 only, both operands plain row-major matrices with k contiguous (A as
+// stored, B transposed: C = A * B^T, the Linear layer's forward), 16-byte aligned with leading
+// dimensions a multiple of 4 floats (a tensor map's requirements). The copy engine (TMA,
+// tma.cuh) moves the operand tiles from global to shared memory without the threads, kStages
+// k tiles deep, so no register holds a prefetched tile and out-of-range rows and k are zeros
+// written by the copy itself.
+// Tile 128 x 128 x 32 (k), 256 threads = 2 warpgroups, each m64n128k8 x 4 per k tile.
+// Shared memory (dynamic, 128 KiB + barriers): stage s holds A then B, each 8 k chunks of
+// 4 floats (16 bytes) x 128 rows; a chunk is one TMA box {4, 128}, stored row after row, which
+// is the no-swizzle K-major core-matrix layout of wgmma.cuh with
+//   SBO = 16 * 8 = 128 bytes (the next 8 rows), LBO = 128 * 16 = 2048 bytes (the next k chunk).
+// One mbarrier per stage counts the stage's 32 KiB of copies.
+// Rounding: the copies bring fp32 words. The other tensor-core loops round each operand to tf32
+// to nearest (cvt.rna) when they stage it, and what the tensor core does with the 13 low bits of
+// an unrounded word is not specified by the PTX ISA, so here every thread rounds its 1/256 of
+// the stage in place (8 16-byte words of each operand tile, read and written back) before the
+// tile is multiplied: the same numerics as mma_kernel and wgmma_kernel, bit for bit in
+// each product's operands, for one more pass over shared memory per k tile.
+// Per k tile kt (stage kt % kStages; its barrier's phase parity (kt / kStages) & 1):
+//   wait for the stage's copies; round the thread's share; fence.proxy.async; __syncthreads
+//   (every share rounded, and every warpgroup past the previous iteration's wait_group 1, so
+//   the tile kt - 2's stage is free); thread 0 issues the copies of tile kt + kStages - 2 into
+//   it; wgmma.fence, 4 mma_asyncs, commit; wait_group 1 (tile kt - 1's group done: it overlaps
+//   with this tile's rounding and barrier).
+// The copies of kStages - 2 tiles are in flight while a tile is rounded and multiplied.
+struct TmaCfg {
+  static constexpr int BM = 128, BN = 128, BK = 32, T = 256, kStages = 4;
+  static constexpr int kChunks = BK / 4;                                 // 16-byte k chunks
+  static constexpr uint32_t kChunkBytes = 128 * 16;                      // one TMA box
+  static constexpr uint32_t kOpBytes = kChunks * kChunkBytes;            // 16 KiB per operand
+  static constexpr uint32_t kStageBytes = 2 * kOpBytes;
+  static constexpr uint32_t kLbo = kChunkBytes, kSbo = 128;              // bytes
+  static constexpr int kSmemBytes = kStages * kStageBytes + kStages * 8;  // + the mbarriers
+  static_assert(kOpBytes * 2 / 16 % T == 0, "whole 16-byte words per thread in the rounding pass");
+};
+
+template <class Epi>
+__global__ void __launch_bounds__(256, 1) wgmma_tma_kernel(const __grid_constant__ tma::Map map_a,
+                                                          const __grid_constant__ tma::Map map_b, Epi epi, int K,
+                                                          int k_chunk, int m_tile0) {
+#if IMAGERATE_WGMMA
+  using Cfg = TmaCfg;
+  constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, S = Cfg::kStages;
+  extern __shared__ __align__(128) unsigned char tma_smem[];
+
+  const int tid = threadIdx.x;
+  // (not a structured binding: issue() captures these, which C++17 allows only for variables)
+  const BlockRange br = block_range<BM, BN, BK>(K, k_chunk, m_tile0);
+  const int m0 = br.m0, n0 = br.n0, k_begin = br.k_begin, ktiles = br.ktiles;
+  // br.k_end is not needed: a k tile never crosses a chunk's end (k_chunk % BK == 0), and past K
+  // the copy writes zeros.
+  const int wgi = tid >> 7;  // warpgroup: rows 64 wgi .. 64 wgi + 63
+  const uint32_t base = wg::smem_addr(tma_smem);
+  const uint32_t bars = base + S * Cfg::kStageBytes;
+
+  if (tid == 0) {
+#pragma unroll
+    for (int s = 0; s < S; ++s) tma::mbar_init(bars + 8 * s, 1);
+    tma::fence_mbar_init();
+  }
+  __syncthreads();
+  // Thread 0: the copies of k tile kt into its stage, counted on the stage's barrier.
+  auto issue = [&](int kt) {
+    const int s = kt % S;
+    const uint32_t a = base + s * Cfg::kStageBytes, b = a + Cfg::kOpBytes, bar = bars + 8 * s;
+    const int k0 = k_begin + kt * BK;
+    tma::mbar_expect_tx(bar, Cfg::kStageBytes);
+#pragma unroll
+    for (int j = 0; j < Cfg::kChunks; ++j) {
+      tma::load_2d(a + j * Cfg::kChunkBytes, &map_a, k0 + 4 * j, m0, bar);
+      tma::load_2d(b + j * Cfg::kChunkBytes, &map_b, k0 + 4 * j, n0, bar);
+    }
+  };
+  if (tid == 0)
+    for (int kt = 0; kt < S - 2 && kt < ktiles; ++kt) issue(kt);
+
+  float acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = 0.f;
+
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int s = kt % S;
+    tma::mbar_wait(bars + 8 * s, (uint32_t)(kt / S) & 1u);
+    unsigned char* stage_bytes = tma_smem + s * Cfg::kStageBytes;
+#pragma unroll
+    for (int i = 0; i < (int)(Cfg::kStageBytes / 16) / Cfg::T; ++i) {
+      const int w = tid + i * Cfg::T;  // consecutive threads, consecutive 16-byte words
+      const float4 x = reinterpret_cast<const float4*>(stage_bytes)[w];
+      reinterpret_cast<uint4*>(stage_bytes)[w] = make_uint4(to_tf32(x.x), to_tf32(x.y), to_tf32(x.z), to_tf32(x.w));
+    }
+    wg::fence_proxy_async();
+    __syncthreads();
+    if (tid == 0 && kt + S - 2 < ktiles) issue(kt + S - 2);
+
+    // This warpgroup's 64 rows of A: row groups 8 wgi .. 8 wgi + 7 (SBO apart); instruction ks
+    // takes k chunks 2 ks and 2 ks + 1 (32 bytes of k), 2 LBO further along.
+    const uint32_t a_addr = base + s * Cfg::kStageBytes + wgi * 8 * Cfg::kSbo;
+    const uint32_t b_addr = base + s * Cfg::kStageBytes + Cfg::kOpBytes;
+    wg::fence_operand(acc);
+    wg::fence();
+#pragma unroll
+    for (int ks = 0; ks < BK / 8; ++ks)
+      wg::mma_m64n128<MathMode::TF32>(acc, wg::desc(a_addr + ks * 2 * Cfg::kLbo, Cfg::kLbo, Cfg::kSbo),
+                                      wg::desc(b_addr + ks * 2 * Cfg::kLbo, Cfg::kLbo, Cfg::kSbo), 1);
+    wg::commit();
+    wg::wait_1();
+    wg::fence_operand(acc);
+  }
+  wg::wait_all();
+  wg::fence_operand(acc);
+
+  store_wgmma_acc(epi, acc, m0, n0, tid);
+#else
+  (void)map_a; (void)map_b; (void)epi; (void)K; (void)k_chunk; (void)m_tile0;
 #endif
 }
 
@@ -573,6 +704,29 @@ cudaError_t launch_wgmma(const LA& la, const LB& lb, const Epi& epi, int M, int 
   using Cfg = WgmmaCfg<MODE>;
   return launch_row_chunks(M, Cfg::BM, N, Cfg::BN, splits, [&](dim3 grid, int y0) {
     wgmma_kernel<MODE, LA, LB, Epi><<<grid, Cfg::T, 0, stream>>>(la, lb, epi, K, k_chunk, y0);
+  });
+}
+
+// The TMA loop over an M x N output; map_a / map_b from tma_encode_f32_2d with boxes of
+// 128 rows x 4 floats (A: M x K, B: N x K). It needs more than the default 48 KiB of dynamic
+// shared memory, which cudaFuncSetAttribute allows, per device: set at the first call on each
+// (a host-side attribute write, not a stream operation, so also legal during graph capture).
+template <class Epi>
+cudaError_t launch_wgmma_tma(const tma::Map& map_a, const tma::Map& map_b, const Epi& epi, int M, int N, int K,
+                             int splits, int k_chunk, cudaStream_t stream) {
+  using Cfg = TmaCfg;
+  static std::atomic<uint64_t> attr_set{0};  // devices 0..63 whose attribute is set
+  int dev = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return e;
+  const uint64_t bit = dev >= 0 && dev < 64 ? uint64_t{1} << dev : 0;
+  if (!bit || !(attr_set.load(std::memory_order_relaxed) & bit)) {
+    e = cudaFuncSetAttribute(wgmma_tma_kernel<Epi>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
+    if (e != cudaSuccess) return e;
+    attr_set.fetch_or(bit, std::memory_order_relaxed);
+  }
+  return launch_row_chunks(M, Cfg::BM, N, Cfg::BN, splits, [&](dim3 grid, int y0) {
+    wgmma_tma_kernel<Epi><<<grid, Cfg::T, Cfg::kSmemBytes, stream>>>(map_a, map_b, epi, K, k_chunk, y0);
   });
 }
 

@@ -6,7 +6,9 @@
 //       conv2d_fwd_bias_relu and batchnorm2d_*_relu, and gemm_kernel_name.
 //   v2  GEMM tuning variants (gemm_variant*), the device-scalar ops that CUDA graphs replay
 //       (dropout_fwd_device_seed, sgd_momentum_update_device_lr), and the Hopper wgmma main
-//       loop (gemm_wgmma_supported, set_use_wgmma, use_wgmma).
+//       loop (gemm_wgmma_supported, set_use_wgmma, use_wgmma); with it, TF32 GEMMs with both
+//       operands k-contiguous (A as stored, B transposed) take their operands through the TMA
+//       copy engine (gemm_kernel_name "gemm_tf32_wgmma_tma_128x128").
 //
 // Contract: each function mirrors the CPU function of the same name in kernels/cpu/kernels.h
 // (same math, same argument order), with two differences:
@@ -56,6 +58,8 @@ cudaError_t gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      int64_t ldc, MathMode mode, cudaStream_t stream);
 // Name of the kernel gemm_f32 would launch for this problem on the current device, e.g.
 // "gemm_f32_simt_128x128", "gemm_tf32_mma_128x128", "gemm_tf32_wgmma_128x128" (use_wgmma()),
+// "gemm_tf32_wgmma_tma_128x128" (use_wgmma(), TF32, !trans_a && trans_b: the name assumes
+// 16-byte aligned operands with lda, ldb multiples of 4, else the plain wgmma loop runs),
 // "gemm_scale_c" (for benchmark labels).
 const char* gemm_kernel_name(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                              float alpha, MathMode mode);

@@ -13,6 +13,8 @@
 //   commit()         close the issued mma_asyncs into a group
 //   wait_all()       wait until every committed group has completed (its D registers are
 //                    written and its shared-memory reads done)
+//   wait_1()         wait until at most the newest committed group is pending (the TMA loop
+//                    keeps one in flight while it prepares the next k tile)
 // Shared memory written with ordinary stores must be made visible to the tensor core's "async
 // proxy" before it reads it: every writer calls fence_proxy_async() after its stores and before
 // the barrier that publishes them. fence_operand() keeps the compiler from moving accesses of
@@ -78,6 +80,7 @@ __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t s
 __device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+__device__ __forceinline__ void wait_1() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void fence_operand(float (&d)[64]) {
 #pragma unroll

@@ -182,8 +182,9 @@ stage_harness() {
 
 # The wgmma main loop (sm_90a; the harness's --wgmma, the addon's IMAGERATE_CUDA_WGMMA=1) in
 # place of mma.sync for every GEMM and convolution at tf32/bf16/fp16: checked, memchecked, timed,
-# then ResNet-50 and cifar10-tf on it. (The harness stage already checks and times the wgmma GEMM
-# variants at the square sizes.)
+# then ResNet-50 and cifar10-tf on it; TF32 GEMMs with both operands k-contiguous (NT) run the
+# TMA-fed loop there. (The harness stage already checks and times the wgmma GEMM variants at the
+# square sizes.)
 stage_wgmma() {
   local h san
   h="$(ensure_harness wgmma)"

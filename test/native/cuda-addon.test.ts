@@ -213,24 +213,38 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     const hopper = cuda.info().computeCapability === '9.0';
     const optedIn = !!process.env.IMAGERATE_CUDA_WGMMA && process.env.IMAGERATE_CUDA_WGMMA !== '0';
     expect(cuda.info().tensorCoreLoop).toBe(optedIn && hopper ? 'wgmma' : 'mma.sync');
-    // A child process opts in (the addon reads the variable when it loads) and runs a tf32 GEMM
-    // whose exact answer it knows: small integers are exact in tf32 and their sums in fp32.
+    // A child process opts in (the addon reads the variable when it loads) and runs tf32 GEMMs
+    // whose exact answers it knows: small integers are exact in tf32 and their sums in fp32.
+    // NN runs the register-staged wgmma loop; NT (B stored N x K, rows padded to 40 floats with
+    // NaN that must never be read) the TMA-fed one, on A scaled by 1 - 2^-13: tf32 rounding to
+    // nearest gives back the integer, whereas dropping the 13 low bits (what the tensor core
+    // may do with an unrounded word) or no rounding at all would not, so this also checks the
+    // TMA loop's in-place rounding pass.
     const script = `
       const a = require(process.argv[1]);
-      const M = 130, N = 70, K = 37, up = (v) => { const id = a.alloc(v.byteLength); a.upload(id, v); return id; };
+      const M = 130, N = 70, K = 37, LD = 40, up = (v) => { const id = a.alloc(v.byteLength); a.upload(id, v); return id; };
       const A = new Float32Array(M * K).map((_, i) => (i % 7) - 3), B = new Float32Array(K * N).map((_, i) => (i % 5) - 2);
       const dA = up(A), dB = up(B), dC = a.alloc(4 * M * N);
       a.setMathMode('tf32');
       a.gemm(false, false, M, N, K, 1, dA, K, dB, N, 0, dC, N);
-      a.download(dC).then((buf) => {
-        const C = new Float32Array(buf);
-        let bad = 0;
+      // NT: A2 = A (1 - 2^-13) (exact in fp32; tf32 rounds it back to A), Bt[j][k] = B[k][j],
+      // both with LD-float rows.
+      const A2 = new Float32Array(M * LD).fill(NaN), Bt = new Float32Array(N * LD).fill(NaN);
+      for (let i = 0; i < M; ++i) for (let k = 0; k < K; ++k) A2[i * LD + k] = A[i * K + k] * (1 - 2 ** -13);
+      for (let j = 0; j < N; ++j) for (let k = 0; k < K; ++k) Bt[j * LD + k] = B[k * N + j];
+      const dA2 = up(A2), dBt = up(Bt), dC2 = a.alloc(4 * M * N);
+      a.gemm(false, true, M, N, K, 1, dA2, LD, dBt, LD, 0, dC2, N);
+      Promise.all([a.download(dC), a.download(dC2)]).then(([b1, b2]) => {
+        const C = new Float32Array(b1), C2 = new Float32Array(b2);
+        let bad = 0, badNT = 0;
         for (let i = 0; i < M; ++i) for (let j = 0; j < N; ++j) {
           let s = 0;
           for (let k = 0; k < K; ++k) s += A[i * K + k] * B[k * N + j];
           if (C[i * N + j] !== s) ++bad;
+          if (C2[i * N + j] !== s) ++badNT;
         }
-        console.log(JSON.stringify({ loop: a.info().tensorCoreLoop, kernel: a.gemmKernelName(false, false, M, N, K, 1), bad }));
+        console.log(JSON.stringify({ loop: a.info().tensorCoreLoop, kernel: a.gemmKernelName(false, false, M, N, K, 1),
+          kernelNT: a.gemmKernelName(false, true, M, N, K, 1), bad, badNT }));
       });`;
     const r = spawnSync(process.execPath, ['-e', script, ADDON], {
       env: { ...process.env, IMAGERATE_CUDA_WGMMA: '1' }, encoding: 'utf8', timeout: 600_000,
@@ -239,8 +253,10 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
     console.log(`IMAGERATE_CUDA_WGMMA=1 on sm_${cuda.info().computeCapability.replace('.', '')}: ${JSON.stringify(out)}`);
     expect(out.bad).toBe(0);
+    expect(out.badNT).toBe(0);
     expect(out.loop).toBe(hopper ? 'wgmma' : 'mma.sync');
     expect(out.kernel).toBe(hopper ? 'gemm_tf32_wgmma_128x128' : 'gemm_tf32_mma_128x128');
+    expect(out.kernelNT).toBe(hopper ? 'gemm_tf32_wgmma_tma_128x128' : 'gemm_tf32_mma_128x128');
   });
 
   it('captures a sequence of ops into a graph and replays it', async () => {

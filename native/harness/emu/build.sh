@@ -9,11 +9,13 @@
 # SANITIZE=address,undefined builds it with ASan and UBSan (IMAGERATE_SANITIZE; unset: none).
 # Under a minute on 2 cores from scratch (about 2 with SANITIZE); a rebuild compiles only what
 # changed (under a second when nothing did).
-# Runs (2-core machine): --quick about 30 s (1,079 checks); --selftest-wgmma (the wgmma model's
-# 39 checks) well under a second; --suite gemm --skip tall about 3 minutes, --suite conv about
-# 11 (measured before the _setjmp fibers, which halved the time); the two 8.4M-row "gemm tall"
-# checks take about 1 minute (fp32) and much longer (tf32: every mma is a warp rendezvous), so
-# --skip tall for routine use.
+# Runs (2-core machine): --quick about 30 s (1,195 checks), --quick --wgmma about 15 (11.5
+# before the TMA model and loop; emu_proxy.cc's store tracking is most of the difference;
+# EMU_PROXY=all, which tracks every block, about 20); --selftest-wgmma (the wgmma model's 39 checks) and --selftest-tma
+# (the TMA, mbarrier and dynamic shared memory model's 71) about a second each, 1 to 3 under
+# SANITIZE; --suite gemm --skip tall about 3 minutes, --suite conv about 11 (measured before the
+# _setjmp fibers, which halved the time); the two 8.4M-row "gemm tall" checks take about 1 minute
+# (fp32) and much longer (tf32: every mma is a warp rendezvous), so --skip tall for routine use.
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-$(cd "$HERE/../../.." && pwd)/build-emu}

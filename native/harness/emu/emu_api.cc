@@ -13,6 +13,8 @@
 //     last of them is destroyed (CUDA's alloc/free nodes re-allocate per launch; the graph's
 //     node count here leaves them out); cudaStreamSynchronize on a capturing stream
 //     invalidates the capture.
+//   - kernels: cudaFuncSetAttribute's MaxDynamicSharedMemorySize (emu_shared.cc applies it to
+//     launches); driver entry points: cuTensorMapEncodeTiled only (emu_tensormap.cc).
 // The device it reports: "imagerate CUDA emulator (CPU)", compute capability 9.0 and 132 SMs
 // (an H100 SXM), so that the kernels' tile and split choices are the H100's; clocks 0.
 #include <chrono>
@@ -106,6 +108,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
@@ -174,6 +177,36 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int dev) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+// ------------------------------------------------------------ kernels and driver entry points
+// cudaFuncSetAttribute (runtime API reference): MaxDynamicSharedMemorySize per kernel (emu_shared.cc
+// checks it against launches); the carveout is a hint (-1..100 percent); others are not emulated.
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (!func) return fail(cudaErrorInvalidDeviceFunction);
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+    const cudaError_t e = emu::set_max_dynamic_smem(func, value);
+    return e == cudaSuccess ? e : fail(e);
+  }
+  if (attr == cudaFuncAttributePreferredSharedMemoryCarveout && value >= -1 && value <= 100) return cudaSuccess;
+  return fail(cudaErrorInvalidValue);
+}
+
+// cudaGetDriverEntryPointByVersion (runtime API reference, "Driver Entry Point Access"): a version
+// above the driver's is cudaErrorInvalidValue; a symbol it lacks, or one newer than the version
+// asked for, is success with a null pointer and the query result saying which.
+cudaError_t cudaGetDriverEntryPointByVersion(const char* symbol, void** func, unsigned cuda_version,
+                                             unsigned long long flags, cudaDriverEntryPointQueryResult* status) {
+  if (!symbol || !func || flags > cudaEnablePerThreadDefaultStream || cuda_version > (unsigned)emu::kRuntimeVersion)
+    return fail(cudaErrorInvalidValue);
+  unsigned introduced = 0;
+  void* p = emu::driver_entry_point(symbol, &introduced);
+  cudaDriverEntryPointQueryResult r = cudaDriverEntryPointSuccess;
+  if (!p) r = cudaDriverEntryPointSymbolNotFound;
+  else if (cuda_version < introduced) r = cudaDriverEntryPointVersionNotSufficent;
+  *func = r == cudaDriverEntryPointSuccess ? p : nullptr;
+  if (status) *status = r;
+  return cudaSuccess;
+}
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *total_bytes = emu::device_capacity();
   *free_bytes = *total_bytes - emu::device_used();

@@ -1,7 +1,6 @@
 // emu_runtime.cc: the CPU side of the CUDA emulator (emu.h): fibers and their scheduler, the
-// access checks, the shared window, warp exchanges (shuffles) and the mma.sync model. Device
-// memory is emu_memory.cc; the runtime API (streams, events, graphs, copies) is emu_api.cc; the
-// wgmma model is emu_wgmma.cc.
+// access checks, warp exchanges (shuffles) and the mma.sync model. The other parts are listed in
+// emu_internal.h (shared window, device memory, runtime API, wgmma, TMA and mbarrier, async proxy).
 //
 // Threads: kernels run on the thread that launches them (the JS thread in the addon), and
 // only that thread allocates or frees device memory, so the scheduler and the allocation
@@ -16,6 +15,7 @@
 #include <ucontext.h>
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -51,9 +51,11 @@ struct Fiber {
   void* asan_fake = nullptr;
   uint3 tid;
   int lin = 0;
-  enum State { kRun, kBlockBarrier, kWarpBarrier, kDone } state = kRun;
+  // kSpin: in mbarrier.try_wait, which found its phase incomplete (spin_bar, spin_parity).
+  enum State { kRun, kBlockBarrier, kWarpBarrier, kSpin, kDone } state = kRun;
   unsigned mma_calls = 0;
   unsigned exchanges = 0;
+  uint32_t spin_bar = 0, spin_parity = 0;
 };
 
 namespace {
@@ -73,10 +75,12 @@ int order_from_env() {
 }
 const int g_order = order_from_env();
 unsigned long long g_block_serial = 0;  // counts blocks over all launches
+unsigned long long g_progress = 0;      // anything but a fruitless mbarrier look (see progress())
 unsigned long long g_launches = 0, g_switches = 0;
-void* g_sched_fake = nullptr;  // ASan's bookkeeping of the scheduler's stack
-const void* g_sched_bottom = nullptr;
-size_t g_sched_size = 0;
+// ASan's bookkeeping of the scheduler's stack (used by the EMU_SWITCH_* macros under ASan only)
+[[maybe_unused]] void* g_sched_fake = nullptr;
+[[maybe_unused]] const void* g_sched_bottom = nullptr;
+[[maybe_unused]] size_t g_sched_size = 0;
 
 // Back to the scheduler from the running fiber f; returns when f is resumed.
 void to_scheduler(Fiber* f) {
@@ -104,6 +108,7 @@ void yield(Fiber::State s) {
   Fiber* f = g_cur;
   f->state = s;
   ++g_switches;
+  if (s != Fiber::kSpin) ++g_progress;
   to_scheduler(f);
 }
 
@@ -150,69 +155,7 @@ std::vector<int> order_of(int n, int salt) {
   return v;
 }
 
-// ------------------------------------------------------------ shared window
-// Each __shared__ array of the running launch gets an address in an emulated shared window
-// when a thread first reaches its declaration; kernels see it through __cvta_generic_to_shared
-// and wgmma descriptors (start address >> 4 in 14 bits: the window must end below 256 KiB).
-// It starts at 1 KiB, so that address 0 lies in no array, and ends at 228 KiB (227 KiB of
-// arrays, the H100's opt-in maximum per block). Each array sits at an odd multiple of its
-// declared alignment: exactly what it asked for, no more.
-constexpr uint32_t kWindowBase = 1024, kWindowEnd = 228 * 1024;
-struct WindowSlot {
-  uint32_t addr;
-  size_t bytes;
-  unsigned long long block;  // the block (g_block_serial) that last poisoned it
-};
-std::map<uintptr_t, WindowSlot> g_window;         // host start -> slot (this launch's arrays)
-std::map<uint32_t, uintptr_t> g_window_by_addr;  // window address -> host start
-uint32_t g_window_next = kWindowBase;
-
-void window_reset() {
-  g_window.clear();
-  g_window_by_addr.clear();
-  g_window_next = kWindowBase;
-}
-
-WindowSlot& window_place(void* p, size_t bytes, size_t align) {
-  auto it = g_window.find((uintptr_t)p);
-  if (it != g_window.end()) return it->second;
-  if (align == 0 || (align & (align - 1)) != 0)
-    fault("__shared__ array with an alignment that is not a power of two", p, bytes);
-  uint64_t a = ((uint64_t)g_window_next + align - 1) / align * align;
-  if ((a / align) % 2 == 0) a += align;
-  if (a + bytes > kWindowEnd)
-    fault("the kernel's __shared__ arrays pass the end of the 227 KiB shared window", p, bytes);
-  g_window_by_addr[(uint32_t)a] = (uintptr_t)p;
-  g_window_next = (uint32_t)(a + bytes);
-  return g_window[(uintptr_t)p] = WindowSlot{(uint32_t)a, bytes, 0};
-}
-
 }  // namespace
-
-void shared_fresh(void* p, size_t bytes, size_t align) {
-  WindowSlot& w = window_place(p, bytes, align);
-  if (w.block == g_block_serial) return;
-  w.block = g_block_serial;
-  std::memset(p, 0xFF, bytes);
-}
-
-size_t shared_address(const void* p) {
-  auto it = g_window.upper_bound((uintptr_t)p);
-  if (it != g_window.begin()) {
-    --it;
-    if ((uintptr_t)p <= it->first + it->second.bytes) return it->second.addr + ((uintptr_t)p - it->first);
-  }
-  fault("__cvta_generic_to_shared of an address outside every __shared__ array", p, 0);
-}
-
-unsigned char* shared_host(uint32_t addr, size_t bytes) {
-  auto it = g_window_by_addr.upper_bound(addr);
-  if (it == g_window_by_addr.begin()) return nullptr;
-  --it;
-  const WindowSlot& w = g_window.at(it->second);
-  if ((uint64_t)addr + bytes > (uint64_t)w.addr + w.bytes) return nullptr;
-  return (unsigned char*)it->second + (addr - w.addr);
-}
 
 const uint3& current_tid() { return g_cur->tid; }
 int lane_linear() { return g_cur->lin; }
@@ -238,30 +181,134 @@ void fault_thread(const char* what, int lin) {
   fault_at(what, nullptr, 0, uint3{i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)});
 }
 
+void faultf(int lin, const char* fmt, ...) {
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (lin < 0) fault(msg, nullptr, 0);
+  fault_thread(msg, lin);
+}
+
 void check_access(const void* p, size_t bytes, size_t align, bool global_only) {
   if (((uintptr_t)p & (align - 1)) != 0) fault("misaligned vector access", p, bytes);
   if (global_only && !is_device(p, bytes)) fault("read outside every device allocation", p, bytes);
 }
 
 // ------------------------------------------------------------ launches
-bool launch_config_ok(const char* name, dim3 grid, dim3 block, size_t smem) {
+bool launch_config_ok(const char* name, const void* func, dim3 grid, dim3 block, size_t smem) {
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535u || grid.z > 65535u ||
-      threads == 0 || threads > 1024 || block.z > 64 || smem != 0) {
-    std::fprintf(stderr, "EMU: launch of %s with grid (%u,%u,%u) block (%u,%u,%u) smem %zu: invalid configuration%s\n",
-                 name, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem,
-                 smem ? " (dynamic shared memory is not emulated)" : "");
+      threads == 0 || threads > 1024 || block.z > 64) {
+    std::fprintf(stderr, "EMU: launch of %s with grid (%u,%u,%u) block (%u,%u,%u): invalid configuration\n", name,
+                 grid.x, grid.y, grid.z, block.x, block.y, block.z);
     set_last_error(cudaErrorInvalidConfiguration);
+    return false;
+  }
+  if (!dynamic_smem_ok(name, func, smem)) {
+    set_last_error(cudaErrorInvalidValue);
     return false;
   }
   return true;
 }
 
-void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), void* ctx) {
+void progress() { ++g_progress; }
+
+void spin_yield(uint32_t bar, uint32_t parity) {
+  g_cur->spin_bar = bar;
+  g_cur->spin_parity = parity;
+  yield(Fiber::kSpin);
+}
+
+bool on_fiber_stack(const void* p, size_t bytes) {
+  const uintptr_t lo = (uintptr_t)g_cur->stack, a = (uintptr_t)p;
+  return a >= lo && a + bytes <= lo + kStack;
+}
+
+namespace {
+
+// No thread of the block can go on: some spin on mbarriers whose phases nothing will complete.
+[[noreturn]] void deadlock(int n) {
+  int spin = -1, spinning = 0, at_sync = 0, at_warp = 0, done = 0;
+  for (int i = 0; i < n; ++i) {
+    const Fiber::State s = g_fibers[i].state;
+    if (s == Fiber::kSpin && spinning++ == 0) spin = i;
+    at_sync += s == Fiber::kBlockBarrier;
+    at_warp += s == Fiber::kWarpBarrier;
+    done += s == Fiber::kDone;
+  }
+  if (spin < 0) fault("deadlock: no thread of the block can make progress", nullptr, 0);
+  const Fiber& f = g_fibers[spin];
+  char msg[768];
+  std::snprintf(msg, sizeof msg,
+                "deadlock: no thread of the block can make progress. This thread spins in mbarrier.try_wait.parity "
+                "(parity %u) on the mbarrier at shared 0x%x, %s; of the block's %d threads %d spin on mbarriers, "
+                "%d wait at __syncthreads, %d at a warp-collective, %d have exited",
+                f.spin_parity, f.spin_bar, mbarrier_state(f.spin_bar).c_str(), n, spinning, at_sync, at_warp, done);
+  fault_thread(msg, spin);
+}
+
+// One block: sweeps over its warps until every thread has exited. A sweep runs each warp's lanes
+// in rounds (a warp-collective releases when all its lanes reach it) until they wait at the block
+// barrier, exit, or spin on an mbarrier; a warp-collective that waits for spinning lanes waits for
+// the next sweep. When every thread waits at the block barrier it is released; when some spin, the
+// sweep is repeated while anything progresses, and a sweep without progress is a deadlock.
+void run_block(int n, int warps, int salt) {
+  for (int sweep = 0;; ++sweep) {
+    const unsigned long long before = g_progress;
+    const std::vector<int> worder = order_of(warps, sweep + salt);
+    for (int w : worder) {
+      const int l0 = w * 32, l1 = std::min(n, l0 + 32);
+      for (int round = 0;; ++round) {
+        const std::vector<int> lorder = order_of(l1 - l0, round * 7 + sweep);
+        for (int l : lorder) {
+          Fiber& f = g_fibers[l0 + l];
+          if (f.state != Fiber::kRun && f.state != Fiber::kSpin) continue;
+          resume(f);
+          proxy_after_run(f.lin);
+        }
+        int warp_bar = 0, spin = 0, other = 0;
+        for (int i = l0; i < l1; ++i) {
+          const Fiber::State s = g_fibers[i].state;
+          if (s == Fiber::kWarpBarrier) ++warp_bar;
+          else if (s == Fiber::kSpin) ++spin;
+          else ++other;  // at the block barrier, or finished
+        }
+        if (warp_bar == 0) break;
+        if (other != 0) fault("warp divergence at a warp-collective operation", nullptr, 0);
+        if (spin != 0) break;  // the collective waits for lanes that spin: the next sweep
+        for (int i = l0; i < l1; ++i)
+          if (g_fibers[i].state == Fiber::kWarpBarrier) g_fibers[i].state = Fiber::kRun;
+      }
+    }
+    int at_barrier = 0, done = 0, waiting = 0;
+    for (int i = 0; i < n; ++i) {
+      const Fiber::State s = g_fibers[i].state;
+      if (s == Fiber::kBlockBarrier) ++at_barrier;
+      else if (s == Fiber::kDone) ++done;
+      else waiting += s == Fiber::kSpin || s == Fiber::kWarpBarrier;
+    }
+    if (waiting != 0) {
+      if (g_progress == before) deadlock(n);
+      continue;
+    }
+    if (at_barrier == 0) return;  // all done
+    if (done != 0) fault("__syncthreads reached by only some threads of the block", nullptr, 0);
+    for (int i = 0; i < n; ++i) g_fibers[i].state = Fiber::kRun;
+    tma_block_sync();
+  }
+}
+
+}  // namespace
+
+void launch_impl(const char* name, const void* func, dim3 grid, dim3 block, size_t smem, void (*thunk)(void*),
+                 void* ctx) {
   const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
   ++g_launches;
   g_kernel = name;
-  window_reset();  // this launch's arrays get their addresses as they are reached
+  window_launch(func, smem);  // this launch's arrays get their addresses as they are reached
+  proxy_launch(func);
   g_thunk = thunk;
   g_ctx = ctx;
   gridDim = grid;
@@ -273,12 +320,13 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
     g_fibers[i].lin = i;
     g_fibers[i].tid = uint3{(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y), (unsigned)(i / (block.x * block.y))};
   }
+  const unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
   unsigned long long block_no = 0;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx, ++block_no) {
         blockIdx = uint3{bx, by, bz};
-        ++g_block_serial;
+        window_block(++g_block_serial);
         for (int i = 0; i < n; ++i) {
           Fiber& f = g_fibers[i];
           f.state = Fiber::kRun;
@@ -286,38 +334,11 @@ void launch_impl(const char* name, dim3 grid, dim3 block, void (*thunk)(void*), 
           f.exchanges = 0;
         }
         wgmma_block_begin(n);
-        for (int phase = 0;; ++phase) {
-          const std::vector<int> worder = order_of(warps, phase + (int)block_no);
-          for (int w : worder) {
-            const int l0 = w * 32, l1 = std::min(n, l0 + 32);
-            for (int round = 0;; ++round) {
-              const std::vector<int> lorder = order_of(l1 - l0, round * 7 + phase);
-              for (int l : lorder) {
-                Fiber& f = g_fibers[l0 + l];
-                if (f.state == Fiber::kDone || f.state == Fiber::kBlockBarrier) continue;
-                resume(f);
-              }
-              int warp_bar = 0, other = 0;
-              for (int i = l0; i < l1; ++i) {
-                if (g_fibers[i].state == Fiber::kWarpBarrier) ++warp_bar;
-                else ++other;  // at the block barrier, or finished
-              }
-              if (warp_bar == 0) break;
-              if (other != 0) fault("warp divergence at a warp-collective operation", nullptr, 0);
-              for (int i = l0; i < l1; ++i)
-                if (g_fibers[i].state == Fiber::kWarpBarrier) g_fibers[i].state = Fiber::kRun;
-            }
-          }
-          int at_barrier = 0, done = 0;
-          for (int i = 0; i < n; ++i) {
-            if (g_fibers[i].state == Fiber::kBlockBarrier) ++at_barrier;
-            else if (g_fibers[i].state == Fiber::kDone) ++done;
-          }
-          if (at_barrier == 0) break;  // all done
-          if (done != 0) fault("__syncthreads reached by only some threads of the block", nullptr, 0);
-          for (int i = 0; i < n; ++i) g_fibers[i].state = Fiber::kRun;
-        }
+        tma_block_begin(n);
+        proxy_block_begin(block_no == 0, block_no + 1 == blocks);
+        run_block(n, warps, (int)block_no);
         wgmma_block_end();
+        tma_block_end();
       }
   check_guards(name);
   g_kernel = "";

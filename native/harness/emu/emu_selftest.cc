@@ -31,9 +31,44 @@
 #include <vector>
 
 #include "cuda_runtime.h"
+#include "emu_selftest.h"
 #include "wgmma.cuh"
 
+namespace emu_test {  // emu_selftest.h
+
+bool run_child(const std::function<int()>& body, std::string* err, int* status, bool* aborted) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    const rlimit none{0, 0};
+    setrlimit(RLIMIT_CORE, &none);  // no core file per expected abort
+    signal(SIGABRT, SIG_DFL);
+    const int rc = body();
+    std::fflush(stderr);
+    _exit(rc);
+  }
+  close(fds[1]);
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) err->append(buf, (size_t)n);
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  *aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return true;
+}
+
+}  // namespace emu_test
+
 namespace {
+
+using emu_test::run_child;
 
 using imagerate::cuda::MathMode;
 namespace wg = imagerate::cuda::wg;
@@ -217,36 +252,6 @@ std::string run_case(int kind, const Layout& L, int ops, int iters, int scale_d,
   if (bad) return std::to_string(bad) + " of 16384 wrong, first " + first;
   if (overwrite && same_as_old == kRows * 128) return "the overwrite changed nothing";
   return "";
-}
-
-// Runs body in a child process (so that an emulator fault ends only it); its stderr, exit
-// status and whether it aborted come back.
-bool run_child(const std::function<int()>& body, std::string* err, int* status, bool* aborted) {
-  int fds[2];
-  if (pipe(fds) != 0) return false;
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], 2);
-    const rlimit none{0, 0};
-    setrlimit(RLIMIT_CORE, &none);  // no core file per expected abort
-    signal(SIGABRT, SIG_DFL);
-    const int rc = body();
-    std::fflush(stderr);
-    _exit(rc);
-  }
-  close(fds[1]);
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) err->append(buf, (size_t)n);
-  close(fds[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  *aborted = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
-  *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return true;
 }
 
 // A case that must pass, run in a child: a wrong result or an emulator fault fails it alone.

@@ -37,9 +37,18 @@
 // its own SM sub-partition, with no promise about when the others read), so a kernel that
 // overwrites an operand before every warp has waited reads the new data. wgmma.fence and
 // commit_group are not warp collectives here (they would cost a fiber switch each): what the
-// lanes issued is compared at the wait, where the descriptors are decoded (once per warp). fence.proxy.async is only counted: stores are not
-// tracked, so the async proxy sees all of shared memory, and the check is only that some
-// thread of the block executed one before the first mma_async.
+// lanes issued is compared at the wait, where the descriptors are decoded (once per warp).
+// Groups complete in order, each op in issue order, so mma_asyncs of a later group may chain into
+// the accumulators of a pending one (the ISA orders "accumulator register accesses across multiple
+// wgmma.mma_async instructions of the same shape" by default: 9.7.15.7.1) and wait_group 1 keeps
+// one group in flight. A thread's own writes to pending accumulators are still found: each op
+// keeps the accumulators as they were at its issue or at the last wait, and every wait compares.
+// fence.proxy.async: in blocks emu_proxy.cc tracks, each operand byte must be visible to the async
+// proxy when the mma_async is issued and when it completes (no ordinary store since its writer's
+// last fence.proxy.async); in the other blocks the coarse check remains that some thread executed
+// one before the first mma_async (waived once the block used the TMA, whose writes need none).
+// Operands a TMA copy wrote must have been waited for (emu_tma.cc).
+#include <algorithm>
 #include <array>
 #include <cstdarg>
 #include <cstdio>
@@ -91,18 +100,6 @@ std::map<unsigned, GroupSeen> g_history[8];  // per warpgroup: group index -> wh
 int g_threads = 0;
 unsigned long long g_proxy_fences = 0;  // fence.proxy.async executed in this block
 
-// fault() with a printf message, naming thread `lin` of the block (-1: the running thread).
-[[noreturn]] void faultf(int lin, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void faultf(int lin, const char* fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (lin < 0) fault(msg, nullptr, 0);
-  fault_thread(msg, lin);
-}
-
 // Decodes a descriptor of an operand with `rows` rows into its core matrices' host addresses.
 void decode(uint64_t desc, int rows, const char* name, Operand& out) {
   constexpr uint64_t kFields = 0x3FFFull | 0x3FFFull << 16 | 0x3FFFull << 32 | 7ull << 49 | 3ull << 62;
@@ -130,6 +127,42 @@ void decode(uint64_t desc, int rows, const char* name, Operand& out) {
     }
 }
 
+// Window address of core matrix (row group rg, k chunk kc) of a descriptor (the fields as in decode).
+uint32_t cm_addr(uint64_t desc, int rg, int kc) {
+  const uint64_t start = (desc & 0x3FFF) << 4, lbo = ((desc >> 16) & 0x3FFF) << 4, sbo = ((desc >> 32) & 0x3FFF) << 4;
+  return (uint32_t)(start + rg * sbo + kc * lbo);
+}
+
+// The core matrices warp `warp` of the warpgroup reads for one op: its 16 rows of A (2 row groups)
+// and all of B, each two 16-byte k chunks; A's 4 first.
+constexpr int kOpCms = 4 + 2 * kRowsB / 8;
+void op_cms(uint64_t da, uint64_t db, int warp, uint32_t (&out)[kOpCms]) {
+  int n = 0;
+  for (int rg = 2 * (warp % 4); rg < 2 * (warp % 4) + 2; ++rg)
+    for (int kc = 0; kc < 2; ++kc) out[n++] = cm_addr(da, rg, kc);
+  for (int rg = 0; rg < kRowsB / 8; ++rg)
+    for (int kc = 0; kc < 2; ++kc) out[n++] = cm_addr(db, rg, kc);
+}
+
+// The async proxy's view of an op's operands (emu_proxy.cc, emu_tma.cc), when it is issued by
+// thread lin (issue) or completed by a wait_group of `warp`.
+void check_operands(uint64_t da, uint64_t db, int warp, int lin, bool issue) {
+  uint32_t cms[kOpCms];
+  op_cms(da, db, warp, cms);
+  const char* what = issue ? "wgmma.mma_async" : "a wgmma.mma_async completing at this wait_group";
+  for (int i = 0; i < kOpCms; ++i) {
+    uint32_t at = 0;
+    const int w = proxy_unfenced(cms[i], 128, &at);
+    if (w >= 0)
+      faultf(-1,
+             "%s reads shared 0x%x (operand %s), last written by thread %d with an ordinary store not followed by its "
+             "fence.proxy.async: the tensor core's async proxy may not see it (PTX ISA 9.7.15.7.1, 9.7.13.4)",
+             what, at, i < 4 ? "A" : "B", w);
+  }
+  if (issue) tma_check_async_read(cms, kOpCms, 128, lin, what);
+  else tma_check_pending_write(cms, kOpCms, 128, what);
+}
+
 // Element (row, k) of an operand, decoded as the tensor core reads it.
 double element(const Operand& o, int row, int k, int kind) {
   const int bytes = kind == 1 ? 4 : 2, at = k * bytes;
@@ -152,6 +185,7 @@ bool same_op(const Op& x, const Op& y) {
 void compute(int warp, size_t i) {
   const Op& op = g_lane[warp * 32].ops[i];
   const int K = op.kind == 1 ? 8 : 16, r0 = 16 * (warp % 4);
+  check_operands(op.da, op.db, warp, -1, false);
   Operand oa, ob;  // the lanes agree on the descriptors (complete() checked): decoded once per warp
   decode(op.da, kRowsA, "A", oa);
   decode(op.db, kRowsB, "B", ob);
@@ -234,7 +268,13 @@ void complete(int warp, int n) {
 
 void wgmma_fence() { g_lane[lane_linear()].fenced = true; }
 
-void fence_proxy_async() { ++g_proxy_fences; }
+void fence_proxy_async() {
+  const int lin = lane_linear();
+  ++g_proxy_fences;
+  proxy_activate();
+  proxy_fence(lin);
+  tma_fence(lin);
+}
 
 void wgmma_mma_async(int kind, float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d) {
   const int lin = lane_linear();
@@ -243,9 +283,12 @@ void wgmma_mma_async(int kind, float (&d)[64], uint64_t desc_a, uint64_t desc_b,
     faultf(-1, "wgmma.mma_async in a partial warpgroup (the block has %d threads, not a multiple of 128)", g_threads);
   if (!L.fenced)
     faultf(-1, "wgmma.mma_async without a wgmma.fence since the thread's last wgmma.wait_group (or its start)");
-  if (g_proxy_fences == 0)
+  if (g_proxy_fences == 0 && !proxy_precise() && !tma_block_used())
     faultf(-1, "wgmma.mma_async before any thread of the block executed fence.proxy.async (shared-memory stores "
                "are not visible to the tensor core's async proxy without it)");
+  proxy_activate();
+  proxy_attribute(lin);
+  check_operands(desc_a, desc_b, lin / 32, lin, true);
   Op op;
   op.kind = kind;
   op.scale_d = scale_d != 0;
@@ -298,6 +341,17 @@ void wgmma_thread_exit() {
   const bool committed = !L.commits.empty() && L.commits.back() == L.ops.size();
   faultf(-1, committed ? "thread exits with wgmma.mma_async groups committed but not waited for (wgmma.wait_group)"
                        : "thread exits with wgmma.mma_async not committed (wgmma.commit_group) nor waited for");
+}
+
+int wgmma_pending_reader(uint32_t lo, uint32_t hi) {
+  for (int warp = 0; warp < g_threads / 32; ++warp)
+    for (const Op& op : g_lane[warp * 32].ops) {
+      uint32_t cms[kOpCms];
+      op_cms(op.da, op.db, warp, cms);
+      for (uint32_t a : cms)
+        if (a < hi && lo < a + 128) return warp * 32;
+    }
+  return -1;
 }
 
 void wgmma_block_end() {

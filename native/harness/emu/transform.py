@@ -6,10 +6,13 @@ host code around them) with the few mechanical edits g++ needs to run them on th
       ->  emu::launch("kernel", emu::as_dim3(grid), emu::as_dim3(block), smem, stream, &kernel, args);
   the bodies of to_tf32, pack2 and the three mma.sync asm statements -> emu:: calls;
   wgmma.cuh's asm statements (wgmma fence/mma_async/commit/wait, fence.proxy.async) -> emu::
-  calls, the operand fence -> nothing; each must read exactly as below up to whitespace;
+  calls, the operand fence -> nothing; tma.cuh's (mbarrier init/arrive.expect_tx/try_wait,
+  fence.mbarrier_init, cp.async.bulk.tensor) -> emu:: calls; each must read exactly as below up
+  to whitespace;
   common.cuh's `#ifdef __CUDACC__` (device helpers) -> always on;
   each __shared__ array declaration gets emu::shared_fresh (filled with NaN bytes when a
-  block's first thread reaches it; given its shared-window address).
+  block's first thread reaches it; given its shared-window address); an extern __shared__
+  declaration becomes a pointer to the launch's dynamic shared memory (emu::shared_dynamic).
 Every file of SRC_DIR must be listed below with its number of launches, and each edit must
 match exactly as often as expected, so a new file or a changed source fails loudly."""
 import os, re, sys
@@ -60,7 +63,8 @@ LAUNCHES = {
     'kernels.cuh': 0, 'common.cuh': 0, 'gemm_operands.cuh': 0, 'conv_operands.cuh': 0,
     'channel_reduce.cuh': 3, 'device_probe.h': 0, 'device_probe.cu': 0,
     'gemm.cu': 1, 'conv2d.cu': 1, 'batchnorm.cu': 4, 'elementwise.cu': 12, 'lrn.cu': 2,
-    'pool2d.cu': 4, 'sgd.cu': 1, 'softmax_xent.cu': 2, 'gemm_tile.cuh': 3, 'wgmma.cuh': 0,
+    'pool2d.cu': 4, 'sgd.cu': 1, 'softmax_xent.cu': 2, 'gemm_tile.cuh': 4, 'wgmma.cuh': 0,
+    'tma.cuh': 0, 'tma.cu': 0,
 }
 def common(t):
     return sub(t, r'^#ifdef __CUDACC__$', '#if 1  // __CUDACC__: the device helpers, emulated', 1, re.M)
@@ -107,14 +111,35 @@ def wgmma(t):
     t = exact(t, r'asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");', 'emu::wgmma_fence();', 1)
     t = exact(t, r'asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");', 'emu::wgmma_commit_group();', 1)
     t = exact(t, r'asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");', 'emu::wgmma_wait_group(0);', 1)
+    t = exact(t, r'asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");', 'emu::wgmma_wait_group(1);', 1)
     t = exact(t, r'asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");', 'emu::fence_proxy_async();', 1)
     t = exact(t, r'asm volatile("" : "+f"(d[i])::"memory");', '(void)d[i];', 1)
     for kind, shape, ab, trans in ((1, 'k8', 'tf32', ''), (2, 'k16', 'bf16', ', 0, 0'), (3, 'k16', 'f16', ', 0, 0')):
         t = exact(t, WG_MMA % (shape, ab, ab, trans), 'emu::wgmma_mma_async(%d, d, da, db, scale_d);' % kind, 1)
     return t
 
+# tma.cuh: one statement per function, operands %0.. in the order written.
+TMA_TRY_WAIT = r'''asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.b32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");'''
+TMA_LOAD_2D = r'''asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+      ::"r"(dst), "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");'''
+def tma(t):
+    t = exact(t, r'asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");',
+              'emu::mbarrier_init(bar, count);', 1)
+    t = exact(t, r'asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");', 'emu::fence_mbarrier_init();', 1)
+    t = exact(t, r'asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");',
+              'emu::mbarrier_arrive_expect_tx(bar, bytes);', 1)
+    t = exact(t, TMA_TRY_WAIT, 'done = emu::mbarrier_try_wait_parity(bar, parity);', 1)
+    t = exact(t, TMA_LOAD_2D, 'emu::tma_load_2d(dst, reinterpret_cast<uint64_t>(map), c0, c1, bar);', 1)
+    return t
+
 # file -> its own edits, after the launches (every file of LAUNCHES gets those)
-EDITS = {'common.cuh': common, 'gemm_tile.cuh': gemm_tile, 'wgmma.cuh': wgmma}
+EDITS = {'common.cuh': common, 'gemm_tile.cuh': gemm_tile, 'wgmma.cuh': wgmma, 'tma.cuh': tma}
 
 unknown = sorted(set(f for f in os.listdir(src) if f.endswith(('.cu', '.cuh', '.h'))) - set(LAUNCHES))
 check(not unknown, 'kernels/cuda files the emulator does not know (add them to LAUNCHES): %s' % unknown)
@@ -124,11 +149,19 @@ check(not unknown, 'kernels/cuda files the emulator does not know (add them to L
 # as on a GPU, where its contents are undefined; it also gets its shared-window address there,
 # at its declared alignment (__alignof__). Each declaration must read as expected.
 SHARED = re.compile(r'^(\s*__shared__ (?:__align__\(\d+\) )?[\w:]+ (\w+)(?:\[[^\]\n]*\])+;)', re.M)
+# extern __shared__ [__align__(N)] T name[];  -> a T* to the launch's dynamic shared memory, at
+# the declared alignment (the type's own without __align__), poisoned like an array.
+EXTERN_SHARED = re.compile(r'^(\s*)extern __shared__ (?:__align__\((\d+)\) )?([\w:]+(?: [\w:]+)*) (\w+)\[\];', re.M)
 def poison_shared(t, name):
     want = len(re.findall(r'\b__shared__\b', re.sub(r'//.*', '', t)))
     fresh = lambda m: m.group(1) + ' emu::shared_fresh(%s, sizeof %s, __alignof__(%s));' % ((m.group(2),) * 3)
     t, n = SHARED.subn(fresh, t)
-    check(n == want, ('__shared__ declarations the emulator cannot poison in', name, n, want))
+    def dynamic(m):
+        align = m.group(2) or '__alignof__(%s)' % m.group(3)
+        return ('%s%s* const %s = static_cast<%s*>(emu::shared_dynamic(%s));'
+                % (m.group(1), m.group(3), m.group(4), m.group(3), align))
+    t, n_ext = EXTERN_SHARED.subn(dynamic, t)
+    check(n + n_ext == want, ('__shared__ declarations the emulator cannot poison in', name, n + n_ext, want))
     return t
 
 for name, n in LAUNCHES.items():

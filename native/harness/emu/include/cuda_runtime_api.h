@@ -6,11 +6,16 @@
 #include <cstddef>
 #include <cstdint>
 
+// The runtime version these declarations follow (CUDA 13.0, the development machine's nvcc);
+// kernels/cuda/tma.cu picks its driver entry-point call by it.
+#define CUDART_VERSION 13000
+
 typedef enum cudaError {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDeviceFunction = 98,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorNoDevice = 100,
@@ -50,6 +55,21 @@ enum cudaStreamCaptureMode {
   cudaStreamCaptureModeRelaxed = 2,
 };
 
+enum cudaFuncAttribute {  // the two a kernel of this project may set
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+  cudaFuncAttributePreferredSharedMemoryCarveout = 9,
+};
+enum cudaGetDriverEntryPointFlags {
+  cudaEnableDefault = 0x0,
+  cudaEnableLegacyStream = 0x1,
+  cudaEnablePerThreadDefaultStream = 0x2,
+};
+enum cudaDriverEntryPointQueryResult {
+  cudaDriverEntryPointSuccess = 0,
+  cudaDriverEntryPointSymbolNotFound = 1,
+  cudaDriverEntryPointVersionNotSufficent = 2,  // (sic, CUDA's spelling)
+};
+
 #define cudaStreamNonBlocking 0x01
 #define cudaEventDefault 0x00
 #define cudaEventBlockingSync 0x01
@@ -87,6 +107,12 @@ cudaError_t cudaSetDevice(int dev);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev);
 cudaError_t cudaDeviceSynchronize();
+// kernels (cuda_runtime.h adds the overload taking the kernel itself)
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
+// the driver's entry points: cuTensorMapEncodeTiled only (emu_tensormap.cc)
+cudaError_t cudaGetDriverEntryPointByVersion(const char* symbol, void** func, unsigned cuda_version,
+                                             unsigned long long flags,
+                                             cudaDriverEntryPointQueryResult* status = nullptr);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 // memory
 cudaError_t cudaMalloc(void** p, size_t bytes);
