@@ -55,7 +55,13 @@ fi
 # ---------------------------------------------------------------- native addons + harness for sm_90a
 if [ "$SKIP_BUILD" = 0 ]; then
   say "building the native addons for sm_90a in $BUILD (IMAGERATE_CUDA=ON)"
-  npx cmake-js compile --out "$BUILD" --parallel "$JOBS" --CDIMAGERATE_CUDA=ON --CDCMAKE_CUDA_ARCHITECTURES=90a-real
+  # configure, then build: `cmake-js compile` configures only a fresh build folder, so in one
+  # left from an earlier run it kept that run's cached architectures (a 90-real build has no
+  # wgmma/TMA code, and the GPU session would find the Hopper loops unsupported).
+  npx cmake-js configure --out "$BUILD" --CDIMAGERATE_CUDA=ON --CDCMAKE_CUDA_ARCHITECTURES=90a-real
+  ARCHS="$(sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$BUILD/CMakeCache.txt")"
+  [ "$ARCHS" = 90a-real ] || { echo "prepare-carry.sh: $BUILD is configured for CUDA architectures '$ARCHS', not 90a-real" >&2; exit 1; }
+  npx cmake-js build --out "$BUILD" --parallel "$JOBS"
   STAGE="$(mktemp -d)"
   mkdir -p "$STAGE/Release"
   cp "$BUILD/Release/imagerate_cpu.node" "$BUILD/Release/imagerate_cuda.node" "$STAGE/Release/"
@@ -66,7 +72,7 @@ if [ "$SKIP_BUILD" = 0 ]; then
     say "WARNING: no imagerate_cuda_harness in $BUILD (is cmake/cuda_harness.cmake included?); the harness stage will build it there"
   fi
   strip --strip-unneeded "$STAGE"/Release/* 2>/dev/null || true
-  ldd --version | head -n 1 > "$STAGE/Release/BUILT_WITH_GLIBC"
+  ldd --version | sed -n 1p > "$STAGE/Release/BUILT_WITH_GLIBC"
   tar -C "$STAGE" -cf - Release | xz -T"$JOBS" -9 > "$CARRY/prebuilt.tar.xz"
   rm -rf "$STAGE"
 fi

@@ -133,10 +133,10 @@ setup() {
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit: $IMAGERATE_COMMIT"
-    echo "glibc: $(ldd --version | head -n 1)"
+    echo "glibc: $(ldd --version | sed -n 1p)"
     echo "node: $(node --version)"
     echo "nvcc: $(nvcc --version 2>/dev/null | tail -n 2 | tr '\n' ' ')"
-    echo "cmake: $(cmake --version 2>/dev/null | head -n 1)"
+    echo "cmake: $(cmake --version 2>/dev/null | sed -n 1p)"
     echo "python: $(python3 -c 'import torch,sys;print(sys.version.split()[0],"torch",torch.__version__,"cuda",torch.version.cuda,"cudnn",torch.backends.cudnn.version())' 2>&1)"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x $NPROC"
     echo "probe: $(addon_loads build/Release/imagerate_cuda.node 2>&1)"
@@ -150,7 +150,7 @@ setup() {
 # ---------------------------------------------------------------- stages
 # The newest imagerate_cuda_harness under build/ (a rebuild's, not a stale prebuilt one).
 harness_bin() {
-  find build -name imagerate_cuda_harness -type f -perm -u+x -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -n 1 | cut -d' ' -f2-
+  find build -name imagerate_cuda_harness -type f -perm -u+x -printf '%T@ %p\n' 2>/dev/null | sort -rn | sed -n 1p | cut -d' ' -f2-
 }
 
 # The harness binary, built first if there is none; a note in status.txt when that fails.
@@ -294,7 +294,7 @@ stage_webgpu() {
   step bench-gemm-webgpu 180 node dist/cli.js bench gemm --backend webgpu --sizes 1024,2048,4096 --out "$RES/gemm-webgpu.jsonl"
   # The first "best at" line of the sweep's table is the first size given (4096).
   local best
-  best="$(grep -o 'IMAGERATE_WEBGPU_GEMM=[0-9a-z_]*' "$LOGS/bench-gemm-webgpu-variants.log" 2>/dev/null | head -n 1)"
+  best="$(grep -o 'IMAGERATE_WEBGPU_GEMM=[0-9a-z_]*' "$LOGS/bench-gemm-webgpu-variants.log" 2>/dev/null | sed -n 1p)"
   if [ -n "$best" ]; then
     log "sweep winner at 4096: $best"
     step bench-gemm-webgpu-best 120 env "$best" node dist/cli.js bench gemm --backend webgpu --sizes 2048,4096 --out "$RES/gemm-webgpu.jsonl"
