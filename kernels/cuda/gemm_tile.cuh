@@ -598,12 +598,7 @@ __global__ void __launch_bounds__(256, 1) wgmma_tma_kernel(const __grid_constant
   const uint32_t base = wg::smem_addr(tma_smem);
   const uint32_t bars = base + S * Cfg::kStageBytes;
 
-  if (tid == 0) {
-#pragma unroll
-    for (int s = 0; s < S; ++s) tma::mbar_init(bars + 8 * s, 1);
-    tma::fence_mbar_init();
-  }
-  __syncthreads();
+  tma::init_barriers(bars, S, tid);
   // Thread 0: the copies of k tile kt into its stage, counted on the stage's barrier.
   auto issue = [&](int kt) {
     const int s = kt % S;

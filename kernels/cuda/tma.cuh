@@ -10,6 +10,7 @@
 //   mbar_init(bar, n)         a barrier for n arriving threads per phase (phase 0 running)
 //   fence_mbar_init()         makes the initialised barriers visible to the async proxy (the
 //                             copy engine); then a __syncthreads() publishes them to the block
+//                             (init_barriers does the three for one-arrival barriers)
 //   mbar_expect_tx(bar, b)    the calling thread arrives, and the current phase will also wait
 //                             for b bytes of copies to complete on it
 //   load_2d(dst, map, c0, c1, bar)  copy the box at coordinates (c0 innermost, c1) of the map's
@@ -64,6 +65,16 @@ __device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   while (!mbar_try_wait(bar, parity)) {
   }
+}
+// The prologue of a kernel that waits on copies: thread 0 (tid) initialises `count` barriers,
+// 8 bytes apart from `bars`, for one arrival each (the thread that issues the copies) and
+// fences them for the copy engine; the block barrier then publishes them to every thread.
+__device__ __forceinline__ void init_barriers(uint32_t bars, int count, int tid) {
+  if (tid == 0) {
+    for (int s = 0; s < count; ++s) mbar_init(bars + 8 * s, 1);
+    fence_mbar_init();
+  }
+  __syncthreads();
 }
 __device__ __forceinline__ void load_2d(uint32_t dst, const Map* map, int c0, int c1, uint32_t bar) {
   asm volatile(

@@ -188,6 +188,21 @@ void validate_gemm_conv(const Options& opt, Report& rep) {
   if (opt.suite == "conv" || opt.suite == "all") validate_conv(opt, rep);
 }
 
+bool select_wgmma() {
+  if (!imagerate::cuda::gemm_wgmma_supported()) {
+    int dev = 0, major = 0, minor = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    std::printf("no wgmma: it needs this build's sm_90a code (CMAKE_CUDA_ARCHITECTURES with 90a) and a "
+                "compute capability 9.0 GPU; this is sm_%d%d\n", major, minor);
+    return false;
+  }
+  imagerate::cuda::set_use_wgmma(true);
+  std::printf("tensor-core main loop: wgmma\n");
+  return true;
+}
+
 }  // namespace harness
 
 namespace {
@@ -262,15 +277,7 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     CK(cudaSetDevice(opt.device));
-    if (wgmma) {
-      if (!imagerate::cuda::gemm_wgmma_supported()) {
-        std::printf("no wgmma: it needs this build's sm_90a code (CMAKE_CUDA_ARCHITECTURES with 90a) and a "
-                    "compute capability 9.0 GPU; this is sm_%d%d\n", d.major, d.minor);
-        return 2;
-      }
-      imagerate::cuda::set_use_wgmma(true);
-      std::printf("tensor-core main loop: wgmma\n");
-    }
+    if (wgmma && !harness::select_wgmma()) return 2;
     if (opt.validate) {
       harness::validate_gemm_conv(opt, rep);                   // honours --suite
       if (opt.suite == "all") harness::validate_ops(opt, rep);  // pooling, norms, pointwise, loss, SGD

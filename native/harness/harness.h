@@ -163,5 +163,8 @@ void validate_conv(const Options& opt, Report& rep);  // validate_conv.cc
 void validate_gemm_conv(const Options& opt, Report& rep);
 void validate_ops(const Options& opt, Report& rep);
 int run_bench(const Options& opt, Report& rep);  // returns 0 or an error count
+// --wgmma: puts GEMM and conv at tf32/bf16/fp16 on the wgmma main loop (set_use_wgmma) and says
+// so, or prints why the current device cannot run it and returns false (the caller exits 2).
+bool select_wgmma();
 
 }  // namespace harness

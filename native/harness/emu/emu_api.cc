@@ -60,7 +60,7 @@ namespace emu {
 
 namespace {
 thread_local cudaError_t t_last_error = cudaSuccess;
-constexpr int kRuntimeVersion = 13000;
+constexpr int kRuntimeVersion = CUDART_VERSION;  // cuda_runtime_api.h
 
 cudaError_t fail(cudaError_t e) {
   t_last_error = e;

@@ -48,14 +48,7 @@ int main(int argc, char** argv) {
       return 3;
     }
   }
-  if (wgmma) {
-    if (!imagerate::cuda::gemm_wgmma_supported()) {  // the kernels were built without IMAGERATE_CUDA_SM90A
-      std::printf("no wgmma: the emulated kernels have no sm_90a code\n");
-      return 2;
-    }
-    imagerate::cuda::set_use_wgmma(true);
-    std::printf("tensor-core main loop: wgmma\n");
-  }
+  if (wgmma && !harness::select_wgmma()) return 2;
   harness::Report rep;
   rep.filter = opt.filter;
   rep.skip = opt.skip;

@@ -222,11 +222,7 @@ __global__ void box_kernel(const __grid_constant__ tma::Map map, Boxes bx, float
   unsigned char* smem = static_cast<unsigned char*>(emu::shared_dynamic(128));
   const int tid = (int)threadIdx.x;
   const uint32_t base = wg::smem_addr(smem), bar = base + (uint32_t)(bx.n * kBoxBytes);
-  if (tid == 0) {
-    tma::mbar_init(bar, 1);
-    tma::fence_mbar_init();
-  }
-  __syncthreads();
+  tma::init_barriers(bar, 1, tid);
   if (tid == 0) {
     tma::mbar_expect_tx(bar, (uint32_t)(bx.n * kBoxBytes));
     for (int i = 0; i < bx.n; ++i) tma::load_2d(base + (uint32_t)(i * kBoxBytes), &map, bx.c0[i], bx.c1[i], bar);
@@ -276,11 +272,7 @@ __global__ void early_kernel(const __grid_constant__ tma::Map map, float* out, u
   unsigned char* smem = static_cast<unsigned char*>(emu::shared_dynamic(128));
   const int tid = (int)threadIdx.x;
   const uint32_t base = wg::smem_addr(smem), bar = base + kBoxBytes;
-  if (tid == 0) {
-    tma::mbar_init(bar, 1);
-    tma::fence_mbar_init();
-  }
-  __syncthreads();
+  tma::init_barriers(bar, 1, tid);
   if (tid == 0) tma::load_2d(base, &map, 8, 4, bar);  // no expect_tx yet
   __syncthreads();
   if (tid == 1) flag[0] = tma::mbar_try_wait(bar, 0) ? 1u : 0u;  // lands the copy: tx-count -512, an arrival missing
@@ -313,11 +305,7 @@ __global__ void phases_kernel(const __grid_constant__ tma::Map map, float* out, 
   unsigned char* smem = static_cast<unsigned char*>(emu::shared_dynamic(128));
   const int tid = (int)threadIdx.x;
   const uint32_t base = wg::smem_addr(smem), bar = base + kBoxBytes;
-  if (tid == 0) {
-    tma::mbar_init(bar, 1);
-    tma::fence_mbar_init();
-  }
-  __syncthreads();
+  tma::init_barriers(bar, 1, tid);
   for (int p = 0; p < kPhases; ++p) {
     if (tid == 0) {
       tma::mbar_expect_tx(bar, kBoxBytes);

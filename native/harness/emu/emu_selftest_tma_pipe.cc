@@ -32,11 +32,7 @@ __global__ void pipe_kernel(const __grid_constant__ tma::Map ma, const __grid_co
   unsigned char* smem = static_cast<unsigned char*>(emu::shared_dynamic(128));
   const int tid = (int)threadIdx.x, wgi = tid / 128;
   const uint32_t base = wg::smem_addr(smem), bars = base + (uint32_t)stages * kStage;
-  if (tid == 0) {
-    for (int s = 0; s < stages; ++s) tma::mbar_init(bars + 8 * s, 1);
-    tma::fence_mbar_init();
-  }
-  __syncthreads();
+  tma::init_barriers(bars, stages, tid);
   auto issue = [&](int kt) {
     const int s = kt % stages;
     const uint32_t a = base + (uint32_t)s * kStage, b = a + kOp, bar = bars + 8 * s;

@@ -6,8 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
-// The runtime version these declarations follow (CUDA 13.0, the development machine's nvcc);
-// kernels/cuda/tma.cu picks its driver entry-point call by it.
+// The runtime version these declarations follow (CUDA 13.0, the development machine's nvcc):
+// what cudaRuntimeGetVersion/cudaDriverGetVersion report (emu_api.cc), and what
+// kernels/cuda/tma.cu picks its driver entry-point call by.
 #define CUDART_VERSION 13000
 
 typedef enum cudaError {
