@@ -87,9 +87,13 @@ CudaAddon::CudaAddon(Napi::Env env, Napi::Object exports) {
 CudaAddon::~CudaAddon() {
   shutdown();
   destroy_graphs_and_events();
-  if (l2_flush_) cudaFree(l2_flush_);
-  if (faults_) cudaFree(faults_);
-  stream_.reset();  // synchronises and destroys the stream; alloc_ and pinned_ then free all
+  // The stream first: it synchronises (so no queued kernel still uses the buffers below) and
+  // is destroyed; alloc_ and pinned_ then free all.
+  void* l2 = l2_flush_;
+  uint32_t* faults = faults_;
+  stream_.reset();
+  if (l2) cudaFree(l2);
+  if (faults) cudaFree(faults);
   (void)cudaGetLastError();
 }
 
@@ -118,9 +122,16 @@ void CudaAddon::open_device(const Args& a) {
       auto s = std::make_unique<CudaStream>(index, &err);
       void* faults = nullptr;
       if (s->ok()) {
-        // The fault slots (kernels.cuh), zeroed before any kernel can count into them.
+        // The fault slots (kernels.cuh), zeroed in the addon's stream before any kernel can
+        // count into them (a plain cudaMemset runs on the legacy stream, which a non-blocking
+        // stream is not ordered after).
         err = cudaMalloc(&faults, kFaultBytes);
-        if (err == cudaSuccess) err = cudaMemset(faults, 0, kFaultBytes);
+        if (err == cudaSuccess) err = cudaMemsetAsync(faults, 0, kFaultBytes, s->get());
+        // The kernels' scratch (Scratch in common.cuh) comes from the device's default
+        // cudaMallocAsync pool, whose release threshold is 0 by default: every stream or event
+        // synchronisation would hand its memory back and the next step map it again. Keep it;
+        // release_caches trims it explicitly.
+        if (err == cudaSuccess) err = cuda::keep_scratch_pool(index);
       }
       if (!s->ok() || err != cudaSuccess) {
         if (faults) cudaFree(faults);
@@ -172,7 +183,7 @@ void CudaAddon::launch(const Args& a, const std::function<cudaError_t(cudaStream
   cudaError_t e = fn(s);
   if (e == cudaErrorMemoryAllocation && !capturing_) {
     (void)cudaGetLastError();
-    if (release_caches()) e = fn(s);  // kernels' scratch comes from cudaMallocAsync
+    if (release_caches() == cudaSuccess) e = fn(s);  // kernels' scratch comes from cudaMallocAsync
   }
   if (e != cudaSuccess) throw_cuda(a.env(), a.op(), e);
   if (sync_each_op_ && !capturing_) {
@@ -181,20 +192,31 @@ void CudaAddon::launch(const Args& a, const std::function<cudaError_t(cudaStream
   }
 }
 
-bool CudaAddon::release_caches() {
-  if (!stream_ || capturing_) return false;
-  if (stream_->wait_idle() != cudaSuccess) return false;
-  for (void* p : alloc_.release_pool()) cudaFree(p);
-  pinned_.trim();
-  if (l2_flush_) {
-    cudaFree(l2_flush_);
+cudaError_t CudaAddon::release_caches() {
+  if (!stream_) return cudaErrorInvalidResourceHandle;
+  if (capturing_) return cudaErrorStreamCaptureUnsupported;
+  cudaError_t first = stream_->wait_idle();
+  if (first != cudaSuccess) return first;
+  const auto keep = [&first](cudaError_t e) {
+    if (first == cudaSuccess) first = e;
+  };
+  for (void* p : alloc_.release_pool()) keep(cudaFree(p));
+  keep(pinned_.trim());
+  if (l2_flush_) {  // flushL2 is refused while capturing, so no graph holds a memset of it
+    keep(cudaFree(l2_flush_));
     l2_flush_ = nullptr;
     l2_flush_bytes_ = 0;
   }
-  // The kernels' scratch pool (cudaMallocAsync on the device's default pool): give it back too.
+  // The kernels' scratch pool (cudaMallocAsync on the device's default pool), and the memory
+  // that graphs' own allocations (scratch inside a captured step) left reserved: give them
+  // back too.
   cudaMemPool_t pool;
-  if (cudaDeviceGetDefaultMemPool(&pool, stream_->device()) == cudaSuccess) cudaMemPoolTrimTo(pool, 0);
-  return cudaGetLastError() == cudaSuccess;
+  cudaError_t e = cudaDeviceGetDefaultMemPool(&pool, stream_->device());
+  if (e == cudaSuccess) e = cudaMemPoolTrimTo(pool, 0);
+  keep(e);
+  keep(cudaDeviceGraphMemTrim(stream_->device()));
+  (void)cudaGetLastError();  // every failure above is in `first`
+  return first;
 }
 
 void CudaAddon::Settle(Napi::Env env, CudaCompletion* c) {

@@ -141,7 +141,7 @@ class CudaAddon : public Napi::Addon<CudaAddon>, private BufferTable {
   // slot was ever used) runs on the completion thread and gives "<op>: <what>" or "".
   std::function<std::string()> enqueue_fault_check(const Args& a);
   void deliver(CudaCompletion* c);  // completion thread -> JS thread
-  bool release_caches();            // synchronises, cudaFree of the pool; false if it failed
+  cudaError_t release_caches();     // synchronises, cudaFree of the pools; the first failure
   void shutdown();                  // env cleanup hook
 
   CudaAllocator alloc_;

@@ -137,7 +137,7 @@ void PinnedPool::give_back(const PinnedBlock& b) {
   pooled_ += b.capacity;
 }
 
-void PinnedPool::trim() {
+cudaError_t PinnedPool::trim() {
   std::multimap<uint64_t, void*> drop;
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -145,8 +145,13 @@ void PinnedPool::trim() {
     total_ -= pooled_;
     pooled_ = 0;
   }
-  for (auto& kv : drop) cudaFreeHost(kv.second);
+  cudaError_t first = cudaSuccess;
+  for (auto& kv : drop) {
+    const cudaError_t e = cudaFreeHost(kv.second);
+    if (first == cudaSuccess) first = e;
+  }
   (void)cudaGetLastError();
+  return first;
 }
 
 uint64_t PinnedPool::pooled_bytes() const {

@@ -93,7 +93,7 @@ class PinnedPool {
   // back to a pageable copy, which is correct but synchronous).
   PinnedBlock acquire(uint64_t bytes);
   void give_back(const PinnedBlock& b);  // any thread
-  void trim();                           // cudaFreeHost of every pooled block
+  cudaError_t trim();                    // cudaFreeHost of every pooled block; the first failure
   uint64_t pooled_bytes() const;
   uint64_t total_bytes() const;          // pooled + handed out
 

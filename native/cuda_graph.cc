@@ -2,7 +2,7 @@
 //
 //   captureBegin()                 start capturing the stream: ops from now on are recorded
 //                                  into a graph instead of running
-//   captureEnd() -> { id, nodes }  stop, instantiate the graph; nodes = kernel/memcpy nodes
+//   captureEnd() -> { id, nodes }  stop, instantiate the graph; nodes = every node (kernels, copies, memsets, memory alloc/free)
 //   replay(id, times = 1)          launch the graph `times` times on the stream
 //   graphDestroy(id)
 //   eventRecord() -> id            record a timing event on the stream now
@@ -176,7 +176,8 @@ Napi::Value CudaAddon::EventElapsed(const Napi::CallbackInfo& info) {
 
 Napi::Value CudaAddon::FlushL2(const Napi::CallbackInfo& info) {
   Args a(info, "flushL2", 0);
-  stream(a);  // opens the device (dev_ then knows the L2 size)
+  not_capturing(a);  // its buffer lives outside the allocator, so a graph must not record it
+  stream(a);         // opens the device (dev_ then knows the L2 size)
   const uint64_t bytes = 2 * (dev_.l2_cache_bytes ? dev_.l2_cache_bytes : (64u << 20));
   if (!l2_flush_) {
     void* p = nullptr;

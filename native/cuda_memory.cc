@@ -32,7 +32,7 @@ Napi::Value CudaAddon::Alloc(const Napi::CallbackInfo& info) {
   open_device(a);
   cudaError_t err = cudaSuccess;
   uint64_t id = alloc_.alloc((uint64_t)bytes, &err);
-  if (id == 0 && err == cudaErrorMemoryAllocation && release_caches()) id = alloc_.alloc((uint64_t)bytes, &err);
+  if (id == 0 && err == cudaErrorMemoryAllocation && release_caches() == cudaSuccess) id = alloc_.alloc((uint64_t)bytes, &err);
   if (id == 0) throw_cuda(info.Env(), "alloc", err, "allocating " + std::to_string(bytes) + " bytes");
   return Napi::Number::New(info.Env(), (double)id);
 }
@@ -58,9 +58,11 @@ Napi::Value CudaAddon::Upload(const Napi::CallbackInfo& info) {
   // staging block once the copy is done.
   const PinnedBlock st = pinned_.acquire(n);
   if (!st.ptr) {
-    // No pinned memory: a pageable copy returns once the source has been consumed (correct,
-    // but it waits for the stream first).
+    // No pinned memory: copy straight from the caller's pageable array. The runtime may stage
+    // such a copy and return before it has read the source, so wait for the stream: the caller
+    // may reuse its array as soon as this returns.
     CUDA_CHECK(info.Env(), "upload", cudaMemcpyAsync(b.ptr, src, n, cudaMemcpyHostToDevice, s), "copying " + std::to_string(n) + " bytes");
+    CUDA_CHECK(info.Env(), "upload", cudaStreamSynchronize(s), "waiting for a pageable copy of " + std::to_string(n) + " bytes");
     return info.Env().Undefined();
   }
   std::memcpy(st.ptr, src, n);
@@ -207,7 +209,8 @@ Napi::Value CudaAddon::EmptyCache(const Napi::CallbackInfo& info) {
   if (!stream_) return info.Env().Undefined();  // nothing was ever allocated
   const cudaError_t e = stream_->wait_idle();
   if (e != cudaSuccess) throw_cuda(info.Env(), "emptyCache", e);
-  if (!release_caches()) throw_cuda(info.Env(), "emptyCache", cudaGetLastError());
+  const cudaError_t r = release_caches();
+  if (r != cudaSuccess) throw_cuda(info.Env(), "emptyCache", r);
   return info.Env().Undefined();
 }
 

@@ -34,7 +34,9 @@ inline unsigned grid_for(int64_t n, int threads, int per_thread = 1) {
   return (unsigned)b;
 }
 
-// The status to return after one or more launches (also clears a sticky launch error).
+// The status to return after one or more launches. It also clears the error slot, which
+// matters for the non-sticky errors (a bad launch configuration, out of memory); a sticky one
+// (an illegal address) has lost the context and stays.
 inline cudaError_t launch_status() { return cudaGetLastError(); }
 
 // Compute capability (major*10+minor) and SM count of the current device, cached per device.

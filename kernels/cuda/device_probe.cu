@@ -11,9 +11,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 
 #include "device_probe.h"
+#include "kernels.cuh"
 
 namespace {
 
@@ -81,3 +83,17 @@ int imagerate_cuda_probe(char* reason, int reason_len, int* driver_version, int*
   }
   return count;
 }
+
+namespace imagerate {
+namespace cuda {
+
+cudaError_t keep_scratch_pool(int device) {
+  cudaMemPool_t pool;
+  cudaError_t e = cudaDeviceGetDefaultMemPool(&pool, device);
+  if (e != cudaSuccess) return e;
+  uint64_t keep = UINT64_MAX;
+  return cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+}
+
+}  // namespace cuda
+}  // namespace imagerate

@@ -547,8 +547,10 @@ __global__ void __launch_bounds__(256, 1) wgmma_kernel(LA la, LB lb, Epi epi, in
 // stored, B transposed: C = A * B^T, the Linear layer's forward), 16-byte aligned with leading
 // dimensions a multiple of 4 floats (a tensor map's requirements). The copy engine (TMA,
 // tma.cuh) moves the operand tiles from global to shared memory without the threads, kStages
-// k tiles deep, so no register holds a prefetched tile and out-of-range rows and k are zeros
-// written by the copy itself.
+// k tiles deep, so no register holds a prefetched tile. Out-of-range rows, and k past K within a
+// 16-byte chunk, are zeros written by the copy itself; a chunk wholly past K is not copied (a
+// box wholly outside the tensor is a case public TMA code never relies on) and the rounding
+// pass writes its zeros instead, the stage's barrier then expecting only the bytes copied.
 // Tile 128 x 128 x 32 (k), 256 threads = 2 warpgroups, each m64n128k8 x 4 per k tile.
 // Shared memory (dynamic, 128 KiB + barriers): stage s holds A then B, each 8 k chunks of
 // 4 floats (16 bytes) x 128 rows; a chunk is one TMA box {4, 128}, stored row after row, which
@@ -562,7 +564,7 @@ __global__ void __launch_bounds__(256, 1) wgmma_kernel(LA la, LB lb, Epi epi, in
 // tile is multiplied: the same numerics as mma_kernel and wgmma_kernel, bit for bit in
 // each product's operands, for one more pass over shared memory per k tile.
 // Per k tile kt (stage kt % kStages; its barrier's phase parity (kt / kStages) & 1):
-//   wait for the stage's copies; round the thread's share; fence.proxy.async; __syncthreads
+//   wait for the stage's copies; round the thread's share (zeros for chunks past K); fence.proxy.async; __syncthreads
 //   (every share rounded, and every warpgroup past the previous iteration's wait_group 1, so
 //   the tile kt - 2's stage is free); thread 0 issues the copies of tile kt + kStages - 2 into
 //   it; wgmma.fence, 4 mma_asyncs, commit; wait_group 1 (tile kt - 1's group done: it overlaps
@@ -599,14 +601,17 @@ __global__ void __launch_bounds__(256, 1) wgmma_tma_kernel(const __grid_constant
   const uint32_t bars = base + S * Cfg::kStageBytes;
 
   tma::init_barriers(bars, S, tid);
+  // The k chunks of tile kt that start before K (1..kChunks: a tile starts before K).
+  auto chunks_in = [&](int kt) { return min(Cfg::kChunks, (K - (k_begin + kt * BK) + 3) / 4); };
   // Thread 0: the copies of k tile kt into its stage, counted on the stage's barrier.
   auto issue = [&](int kt) {
     const int s = kt % S;
     const uint32_t a = base + s * Cfg::kStageBytes, b = a + Cfg::kOpBytes, bar = bars + 8 * s;
-    const int k0 = k_begin + kt * BK;
-    tma::mbar_expect_tx(bar, Cfg::kStageBytes);
+    const int k0 = k_begin + kt * BK, n = chunks_in(kt);
+    tma::mbar_expect_tx(bar, 2u * (uint32_t)n * Cfg::kChunkBytes);
 #pragma unroll
     for (int j = 0; j < Cfg::kChunks; ++j) {
+      if (j >= n) break;
       tma::load_2d(a + j * Cfg::kChunkBytes, &map_a, k0 + 4 * j, m0, bar);
       tma::load_2d(b + j * Cfg::kChunkBytes, &map_b, k0 + 4 * j, n0, bar);
     }
@@ -622,15 +627,22 @@ __global__ void __launch_bounds__(256, 1) wgmma_tma_kernel(const __grid_constant
     const int s = kt % S;
     tma::mbar_wait(bars + 8 * s, (uint32_t)(kt / S) & 1u);
     unsigned char* stage_bytes = tma_smem + s * Cfg::kStageBytes;
+    const int n_in = chunks_in(kt);
 #pragma unroll
     for (int i = 0; i < (int)(Cfg::kStageBytes / 16) / Cfg::T; ++i) {
       const int w = tid + i * Cfg::T;  // consecutive threads, consecutive 16-byte words
-      const float4 x = reinterpret_cast<const float4*>(stage_bytes)[w];
-      reinterpret_cast<uint4*>(stage_bytes)[w] = make_uint4(to_tf32(x.x), to_tf32(x.y), to_tf32(x.z), to_tf32(x.w));
+      const int chunk = (w / (Cfg::kChunkBytes / 16)) % Cfg::kChunks;  // of A (first half) or B
+      uint4 r = make_uint4(0u, 0u, 0u, 0u);                             // a chunk not copied
+      if (chunk < n_in) {
+        const float4 x = reinterpret_cast<const float4*>(stage_bytes)[w];
+        r = make_uint4(to_tf32(x.x), to_tf32(x.y), to_tf32(x.z), to_tf32(x.w));
+      }
+      reinterpret_cast<uint4*>(stage_bytes)[w] = r;
     }
     wg::fence_proxy_async();
     __syncthreads();
     if (tid == 0 && kt + S - 2 < ktiles) issue(kt + S - 2);
+    __syncwarp();  // warp 0 whole again before the .sync.aligned wgmma instructions
 
     // This warpgroup's 64 rows of A: row groups 8 wgi .. 8 wgi + 7 (SBO apart); instruction ks
     // takes k chunks 2 ks and 2 ks + 1 (32 bytes of k), 2 LBO further along.

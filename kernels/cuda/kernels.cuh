@@ -23,6 +23,9 @@
 // Scratch memory: conv2d_bwd_filter (split-K partials), bias_grad, conv2d_bwd_filter's db,
 // batchnorm2d_* (per-channel partial sums) and sumsq_check take a small stream-ordered
 // workspace with cudaMallocAsync/cudaFreeAsync on `stream` (the device's default memory pool).
+// Call keep_scratch_pool(device) once before the first kernel: it raises the pool's release
+// threshold (0 by default, which hands the pool's memory back to the driver at every stream or
+// event synchronisation, so every step would map its scratch again).
 // Reductions are deterministic: partial sums are combined in a fixed order that depends on
 // the shape only, so a given shape gives the same bits on every run (and on every GPU model).
 //
@@ -47,6 +50,11 @@ namespace cuda {
 //   BF16  tensor cores, operands rounded to bfloat16 (7-bit mantissa, round to nearest even)
 //   FP16  tensor cores, operands rounded to IEEE half (10-bit mantissa, range +-65504)
 enum class MathMode : int { FP32 = 0, TF32 = 1, BF16 = 2, FP16 = 3 };
+
+// Keep the scratch pool's memory between synchronisations (see "Scratch memory" above):
+// cudaMemPoolAttrReleaseThreshold of the device's default pool set to the maximum. Trim it
+// with cudaMemPoolTrimTo when memory is short (the addon does, before retrying an allocation).
+cudaError_t keep_scratch_pool(int device);  // device_probe.cu
 const char* math_mode_name(MathMode m);  // "fp32" | "tf32" | "bf16" | "fp16"
 
 // ---------------------------------------------------------------- GEMM (gemm.cu)

@@ -23,7 +23,7 @@ EncodeTiled encode_tiled() {
   std::call_once(once, [] {
 #if CUDART_VERSION >= 12000
     void* p = nullptr;
-    cudaDriverEntryPointQueryResult q{};
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;  // until the call says
 #if CUDART_VERSION >= 12050
     // 12000: the function's CUDA 12.0 signature (the one declared above).
     const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);

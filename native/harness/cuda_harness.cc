@@ -277,6 +277,7 @@ int main(int argc, char** argv) {
   int status = 0;
   try {
     CK(cudaSetDevice(opt.device));
+    CK(imagerate::cuda::keep_scratch_pool(opt.device));  // timed scratch users must not remap the pool
     if (wgmma && !harness::select_wgmma()) return 2;
     if (opt.validate) {
       harness::validate_gemm_conv(opt, rep);                   // honours --suite

@@ -56,7 +56,7 @@ export class GraphStep {
   private graphs: CudaGraph[] = [];
   private capturedScale: number | null = null;
   private loss: Tensor | null = null;
-  /** Kernel and copy nodes of the captured graph(s) (0 before the first step). */
+  /** Nodes of the captured graph(s): kernels, copies, memsets, scratch alloc/free (0 before the first step). */
   nodes = 0;
   /** How many times the step was captured (loss scaling: again at every change of the scale). */
   captures = 0;

@@ -93,9 +93,9 @@ export interface TrainOutcome {
   /** The loss scaler's state at the end (null without scaling). */
   lossScale: LossScaleState | null;
   /**
-   * The captured training step (cudaGraph; null when none was captured): its kernel and copy
-   * nodes (both graphs with loss scaling), and how often it was captured (once, or with loss
-   * scaling again at every change of the scale).
+   * The captured training step (cudaGraph; null when none was captured): its nodes (kernels,
+   * copies, memsets, scratch alloc/free; both graphs with loss scaling), and how often it was
+   * captured (once, or with loss scaling again at every change of the scale).
    */
   cudaGraph: { nodes: number; captures: number } | null;
 }

@@ -265,6 +265,8 @@ describe.skipIf(!gpu)('cuda addon: on the GPU', () => {
     const y = cuda.alloc(4 * n);
     cuda.captureBegin();
     expect(() => cuda.upload(x, new Float32Array(1))).toThrow(/^upload: not allowed while a CUDA graph is being captured/);
+    // The flush buffer lives outside the allocator (emptyCache frees it), so no graph may hold it.
+    expect(() => cuda.flushL2()).toThrow(/^flushL2: not allowed while a CUDA graph is being captured/);
     cuda.scale(n, 2, x, y); // y = 2x
     cuda.add(n, y, x, x); // x = 3x
     const g = cuda.captureEnd();

@@ -249,6 +249,11 @@ cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int dev) {
   return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
 }
 cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }
+// The emulator has no physical memory to keep or release: the attribute is checked, not kept.
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr attr, void* value) {
+  return attr == cudaMemPoolAttrReleaseThreshold && value != nullptr ? cudaSuccess : fail(cudaErrorInvalidValue);
+}
+cudaError_t cudaDeviceGraphMemTrim(int dev) { return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
 
 namespace {
 // The device side(s) of a copy must lie in one live allocation, as on a GPU.

@@ -7,7 +7,7 @@
 // Model: a launch runs its blocks one after another. A block's threads are fibers on one OS
 // thread; the scheduler runs warp by warp, each warp's lanes in turn, up to the next
 // __syncthreads() (block barrier), warp-collective operation (warp barrier: mma.sync,
-// __shfl_*_sync, wgmma.wait_group, which must be called by a whole, full warp with a full mask)
+// __shfl_*_sync, __syncwarp, wgmma.wait_group, which must be called by a whole, full warp with a full mask)
 // or mbarrier.try_wait that finds its phase incomplete (the thread yields and looks again after
 // the others ran; a block where no thread can progress is a deadlock, reported).
 // The order of warps and of lanes is forward, reversed, or a fixed shuffle
@@ -136,6 +136,11 @@ extern uint3 blockIdx;
 extern dim3 blockDim, gridDim;
 #define threadIdx (::emu::current_tid())
 inline void __syncthreads() { emu::syncthreads(); }
+// A warp barrier, like the warp collectives: the whole warp, with the full mask.
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  if (mask != 0xffffffffu) emu::fault("__syncwarp with a partial mask (not modelled)", nullptr, 0);
+  emu::warp_barrier();
+}
 
 // ------------------------------------------------------------ vector types (alignment-checked)
 #define EMU_VEC(NAME, T, N, ALIGN, ...)                                                       \
@@ -197,10 +202,12 @@ inline float from_bits(uint32_t u) {
   std::memcpy(&x, &u, 4);
   return x;
 }
-// cvt.rna.tf32.f32: nearest, ties away from zero; the low 13 bits are zero.
+// cvt.rna.tf32.f32: nearest, ties away from zero; the low 13 bits are zero. A NaN becomes the
+// canonical NaN (a NaN whose payload sat only in the low 13 bits would otherwise read as Inf).
 inline uint32_t cvt_tf32_rna(float x) {
   const uint32_t u = bits(x);
-  if (!std::isfinite(x)) return u;
+  if (std::isnan(x)) return 0x7fffffffu;
+  if (std::isinf(x)) return u;
   return (u + 0x1000u) & 0xffffe000u;
 }
 inline uint16_t cvt_bf16_rn(float x) {
