@@ -183,8 +183,8 @@ fn bn_train_apply(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 @group(0) @binding(5) var<storage, read_write> stats5: array<f32>;
 
 @compute @workgroup_size(WG)
-fn bn_eval_stats(@builtin(global_invocation_id) gid: vec3u) {
-  let c = gid.x;
+fn bn_eval_stats(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let c = gid.x + gid.y * nwg.x * WG;  // the glue's grid(ch, WG) folds large counts into y
   if (c >= prm.ch) { return; }
   stats5[4u * c] = rm_in[c];
   stats5[4u * c + 1u] = 0.0;

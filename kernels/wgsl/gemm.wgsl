@@ -27,7 +27,8 @@
 //      on panel t, stored after it between two barriers (global latency hidden by the FMAs);
 //   2  register prefetch and two panels (ping-pong): the compute reads panel t % 2 while the
 //      prefetched values go to the other one; one barrier per panel.
-// The inner product reads TM/4 + TN/4 vec4 of workgroup memory per kk and does TM*TN fma.
+// The inner product reads TM/4 + TN/4 groups of four floats of workgroup memory per kk and
+// does TM*TN fma.
 // Every private array (accumulators, fragments, prefetch registers) is indexed only by
 // counters of loops with constant bounds, and workgroup panels are 3-D arrays whose dynamic
 // part of the index (ty, tx) does not change with kk: once the driver unrolls the loops they
@@ -36,12 +37,13 @@
 // index in range stays out of the kk loop; in the SPIR-V Dawn emits for lavapipe the inner
 // loop has none, dumped with IMAGERATE_WEBGPU_DAWN=enable-dawn-features=dump_shaders).
 //
-// Output: alpha * acc (+ beta * C) per element; one vec4 load/store per column group when
-// VEC_C (ldc, N and c_off multiples of 4), else per element: c[i][e] = v is one scalar store
-// in the SPIR-V (an access chain to the component), never a read-modify-write of the vec4
-// that could race with a neighbouring block. C is bound as array<vec4f> either way (its
-// buffers are 16-byte multiples: the runtime's size classes, views rounded to 4). The panels'
-// scattered component stores (stash_a/stash_b) are scalar stores in the same way.
+// Output: alpha * acc (+ beta * C) per element. C and the panels are arrays of f32, written
+// one float per store. They were arrays of vec4 with component stores, which WGSL allows to
+// access the whole vector: the threads that write neighbouring elements of one group of four
+// (a panel's scattered k-groups, two blocks' columns when ldc is not a multiple of 4) would
+// race on a driver that stores vectors whole (Metal may; Vulkan drivers store the component,
+// so lavapipe could not show it). VEC_C (ldc, N and c_off multiples of 4) only drops the
+// per-column bounds checks of a group.
 //
 // Variants: the glue's named defines sets (GEMM_VARIANTS in ops/gemm.ts, named
 // BMxBN_kBK_tTMxTN_pPIPELINE); `imagerate bench gemm --backend webgpu --variants all` times
@@ -123,10 +125,38 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-var<workgroup> tile_a: array<array<array<vec4f, BM4>, BK>, PANELS>;
-var<workgroup> tile_b: array<array<array<vec4f, BN4>, BK>, PANELS>;
+// Scalar panels: different invocations write different elements of one group of four (the
+// scattered k-groups below), and WGSL lets a store to one component of a vector access the
+// whole vector, so vec4 panels would race on drivers that store vectors whole. The compute
+// loop reads four consecutive floats, 16-byte aligned, which compilers may load as one.
+var<workgroup> tile_a: array<array<array<f32, BM>, BK>, PANELS>;
+var<workgroup> tile_b: array<array<array<f32, BN>, BK>, PANELS>;
+
+fn panel_a(s: u32, kk: u32, m4: u32) -> vec4f {
+  let m = 4u * m4;
+  return vec4f(tile_a[s][kk][m], tile_a[s][kk][m + 1u], tile_a[s][kk][m + 2u], tile_a[s][kk][m + 3u]);
+}
+
+fn panel_b(s: u32, kk: u32, n4: u32) -> vec4f {
+  let n = 4u * n4;
+  return vec4f(tile_b[s][kk][n], tile_b[s][kk][n + 1u], tile_b[s][kk][n + 2u], tile_b[s][kk][n + 3u]);
+}
+
+fn put4(s: u32, kk: u32, first: u32, v: vec4f, is_a: bool) {
+  if (is_a) {
+    tile_a[s][kk][first] = v.x;
+    tile_a[s][kk][first + 1u] = v.y;
+    tile_a[s][kk][first + 2u] = v.z;
+    tile_a[s][kk][first + 3u] = v.w;
+  } else {
+    tile_b[s][kk][first] = v.x;
+    tile_b[s][kk][first + 1u] = v.y;
+    tile_b[s][kk][first + 2u] = v.z;
+    tile_b[s][kk][first + 3u] = v.w;
+  }
+}
 
 fn a_elem(i: u32, inside: bool) -> f32 {
   if (inside) { return a[i >> 2u][i & 3u]; }
@@ -201,43 +231,39 @@ fn fetch_b(g: u32, n0: u32, k0: u32) -> vec4f {
                b_elem(o + 3u, gn + 3u < p.n));
 }
 
-// Stores group g into panel s: as one vec4 along m/n, or scattered over four kk rows.
+// Stores group g into panel s: four consecutive floats along m/n, or one float in each of four
+// kk rows.
 fn stash_a(s: u32, g: u32, v: vec4f) {
   let q = a_group(g);
   if (TRANS_A) {
-    tile_a[s][q.y][q.x >> 2u] = v;
+    put4(s, q.y, q.x, v, true);
   } else {
-    let m4 = q.x >> 2u;
-    let mc = q.x & 3u;
-    tile_a[s][q.y][m4][mc] = v.x;
-    tile_a[s][q.y + 1u][m4][mc] = v.y;
-    tile_a[s][q.y + 2u][m4][mc] = v.z;
-    tile_a[s][q.y + 3u][m4][mc] = v.w;
+    tile_a[s][q.y][q.x] = v.x;
+    tile_a[s][q.y + 1u][q.x] = v.y;
+    tile_a[s][q.y + 2u][q.x] = v.z;
+    tile_a[s][q.y + 3u][q.x] = v.w;
   }
 }
 
 fn stash_b(s: u32, g: u32, v: vec4f) {
   let q = b_group(g);
   if (TRANS_B) {
-    let n4 = q.x >> 2u;
-    let nc = q.x & 3u;
-    tile_b[s][q.y][n4][nc] = v.x;
-    tile_b[s][q.y + 1u][n4][nc] = v.y;
-    tile_b[s][q.y + 2u][n4][nc] = v.z;
-    tile_b[s][q.y + 3u][n4][nc] = v.w;
+    tile_b[s][q.y][q.x] = v.x;
+    tile_b[s][q.y + 1u][q.x] = v.y;
+    tile_b[s][q.y + 2u][q.x] = v.z;
+    tile_b[s][q.y + 3u][q.x] = v.w;
   } else {
-    tile_b[s][q.y][q.x >> 2u] = v;
+    put4(s, q.y, q.x, v, false);
   }
 }
 
-// C[gm, gn + cc] for the four columns of a group, scalar path.
+// C[o] = v (+ beta * C[o]): one float, so a neighbouring invocation or workgroup owning the
+// next column never shares a store with this one.
 fn store_c1(o: u32, v: f32) {
-  let i = o >> 2u;
-  let e = o & 3u;
   if (p.beta == 0.0) {
-    c[i][e] = v;
+    c[o] = v;
   } else {
-    c[i][e] = v + p.beta * c[i][e];
+    c[o] = v + p.beta * c[o];
   }
 }
 
@@ -299,8 +325,8 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
     for (var kk = 0u; kk < BK; kk++) {
       var fa: array<vec4f, TM4>;
       var fb: array<vec4f, TN4>;
-      for (var i = 0u; i < TM4; i++) { fa[i] = tile_a[s][kk][ty * TM4 + i]; }
-      for (var j = 0u; j < TN4; j++) { fb[j] = tile_b[s][kk][tx + j * TX]; }
+      for (var i = 0u; i < TM4; i++) { fa[i] = panel_a(s, kk, ty * TM4 + i); }
+      for (var j = 0u; j < TN4; j++) { fb[j] = panel_b(s, kk, tx + j * TX); }
       for (var i = 0u; i < TM4; i++) {
         let av = fa[i];
         for (var j = 0u; j < TN4; j++) {
@@ -340,12 +366,11 @@ fn gemm(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
       let v = p.alpha * acc[i][j];
       let o = p.c_off + gm * p.ldc + gn;
       if (gm < p.m && gn < p.n) {
-        if (VEC_C) {
-          if (p.beta == 0.0) {
-            c[o >> 2u] = v;
-          } else {
-            c[o >> 2u] = v + p.beta * c[o >> 2u];
-          }
+        if (VEC_C) {  // the whole group is inside C
+          store_c1(o, v.x);
+          store_c1(o + 1u, v.y);
+          store_c1(o + 2u, v.z);
+          store_c1(o + 3u, v.w);
         } else {
           store_c1(o, v.x);
           if (gn + 1u < p.n) { store_c1(o + 1u, v.y); }

@@ -38,16 +38,19 @@ const TN4: u32 = TN / 4u;
 const BM4: u32 = BM / 4u;
 const BN4: u32 = BN / 4u;
 
-var<workgroup> tile_a: array<vec4f, BK * BM4>;
-var<workgroup> tile_b: array<vec4f, BK * BN4>;
+// Scalar panels: neighbouring invocations write neighbouring elements (put_a, put_b), and WGSL
+// lets a store to one component of a vector access the whole vector, so vec4 panels would race
+// on drivers that store vectors whole. tile_fma reads four consecutive floats, 16-byte aligned.
+var<workgroup> tile_a: array<f32, BK * BM>;
+var<workgroup> tile_b: array<f32, BK * BN>;
 var<private> acc: array<vec4f, TM * TN4>;
 
 fn put_a(kk: u32, m: u32, v: f32) {
-  tile_a[kk * BM4 + (m >> 2u)][m & 3u] = v;
+  tile_a[kk * BM + m] = v;
 }
 
 fn put_b(kk: u32, n: u32, v: f32) {
-  tile_b[kk * BN4 + (n >> 2u)][n & 3u] = v;
+  tile_b[kk * BN + n] = v;
 }
 
 fn tile_clear() {
@@ -63,11 +66,13 @@ fn tile_fma(tid: u32) {
   for (var kk = 0u; kk < BK; kk++) {
     var a: array<vec4f, TM4>;
     for (var i4 = 0u; i4 < TM4; i4++) {
-      a[i4] = tile_a[kk * BM4 + ty * TM4 + i4];
+      let o = kk * BM + 4u * (ty * TM4 + i4);
+      a[i4] = vec4f(tile_a[o], tile_a[o + 1u], tile_a[o + 2u], tile_a[o + 3u]);
     }
     var b: array<vec4f, TN4>;
     for (var j = 0u; j < TN4; j++) {
-      b[j] = tile_b[kk * BN4 + tx + j * TX];
+      let o = kk * BN + 4u * (tx + j * TX);
+      b[j] = vec4f(tile_b[o], tile_b[o + 1u], tile_b[o + 2u], tile_b[o + 3u]);
     }
     for (var i = 0u; i < TM; i++) {
       let ai = vec4f(a[i >> 2u][i & 3u]);
