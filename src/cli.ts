@@ -2,7 +2,7 @@
 // imagerate command line. User errors (bad options, unknown names, bad files, missing
 // devices) print one line `imagerate: error: ...` and exit with status 2; anything else is a
 // bug and keeps its stack trace.
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { BackendUnavailableError } from './backend/backend.js';
 import { webgpuOpened } from './backend/registry.js';
 import { UserError } from './util/errors.js';
@@ -38,7 +38,11 @@ async function main(argv: string[]): Promise<void> {
     .name('imagerate')
     .description('Measure and train convnets on your own hardware, with hand-written kernels.')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // Commander prints its own message for a malformed option; the exit status is then 2 like
+    // every other user error (it would exit 1, the status of an internal error, by itself).
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`imagerate: ${str}`) });
   registerTrainCommand(program);
   registerBenchCommand(program);
   registerInfoCommands(program);
@@ -55,7 +59,9 @@ main(process.argv).then(
     finish();
   },
   (e: unknown) => {
-    if (isUserError(e)) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2; // 0: --help or --version
+    } else if (isUserError(e)) {
       process.stderr.write(`imagerate: error: ${e.message}\n`);
       process.exitCode = 2;
     } else {

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { BackendStats, BackendUnavailableError } from './backend.js';
 import { AddonBackend, NativeAddon } from './addon-backend.js';
-import { addonPath } from '../util/paths.js';
+import { addonPathFromEnv } from '../util/paths.js';
 
 /** The raw addon exports (see native/cpu_addon.cc for the authoritative list). */
 export interface CpuAddon extends NativeAddon {
@@ -30,7 +30,7 @@ let cachedError: string | null = null;
 export function loadCpuAddon(): CpuAddon {
   if (cached) return cached;
   if (cachedError) throw new BackendUnavailableError('cpu', cachedError);
-  const path = process.env.IMAGERATE_CPU_ADDON || addonPath('imagerate_cpu');
+  const path = addonPathFromEnv('IMAGERATE_CPU_ADDON', 'imagerate_cpu');
   if (!existsSync(path)) {
     cachedError = `native addon not built (${path} is missing; run \`npm run build:native\`)`;
     throw new BackendUnavailableError('cpu', cachedError);

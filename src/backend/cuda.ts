@@ -17,7 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BackendStats, BackendUnavailableError, BufferHandle, Conv2dParams, GemmParams } from './backend.js';
 import { AddonBackend, NativeAddon, bufferId, convArgs } from './addon-backend.js';
-import { addonPath } from '../util/paths.js';
+import { addonPathFromEnv } from '../util/paths.js';
 
 export interface CudaDevice {
   index: number;
@@ -108,7 +108,7 @@ let addonError: string | null = null;
 let probeCache: CudaProbe | null = null;
 
 function cudaAddonPath(): string {
-  return process.env.IMAGERATE_CUDA_ADDON || addonPath('imagerate_cuda');
+  return addonPathFromEnv('IMAGERATE_CUDA_ADDON', 'imagerate_cuda');
 }
 
 /** Why the addon is missing: CMake leaves imagerate_cuda.skipped next to where it would be. */

@@ -71,12 +71,12 @@ export async function openBackend(name: string = 'cpu'): Promise<Backend> {
 }
 
 /** For tests: which backends can run here, and why the others cannot. */
-export async function backendAvailability(): Promise<{ name: string; available: boolean; reason?: string }[]> {
-  const out: { name: string; available: boolean; reason?: string }[] = [];
+export async function backendAvailability(): Promise<{ name: string; available: boolean; device?: string; reason?: string }[]> {
+  const out: { name: string; available: boolean; device?: string; reason?: string }[] = [];
   for (const name of BACKEND_NAMES) {
     try {
-      await openBackend(name);
-      out.push({ name, available: true });
+      const be = await openBackend(name);
+      out.push({ name, available: true, device: be.device });
     } catch (e) {
       out.push({ name, available: false, reason: e instanceof BackendUnavailableError ? e.reason : (e as Error).message });
     }

@@ -121,7 +121,9 @@ export function formatCompareTable(allRows: CompareRow[], names: [string, string
     `A: ${names[0]}: ${hostLine(hosts[0])}`,
     `B: ${names[1]}: ${hostLine(hosts[1])}`,
     '',
-    line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), '',
+    ...(rows.length ? [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)]
+      : ['No benchmark appears in both files (same kind, model or kernel, shape, batch, mode and precision), so there is nothing to compare.']),
+    '',
     `${matched.length} figures in both, ${allRows.length - matched.length} in one only${opts.all ? '' : ' (--all lists them)'}. B/A > 1: B is faster (throughput ratio; for layer times, A time / B time).`,
     `flag: 'noisy' = two runs on the same machine disagree by more than ${AGREE_WITHIN * 100} % on medians, or a run's own p10-p90 spread is over 10 % of its median; 'differs' = more than ${AGREE_WITHIN * 100} % apart across different machines.`,
     ...flagged.map((r) => `  ${r.label}: ${r.why}`),

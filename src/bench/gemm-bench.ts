@@ -20,7 +20,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addonPath } from '../util/paths.js';
+import { addonPathFromEnv } from '../util/paths.js';
 import { describeHost, imagerateInfo, type HostInfo } from './host.js';
 import { appendRecord, throughput, timingFromSeconds, type BenchRecord, type BenchTiming } from './record.js';
 import { openBackend } from '../backend/registry.js';
@@ -60,7 +60,7 @@ const MAX_ITERS = 200;
 const TARGET_SECONDS = 1.0;
 
 export function loadGemmBenchAddon(path?: string): GemmBenchAddon {
-  const p = path ?? process.env.IMAGERATE_CPU_ADDON ?? addonPath('imagerate_cpu');
+  const p = path ?? addonPathFromEnv('IMAGERATE_CPU_ADDON', 'imagerate_cpu');
   if (!existsSync(p)) throw new Error(`CPU addon not built (${p} is missing; run npm run build:native)`);
   const addon = createRequire(import.meta.url)(p) as Partial<GemmBenchAddon>;
   if (typeof addon.gemmTimed !== 'function') throw new Error(`${p} has no gemmTimed export (built without native/gemm_bench.cc?)`);
@@ -165,7 +165,7 @@ export function formatGemmTable(records: BenchRecord[]): string {
     const iters = records.map((r) => r.iters);
     const p = first.host.cpuPeak;
     const protocol = first.notes.split('; ').find((x) => x.includes('alternating')) ?? `${first.warmup} warm-up calls`;
-    out.push('', `timing: median of ${Math.min(...iters)}-${Math.max(...iters)} timed calls per point (${protocol}); ` +
+    out.push('', `timing: median of ${Math.min(...iters) === Math.max(...iters) ? Math.min(...iters) : `${Math.min(...iters)}-${Math.max(...iters)}`} timed calls per point (${protocol}); ` +
       'NN, alpha 1, beta 0; * = noisy (p10-p90 spread > 10 % of median)');
     out.push(`peak: ${p.formula}, scaled to the threads used${p.note ? `; ${p.note}` : ''}`);
     const theirs = records.find((r) => r.framework !== null);

@@ -286,7 +286,7 @@ export function formatKernelTable(records: BenchRecord[]): string {
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ''];
   if (first) {
     const p = first.host.cpuPeak;
-    out.push(`fp32; median of the timed calls, each synced; * = noisy (p10-p90 spread > 10 % of median); threads ${first.threads ?? '?'}`);
+    out.push(`fp32; median of the timed calls, each synced; * = noisy (p10-p90 spread > 10 % of median); ${first.threads ? `threads ${first.threads}` : `${first.backend}: threads not applicable`}`);
     if (first.backend === 'cpu') out.push(`peak: ${p.formula}, scaled to the threads used${p.note ? `; ${p.note}` : ''}`);
   }
   return out.join('\n');

@@ -9,6 +9,17 @@ export function parseNumber(name: string) {
   };
 }
 
+/** A whole number of at least `min` (batch sizes, thread and worker counts, iterations). */
+export function parseCount(name: string, min = 1) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min) {
+      throw new InvalidArgumentError(`${name} expects a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}, got '${v}'`);
+    }
+    return n;
+  };
+}
+
 export function parseIntList(name: string) {
   return (v: string): number[] => {
     const out = v.split(',').map((s) => Number(s.trim()));

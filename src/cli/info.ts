@@ -26,7 +26,7 @@ export function registerInfoCommands(program: Command): void {
         return;
       }
       const t = new Table({ head: ['backend', 'status'], style: { head: [], border: [] } });
-      for (const b of avail) t.push([b.name, b.available ? 'available' : `unavailable: ${b.reason}`]);
+      for (const b of avail) t.push([b.name, b.available ? `available: ${b.device}` : `unavailable: ${b.reason}`]);
       process.stdout.write(`imagerate ${VERSION}${info.commit ? ` (${info.commit})` : ''}, node ${process.version}\n`);
       if (cpu) process.stdout.write(`cpu: ${cpu.cpuModel}, ${cpu.hwThreads} hardware threads, GEMM ISA ${cpu.isa}, addon built by ${cpu.addon}\n`);
       process.stdout.write(t.toString() + '\n');

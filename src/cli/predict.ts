@@ -21,7 +21,7 @@ import { loadImageForEval } from '../data/image.js';
 import { TRANSFORM_NAMES, type TransformName } from '../data/transforms.js';
 import { type Checkpoint, loadCheckpoint, restoreModel } from '../train/checkpoint.js';
 import { UserError } from '../util/errors.js';
-import { parseNumber } from './args.js';
+import { parseNumber, parseCount } from './args.js';
 
 export interface Prediction {
   image: string;
@@ -122,9 +122,9 @@ export function registerPredictCommand(program: Command): void {
     .description('classify image files with a trained checkpoint (top-k classes and probabilities)')
     .argument('<image...>', 'image files (PNG or JPEG)')
     .requiredOption('--checkpoint <file>', 'a checkpoint written by `imagerate train --save`')
-    .option('--top <k>', 'how many classes to show per image', parseNumber('--top'), 5)
+    .option('--top <k>', 'how many classes to show per image', parseCount('--top'), 5)
     .option('--backend <name>', 'cpu, cuda or webgpu', 'cpu')
-    .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
+    .option('--threads <n>', 'CPU threads (default: all cores)', parseCount('--threads'))
     .option('--json', 'print JSON Lines: one object per image, {"image", "top": [{"rank", "class", "index", "probability"}]}')
     .action(async (images: string[], o) => {
       const preds = await predict({ checkpoint: o.checkpoint, images, top: o.top, backend: o.backend, threads: o.threads });

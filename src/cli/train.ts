@@ -5,7 +5,7 @@ import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { TRAIN_DEFAULTS, TrainSummary, runTraining } from '../train/run.js';
 import { MODELS } from '../models/index.js';
-import { parseNumber } from './args.js';
+import { parseNumber, parseCount } from './args.js';
 import { fmtScale } from '../train/loss-scale.js';
 
 const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
@@ -52,14 +52,14 @@ export function registerTrainCommand(program: Command): void {
     .command('train')
     .description('train a model and evaluate it after every epoch')
     .argument('<model>', `model name (${Object.keys(MODELS).join(', ')})`)
-    .option('--dataset <name|dir>', 'mnist (embedded, 8,000/2,000 split), fashion-mnist, mnist-test, a directory of IDX files, cifar10:<dir> (CIFAR-10 binary) or imagefolder:<dir|train.pack> (packed or JPEG/PNG ImageFolder)', d.dataset)
-    .option('--test-dataset <name|dir>', 'evaluate on this set instead; then all of --dataset is used for training')
+    .option('--dataset <name|dir>', 'mnist (embedded, 8,000/2,000 split), fashion-mnist, a directory of IDX files, cifar10:<dir> (CIFAR-10 binary) or imagefolder:<dir|train.pack> (packed or JPEG/PNG ImageFolder)', d.dataset)
+    .option('--test-dataset <name|dir>', 'evaluate on this set instead (mnist-test: the official MNIST test set, 10,000 digits; or mnist, fashion-mnist or an IDX directory, whose test split is used); then all of --dataset is used for training')
     .option('--backend <name>', 'cpu, cuda or webgpu', d.backend)
-    .option('--threads <n>', 'CPU threads (default: all cores)', parseNumber('--threads'))
+    .option('--threads <n>', 'CPU threads (default: all cores)', parseCount('--threads'))
     .option('--precision <p>', 'fp32, tf32, bf16 or fp16 (the cpu backend runs fp32 only)', 'fp32')
     .option('--loss-scale <s>', 'loss scaling: dynamic, dynamic:<initial scale>, none or a fixed scale such as 1024 or 2^10 (default: dynamic with --precision fp16, none otherwise)')
     .option('--epochs <n>', 'epochs to train (the LR schedule spans all of them)', parseNumber('--epochs'), d.epochs)
-    .option('--batch <n>', 'mini-batch size', parseNumber('--batch'), d.batch)
+    .option('--batch <n>', 'mini-batch size', parseCount('--batch'), d.batch)
     .option('--lr <x>', `base learning rate for batch 64 (scaled linearly with --batch)`, parseNumber('--lr'), d.lr)
     .option('--momentum <x>', 'SGD momentum', parseNumber('--momentum'), d.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', parseNumber('--weight-decay'), d.weightDecay)
@@ -73,7 +73,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--save <file>', 'save a checkpoint (safetensors) here after every epoch, atomically')
     .option('--save-every <steps>', 'with --save, also save every this many optimiser steps', parseNumber('--save-every'))
     .option('--resume <file>', 'continue from this checkpoint; recipe options not given again are taken from it')
-    .option('--workers <n>', 'decode/augmentation worker threads for packed and ImageFolder data (default: all cores)', parseNumber('--workers'))
+    .option('--workers <n>', 'decode/augmentation worker threads for packed and ImageFolder data (default: all cores)', parseCount('--workers'))
     .option('--on-bad-image <mode>', 'an image that cannot be decoded: skip (with a warning) or fail', 'skip')
     .option('--cuda-graph', 'cuda: capture the training step into a CUDA graph once and replay it every step (small nets, where kernel launches dominate)')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')

@@ -57,7 +57,8 @@ function isDir(p: string): boolean {
   try { return statSync(p).isDirectory(); } catch { return false; }
 }
 
-const VALID = `valid names are ${DATASET_NAMES.join(', ')}, or a directory holding MNIST-format IDX files`;
+const VALID = `valid names are ${DATASET_NAMES.join(', ')}, or a directory holding MNIST-format IDX files ` +
+  '(colour images: cifar10:<dir> for CIFAR-10 binaries, imagefolder:<dir|train.pack> for an image folder or a pack)';
 
 function hasSplit(dir: string, split: 'train' | 'test'): boolean {
   try { findIdxFiles(dir, split); return true; } catch { return false; }

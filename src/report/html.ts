@@ -42,6 +42,8 @@ function hostSummary(records: ResultLine[]): string {
     `fp32 peak ${p?.gflops ? `${p.gflops.toFixed(1)} GFLOP/s (${esc(p.formula)})` : 'unknown'}; imagerate ${esc(r.imagerate?.version)} (${esc(r.imagerate?.commit ?? 'no commit')}), measured ${esc(r.date.slice(0, 16).replace('T', ' '))} UTC`;
 }
 
+const NO_MODELS = '<p class="note">No model records in these files (run <code>imagerate bench models</code> or <code>bench all</code>).</p>';
+
 export function buildReport(inputs: ReportInput[], opts: ReportOptions = {}): string {
   const multi = inputs.length > 1;
   const files = new Map<ResultLine, string>();
@@ -81,10 +83,10 @@ small, .note { color: #5b6675; }
 <p class="note">Flags: <b>noisy: spread N %</b> = the run's own p10-p90 spread is over 10 % of its median; <b>noisy: runs N % apart</b> = two runs of the same benchmark (same key, in these files) disagree by more than ${AGREE_WITHIN * 100} % on medians. Flagged rows are shaded.</p>
 <p class="note">Every figure carries its conditions. Training = forward + backward + SGD update; inference = forward only, eval mode. 'compute' = data loading excluded; 'end-to-end' = data loading included. fp32 throughout (the CPU backend has no reduced precision). Median of the timed iterations, each synced.</p>
 <h2 id="headline">Headline figures</h2>
-<div class="cards">${headlineCards(heads)}</div>
+${heads.length ? `<div class="cards">${headlineCards(heads)}</div>` : models.length ? '<p class="note">No headline: the headline cards show eager, compute-only runs on synthetic data of the last file, and it holds none.</p>' : NO_MODELS}
 <h2 id="throughput">Images per second vs batch size</h2>
-<div class="grid2">${ips.map((c) => `<div><h3>${esc(c.title)}</h3><div class="chart"><canvas id="${esc(c.id)}"></canvas></div></div>`).join('')}</div>
-<h2 id="models">Model tables</h2>${modelSections(all, models, multi, files, noisyKeys)}
+${ips.length ? '' : NO_MODELS}<div class="grid2">${ips.map((c) => `<div><h3>${esc(c.title)}</h3><div class="chart"><canvas id="${esc(c.id)}"></canvas></div></div>`).join('')}</div>
+<h2 id="models">Model tables</h2>${models.length ? modelSections(all, models, multi, files, noisyKeys) : NO_MODELS}
 <h2 id="roofline-section">Kernel roofline</h2>
 ${roof.note}
 <div class="chart tall"><canvas id="roofline"></canvas></div>
@@ -93,7 +95,7 @@ ${overheadSection(all, multi, files, noisyKeys)}
 <h2 id="layers">Per-layer time of one training step</h2>
 ${layers.length ? layers.map((c) => `<h3>${esc(c.title)}</h3><p class="meaning">${esc(c.note)}</p><div class="chart tall"><canvas id="${esc(c.id)}"></canvas></div>`).join('') : '<p class="note">No per-layer records (run <code>imagerate bench models --profile</code>).</p>'}
 ${compareSection(inputs, shortName)}
-<h2 id="missing">Columns left empty</h2>${missing ? `<ul>${missing}</ul>` : '<p class="note">None: every framework ran.</p>'}
+<h2 id="missing">Columns left empty</h2>${missing ? `<ul>${missing}</ul>` : (all.some((r) => r.framework) ? '<p class="note">None: every framework ran.</p>' : '<p class="note">None: no framework was measured in these files.</p>')}
 ${chartScripts({ ipsCharts: ips, roofline: roof.spec, layerCharts: layers })}
 </body></html>
 `;

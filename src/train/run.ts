@@ -183,7 +183,8 @@ function isSourceSpec(spec: string): boolean {
 export async function prepareSources(o: TrainCliOptions, spec: ModelSpec): Promise<{ train: BatchSource; test: BatchSource }> {
   const aug = spec.defaults.augmentation;
   if (isSourceSpec(o.dataset)) {
-    if (o.validation || o.testDataset) throw new UserError(`--validation and --test-dataset are not supported with --dataset ${o.dataset} (it has its own test split)`);
+    const given = o.testDataset ? '--test-dataset' : o.validation ? '--validation' : null;
+    if (given) throw new UserError(`${given} is not supported with --dataset ${o.dataset} (it has its own test split)`);
     if (aug === 'mnist-shift') throw new UserError(`model ${spec.name} trains on 1x28x28 digits; --dataset ${o.dataset} holds colour images`);
     return resolveSources(o.dataset, { transform: aug, seed: o.seed, workers: o.workers, onError: o.onBadImage, inputSize: spec.input[1] });
   }

@@ -16,7 +16,7 @@
 // the Python library does), stores tensors in the order given, and writes atomically:
 // `<file>.tmp-<pid>`, fsync, rename, so a reader never sees a half-written file.
 import { open, rename, rm, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { endianness } from 'node:os';
 import { ImagerateDataError } from '../data/dataset.js';
 
@@ -220,7 +220,8 @@ export async function readSafetensors(file: string): Promise<SafetensorsContents
     bytes = await readFile(file);
   } catch (e) {
     if (e instanceof ImagerateDataError) throw e;
-    throw new ImagerateDataError(file, fsProblem(e, 'cannot read'));
+    const where = (e as NodeJS.ErrnoException)?.code === 'ENOENT' ? ` (looked for ${resolve(file)})` : '';
+    throw new ImagerateDataError(file, fsProblem(e, 'cannot read') + where);
   }
   return parseSafetensors(bytes, file);
 }

@@ -46,7 +46,8 @@ describe('resolveDataset', () => {
 
   it('unknown names list the valid ones; bad paths say so', () => {
     expect(() => resolveDataset('cifar100', 'train')).toThrow(
-      `cifar100: unknown dataset; valid names are ${DATASET_NAMES.join(', ')}, or a directory holding MNIST-format IDX files`);
+      `cifar100: unknown dataset; valid names are ${DATASET_NAMES.join(', ')}, or a directory holding MNIST-format IDX files ` +
+      '(colour images: cifar10:<dir> for CIFAR-10 binaries, imagefolder:<dir|train.pack> for an image folder or a pack)');
     expect(() => resolveDataset('./no/such/dir', 'train')).toThrow(/^\.\/no\/such\/dir: directory not found/);
     expect(() => resolveDataset('mnist', 'validation' as never)).toThrow(/unknown split 'validation'/);
   });

@@ -64,6 +64,10 @@ describe('options refused up front, naming the option', () => {
     ['an infinite learning rate', { lr: Infinity }, /^--lr must be a positive number, got Infinity$/],
     ['a negative momentum', { momentum: -1 }, /^--momentum must be in \[0, 1\)/],
     ['0 epochs', { epochs: 0 }, /^--epochs must be a positive integer, got 0$/],
+    ['--test-dataset with a folder that has its own test split', { dataset: 'imagefolder:/no/such/dir', testDataset: 'mnist-test' },
+      /^--test-dataset is not supported with --dataset imagefolder:\/no\/such\/dir \(it has its own test split\)$/],
+    ['--validation with CIFAR-10 binaries', { dataset: 'cifar10:/no/such/dir', validation: 0.1 },
+      /^--validation is not supported with --dataset cifar10:\/no\/such\/dir \(it has its own test split\)$/],
   ];
   for (const [what, o, message] of cases) {
     it(`runTraining refuses ${what}`, async () => {

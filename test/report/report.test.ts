@@ -38,6 +38,15 @@ describe('HTML report', () => {
     expect(html).toMatch(/inference only/);
   });
 
+  it('a file of kernel records only: the model sections say so instead of standing empty', () => {
+    const kernelsOnly = readRecords(A).filter((r) => r.kind === 'kernel');
+    expect(kernelsOnly.length).toBeGreaterThan(0);
+    const k = buildReport([{ file: A, records: kernelsOnly }]);
+    expect(k.match(/No model records in these files/g)).toHaveLength(3); // headline, img/s vs batch, model tables
+    expect(html).not.toMatch(/No model records in these files/);
+    expect(k).toMatch(/<canvas id="roofline">/);
+  });
+
   it('compares two runs and flags figures more than 5 % apart', () => {
     const two = buildReport([{ file: A, records: readRecords(A) }, { file: B, records: readRecords(B) }]);
     expect(two).toMatch(/Run vs run/);

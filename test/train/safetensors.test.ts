@@ -133,7 +133,7 @@ describe('safetensors', () => {
   });
 
   it('names the file when it is missing or not a file', async () => {
-    await expect(readSafetensors(join(dir, 'nope.safetensors'))).rejects.toThrow(/^nope\.safetensors: no such file$/);
+    await expect(readSafetensors(join(dir, 'nope.safetensors'))).rejects.toThrow(/^nope\.safetensors: no such file \(looked for \/.*\/nope\.safetensors\)$/);
     await expect(readSafetensors(dir)).rejects.toThrow(ImagerateDataError);
   });
 
