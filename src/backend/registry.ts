@@ -70,9 +70,12 @@ export async function openBackend(name: string = 'cpu'): Promise<Backend> {
   return webgpuOpening;
 }
 
-/** For tests: which backends can run here, and why the others cannot. */
-export async function backendAvailability(): Promise<{ name: string; available: boolean; device?: string; reason?: string }[]> {
-  const out: { name: string; available: boolean; device?: string; reason?: string }[] = [];
+/** A backend that opened here (with its device), or why it cannot. */
+export interface BackendAvailability { name: string; available: boolean; device?: string; reason?: string }
+
+/** Which backends can run here (`imagerate info`, tests), and why the others cannot. */
+export async function backendAvailability(): Promise<BackendAvailability[]> {
+  const out: BackendAvailability[] = [];
   for (const name of BACKEND_NAMES) {
     try {
       const be = await openBackend(name);

@@ -162,10 +162,10 @@ export function formatGemmTable(records: BenchRecord[]): string {
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   const first = ours[0] ?? records[0];
   if (first) {
-    const iters = records.map((r) => r.iters);
+    const lo = Math.min(...records.map((r) => r.iters)), hi = Math.max(...records.map((r) => r.iters));
     const p = first.host.cpuPeak;
     const protocol = first.notes.split('; ').find((x) => x.includes('alternating')) ?? `${first.warmup} warm-up calls`;
-    out.push('', `timing: median of ${Math.min(...iters) === Math.max(...iters) ? Math.min(...iters) : `${Math.min(...iters)}-${Math.max(...iters)}`} timed calls per point (${protocol}); ` +
+    out.push('', `timing: median of ${lo === hi ? lo : `${lo}-${hi}`} timed calls per point (${protocol}); ` +
       'NN, alpha 1, beta 0; * = noisy (p10-p90 spread > 10 % of median)');
     out.push(`peak: ${p.formula}, scaled to the threads used${p.note ? `; ${p.note}` : ''}`);
     const theirs = records.find((r) => r.framework !== null);

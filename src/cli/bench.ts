@@ -21,6 +21,13 @@ function listOf<T extends string>(name: string, value: string, valid: readonly T
   return out as T[];
 }
 
+const MODES = ['training', 'inference'] as const;
+
+/** --frameworks: a list of ALL_FRAMEWORKS, or 'none'. */
+function frameworksOf(value: string): FrameworkName[] {
+  return value === 'none' ? [] : listOf('--frameworks', String(value), ALL_FRAMEWORKS, ', or none alone');
+}
+
 function layerSummary(records: BenchRecord[], mode: string): string {
   const total = new Map<string, { ms: number; op: string }>();
   for (const r of records) {
@@ -122,7 +129,7 @@ export function registerBenchCommand(program: Command): void {
     .description('model images/s: training (forward + backward + SGD) and inference (forward only), kept apart, with FLOPs and TFLOP/s, beside ONNX Runtime / TensorFlow.js wasm / PyTorch CPU where they run')
     .option('--model <list>', 'comma-separated model names', 'lenet5')
     .option('--batch <list>', 'batch sizes', parseIntList('--batch'), [64])
-    .option('--mode <list>', 'training, inference, or both (a comma-separated list; both = training,inference)', 'training,inference')
+    .option('--mode <list>', 'training, inference, or both (also as a comma-separated list)', 'training,inference')
     .option('--backend <name>', 'backend', 'cpu')
     .option('--precision <p>', 'fp32 (the CPU backend runs fp32 only; tf32/fp16/bf16 are GPU options)', 'fp32')
     .option('--data <spec>', "'synthetic', or a dataset as `imagerate train --dataset` takes (mnist, fashion-mnist, cifar10:<dir>, imagefolder:<dir>...)", 'synthetic')
@@ -139,7 +146,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--out <file>', 'append JSONL records to this file')
     .option('--json', 'print the records as JSON lines instead of a table')
     .action(async (o) => {
-      const modes = [...new Set(listOf('--mode', String(o.mode).replace(/\bboth\b/g, 'training,inference'), ['training', 'inference'] as const))];
+      const modes = o.mode === 'both' ? [...MODES] : listOf('--mode', String(o.mode), MODES);
       const models = String(o.model).split(',').map((m: string) => m.trim());
       for (const m of models) if (!MODELS[m]) throw new UserError(`unknown model '${m}' (valid: ${Object.keys(MODELS).join(', ')})`);
       try {
@@ -147,7 +154,7 @@ export function registerBenchCommand(program: Command): void {
       } catch (e) {
         throw new UserError((e as Error).message);
       }
-      let frameworks: FrameworkName[] = o.frameworks === 'none' ? [] : listOf('--frameworks', String(o.frameworks), ALL_FRAMEWORKS, ', or none alone');
+      let frameworks = frameworksOf(o.frameworks);
       if (o.pytorch === false) frameworks = frameworks.filter((f) => f !== 'pytorch');
       const rows = [];
       for (const model of models) {
@@ -198,7 +205,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--frameworks <list>', `frameworks beside ours: ${ALL_FRAMEWORKS.join(', ')}, or none`, ALL_FRAMEWORKS.join(','))
     .option('--quick', 'a seconds-long subset (lenet only), to check the pipeline')
     .action(async (o) => {
-      const frameworks = o.frameworks === 'none' ? [] : listOf('--frameworks', String(o.frameworks), ALL_FRAMEWORKS, ', or none alone');
+      const frameworks = frameworksOf(o.frameworks);
       const r = await runBenchAll({ outDir: o.outDir, backend: o.backend, threads: o.threads, quick: o.quick, frameworks, log: (l) => process.stderr.write(l + '\n') });
       process.stdout.write(`${r.jsonl}\n${r.html}\n`);
     });

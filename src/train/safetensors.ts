@@ -220,15 +220,17 @@ export async function readSafetensors(file: string): Promise<SafetensorsContents
     bytes = await readFile(file);
   } catch (e) {
     if (e instanceof ImagerateDataError) throw e;
-    const where = (e as NodeJS.ErrnoException)?.code === 'ENOENT' ? ` (looked for ${resolve(file)})` : '';
-    throw new ImagerateDataError(file, fsProblem(e, 'cannot read') + where);
+    throw new ImagerateDataError(file, fsProblem(e, 'cannot read', file));
   }
   return parseSafetensors(bytes, file);
 }
 
-function fsProblem(e: unknown, verb: string): string {
+/** What went wrong with `file`; a missing one is given with its full path, as the message starts with its base name. */
+function fsProblem(e: unknown, verb: string, file: string): string {
   const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return verb === 'cannot read' ? 'no such file' : `${verb}: no such directory`;
+  if (code === 'ENOENT') {
+    return verb === 'cannot read' ? `no such file (looked for ${resolve(file)})` : `${verb}: no such directory (${dirname(resolve(file))})`;
+  }
   if (code === 'EACCES' || code === 'EPERM') return `${verb}: permission denied`;
   if (code === 'EISDIR') return `${verb}: is a directory`;
   return `${verb}: ${(e as Error)?.message ?? String(e)}`;
@@ -317,7 +319,7 @@ type ChunkWriter = (chunk: Uint8Array) => Promise<void>;
 export async function writeFileAtomic(file: string, produce: (write: ChunkWriter) => Promise<void>): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   const fsError = (e: unknown) => (e instanceof ImagerateDataError || !(e as NodeJS.ErrnoException)?.code
-    ? e : new ImagerateDataError(file, fsProblem(e, 'cannot write')));
+    ? e : new ImagerateDataError(file, fsProblem(e, 'cannot write', file)));
   let fh: FileHandle | null;
   try {
     fh = await open(tmp, 'w');

@@ -4,11 +4,9 @@
 // test/backend/registry.test.ts fails outright when the CPU backend is missing).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { addonPathFromEnv } from '../../src/util/paths.js';
 
-export const ADDON_PATH = process.env.IMAGERATE_CPU_ADDON ? resolve(process.env.IMAGERATE_CPU_ADDON) :
-  fileURLToPath(new URL('../../build/Release/imagerate_cpu.node', import.meta.url));
+export const ADDON_PATH = addonPathFromEnv('IMAGERATE_CPU_ADDON', 'imagerate_cpu');
 
 export function loadTestAddon<T>(label: string): { addon: T | null; skipReason: string } {
   let addon: T | null = null;
